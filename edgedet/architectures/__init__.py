@@ -1,0 +1,78 @@
+"""Architecture registry: names users type -> constructors of torchvision ``FasterRCNN`` models.
+
+State-dict key names are the public contract: every constructor here builds exactly the
+module tree torchvision builds for that name, so a torchvision checkpoint loads with
+``strict=True`` and an edgedet checkpoint loads back into plain torchvision.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from torchvision.models import detection as tvd
+from torchvision.models.detection import FasterRCNN
+
+from edgedet.architectures.edge import fasterrcnn_edge_fpn
+from runtime.errors import EdgedetError
+
+
+@dataclass(frozen=True)
+class ArchSpec:
+    name: str
+    build: Callable[..., FasterRCNN]
+    canvas: tuple[int, int]  # default export / training canvas (H, W)
+    torchvision: bool  # constructor is torchvision's own
+
+
+def _tv(builder: Callable[..., FasterRCNN]) -> Callable[..., FasterRCNN]:
+    def build(num_classes: int, **kwargs: Any) -> FasterRCNN:
+        return builder(weights=None, weights_backbone=None, num_classes=num_classes, **kwargs)
+
+    return build
+
+
+ARCHITECTURES: dict[str, ArchSpec] = {
+    spec.name: spec
+    for spec in (
+        ArchSpec("fasterrcnn_edge_fpn", fasterrcnn_edge_fpn, (256, 256), False),
+        ArchSpec("fasterrcnn_resnet50_fpn", _tv(tvd.fasterrcnn_resnet50_fpn), (800, 800), True),
+        ArchSpec("fasterrcnn_resnet50_fpn_v2", _tv(tvd.fasterrcnn_resnet50_fpn_v2), (800, 800), True),
+        ArchSpec("fasterrcnn_mobilenet_v3_large_fpn", _tv(tvd.fasterrcnn_mobilenet_v3_large_fpn), (800, 800), True),
+        ArchSpec(
+            "fasterrcnn_mobilenet_v3_large_320_fpn", _tv(tvd.fasterrcnn_mobilenet_v3_large_320_fpn), (320, 320), True
+        ),
+    )
+}
+
+DEFAULT_ARCH = "fasterrcnn_edge_fpn"
+
+
+def get_arch(name: str) -> ArchSpec:
+    if name not in ARCHITECTURES:
+        raise EdgedetError(f"unknown architecture '{name}': choose one of {', '.join(ARCHITECTURES)}")
+    return ARCHITECTURES[name]
+
+
+def check_canvas(canvas: tuple[int, int]) -> tuple[int, int]:
+    h, w = (int(v) for v in canvas)
+    if h <= 0 or w <= 0 or h % 32 or w % 32:
+        raise EdgedetError(f"canvas {h}x{w} is not a positive multiple of 32 in both sides: use e.g. 320 or 640,480")
+    return h, w
+
+
+def build_model(arch: str, num_classes: int, canvas: tuple[int, int] | None = None, **kwargs: Any) -> FasterRCNN:
+    """Build ``arch`` with ``num_classes`` (background included) sized so the canvas is never resized.
+
+    torchvision resizes by min(min_size/short, max_size/long); setting both to the canvas
+    sides makes that scale exactly 1 on canvas images, so eager and exported models see the
+    same pixels.
+    """
+    spec = get_arch(arch)
+    if num_classes < 2:
+        raise EdgedetError(f"num_classes must count the background and at least one class, got {num_classes}")
+    h, w = check_canvas(canvas or spec.canvas)
+    model = spec.build(num_classes, min_size=min(h, w), max_size=max(h, w), **kwargs)
+    model.eval()
+    return model

@@ -1,0 +1,1 @@
+"""The ``edgedet`` command line: thin commands over the library, imports made lazily."""

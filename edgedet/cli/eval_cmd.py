@@ -1,0 +1,47 @@
+"""``edgedet eval``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from edgedet.cli.console import console, emit_json, progress_bar
+
+
+def evaluate(
+    model: Path = typer.Argument(..., help="A .pt checkpoint or an exported .onnx file."),
+    data: Path = typer.Option(..., "--data", "-d", help="Data folder or annotations JSON (COCO format)."),
+    split: str = typer.Option("val", help="Split to evaluate."),
+    batch_size: int = typer.Option(4, "--batch", "-b", min=1),
+    results: Path = typer.Option(None, help="Write COCO results JSON here."),
+    provider: str = typer.Option("cpu", help="ONNX Runtime provider: cpu, cuda, tensorrt."),
+    json_out: bool = typer.Option(False, "--json", help="Print metrics as JSON on stdout."),
+) -> None:
+    """COCO mAP (pycocotools) of any backend, through the same Detector interface.
+
+    Examples:
+      edgedet eval runs/shapes/best.pt --data data/shapes
+      edgedet eval model.onnx --data data/shapes --json
+    """
+    from rich.table import Table
+
+    from edgedet.data.coco import load_split
+    from edgedet.evaluation.coco_eval import evaluate as run_eval
+    from edgedet.model_loader import load_detector
+
+    data_set = load_split(data, split)
+    detector = load_detector(model, provider=provider)
+    with progress_bar(transient=True) as bar:
+        task = bar.add_task("evaluating", total=len(data_set.images), status="")
+        metrics = run_eval(detector, data_set, batch_size, results, progress=lambda n: bar.advance(task, n))
+    table = Table(title=f"{model.name} on {split} ({len(data_set.images)} images)")
+    table.add_column("class")
+    table.add_column("AP@[.5:.95]", justify="right")
+    for name, ap in metrics["per_class"].items():
+        table.add_row(name, f"{ap:.3f}")
+    table.add_row("[bold]all", f"[bold]{metrics['map']:.3f}")
+    console.print(table)
+    console.print(f"mAP {metrics['map']:.4f}  mAP@.5 {metrics['map50']:.4f}  mAP@.75 {metrics['map75']:.4f}")
+    if json_out:
+        emit_json(metrics)

@@ -1,0 +1,72 @@
+"""``edgedet train``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from edgedet.cli.console import console, emit_json, parse_canvas, progress_bar
+
+
+def train(
+    data: Path = typer.Option(..., "--data", "-d", help="Data folder with train/ and val/ (COCO format)."),
+    arch: str = typer.Option("fasterrcnn_edge_fpn", help="Architecture (see 'edgedet info --archs')."),
+    epochs: int = typer.Option(10, "--epochs", "-e", min=1),
+    out: Path = typer.Option(Path("runs/train"), "--out", "-o", help="Run folder: best.pt, last.pt, metrics.csv."),
+    batch_size: int = typer.Option(4, "--batch", "-b", min=1),
+    lr: float = typer.Option(4e-3, help="Peak learning rate (after warmup, cosine-decayed)."),
+    optimizer: str = typer.Option("adamw", help="adamw or sgd."),
+    imgsz: str = typer.Option(None, help="Canvas H or H,W (multiple of 32); default: the architecture's."),
+    weights: Path = typer.Option(None, help="Start from a checkpoint or torchvision state dict (head "
+                                 "re-initialised if the class count differs)."),
+    backbone_weights: Path = typer.Option(None, help="ImageNet classification weights for the backbone."),
+    trainable_layers: int = typer.Option(None, help="Train only the last N backbone stages (freeze the rest)."),
+    no_augment: bool = typer.Option(False, "--no-augment", help="Disable flip and scale jitter."),
+    resume: bool = typer.Option(False, help="Continue from OUT/last.pt (model, optimiser, schedule)."),
+    eval_every: int = typer.Option(1, help="Evaluate mAP on val every N epochs (0 = only at the end)."),
+    seed: int = typer.Option(0),
+    device: str = typer.Option("cpu", help="cpu or cuda."),
+    json_out: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+) -> None:
+    """Train a Faster R-CNN; logs the four losses per step.
+
+    Examples:
+      edgedet train --data data/shapes --epochs 5 --out runs/shapes
+      edgedet train --data coco/ --arch fasterrcnn_resnet50_fpn --weights coco.pth --trainable-layers 3
+      torchrun --nproc-per-node 4 -m edgedet.cli.app train --data coco/ --device cuda   (multi-GPU, DDP)
+    """
+    from edgedet.training.trainer import TrainConfig
+    from edgedet.training.trainer import train as run_training
+
+    cfg = TrainConfig(data=str(data), out=str(out), arch=arch, epochs=epochs, batch_size=batch_size, lr=lr,
+                      optimizer=optimizer, canvas=parse_canvas(imgsz), weights=str(weights) if weights else None,
+                      backbone_weights=str(backbone_weights) if backbone_weights else None,
+                      trainable_layers=trainable_layers, augment=not no_augment, resume=resume,
+                      eval_every=eval_every, seed=seed, device=device)
+    result = run_with_progress(cfg, run_training)
+    console.print(f"best mAP@.5 {result.best_map50:.3f}; wrote {result.best}, {result.last}, {result.metrics_csv}, "
+                  f"{result.curve_png} in {result.seconds:.0f}s")
+    if json_out:
+        emit_json({"best": result.best, "last": result.last, "best_map50": result.best_map50,
+                   "history": result.history, "seconds": result.seconds})
+
+
+def run_with_progress(cfg, run_training):
+    """Run training under a rich progress bar showing the four losses."""
+    from edgedet.data.coco import load_split
+
+    steps = -(-len(load_split(cfg.data, "train", check_images=False).images) // cfg.batch_size) * cfg.epochs
+    with progress_bar() as bar:
+        task = bar.add_task("training", total=steps, status="")
+
+        def on_step(row: dict) -> None:
+            bar.update(task, advance=1, status=(
+                f"ep {row['epoch']} loss {row['loss']:.3f} obj {row['loss_objectness']:.3f} "
+                f"rpn {row['loss_rpn_box_reg']:.3f} cls {row['loss_classifier']:.3f} box {row['loss_box_reg']:.3f}"))
+
+        def on_epoch(record: dict) -> None:
+            if "map50" in record:
+                console.print(f"epoch {record['epoch']}: mAP {record['map']:.3f}  mAP@.5 {record['map50']:.3f}")
+
+        return run_training(cfg, on_step=on_step, on_epoch=on_epoch)

@@ -1,0 +1,1 @@
+"""Detection data: COCO-format loading with validation, and the synthetic shapes set."""

@@ -1,0 +1,1 @@
+"""COCO mAP for any ``Detector`` (eager, ONNX Runtime, TensorRT) through pycocotools."""

@@ -1,0 +1,1 @@
+"""Training: letterboxed COCO data with augmentation, the four-loss Faster R-CNN loop."""

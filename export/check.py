@@ -1,0 +1,84 @@
+"""``edgedet check``: run the eager model and onnxruntime on the same canvas images and compare."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+from torch import nn
+
+from edgedet.eager_detector import TorchDetector
+from export.parity import ParityReport, compare, outputs_per_image
+from runtime.letterbox import letterbox
+from runtime.onnx_detector import OnnxDetector
+
+
+def sample_photos() -> list[tuple[str, np.ndarray]]:
+    """Real photographs shipped with scikit-image (no download), when it is installed."""
+    try:
+        from skimage import data
+    except ImportError:
+        return []
+    photos = []
+    for name in ("astronaut", "coffee", "chelsea", "rocket"):
+        image = getattr(data, name)()
+        if image.ndim == 3 and image.shape[2] == 3:
+            photos.append((name, np.ascontiguousarray(image.astype(np.uint8))))
+    return photos
+
+
+def synthetic_images(canvas: tuple[int, int], count: int, seed: int = 1234) -> list[tuple[str, np.ndarray]]:
+    from edgedet.data.synthetic import render_image
+
+    rng = np.random.default_rng(seed)
+    return [(f"synthetic{i}", render_image(rng, canvas)[0]) for i in range(count)]
+
+
+def parity_images(canvas: tuple[int, int], folder: str | Path | None = None, synthetic: int = 4,
+                  photos: bool = True) -> list[tuple[str, np.ndarray]]:
+    images = synthetic_images(canvas, synthetic)
+    if photos:
+        images += sample_photos()
+    if folder:
+        from runtime.images import list_images, read_rgb
+
+        images += [(p.name, read_rgb(p)) for p in list_images(folder)]
+    return images
+
+
+def check_parity(onnx_path: str | Path, model: nn.Module, class_names: Sequence[str],
+                 images: Sequence[tuple[str, np.ndarray]], batch: int = 4) -> ParityReport:
+    """Eager torchvision (one image at a time) vs onnxruntime, per image; then batch-B vs batch-1."""
+    detector = OnnxDetector(onnx_path)
+    canvas = detector.canvas
+    eager = TorchDetector(model, class_names, canvas, fill=detector.meta.letterbox_fill)
+    canvases = [letterbox(img, canvas, detector.meta.letterbox_fill)[0] for _, img in images]
+    k = detector.meta.max_detections
+    fixed = detector.meta.batch
+
+    def run(chunk: list[np.ndarray]) -> list:
+        n = len(chunk)
+        size = fixed or n
+        padded = chunk + [np.full_like(chunk[0], detector.meta.letterbox_fill)] * (size - n)
+        return outputs_per_image(list(detector.infer(np.stack(padded)).values()))[:n]
+
+    step = fixed or 1
+    singles = [d for s in range(0, len(canvases), step) for d in run(canvases[s:s + step])]
+    report = ParityReport([])
+    for (name, _), canvas_img, cand in zip(images, canvases, singles, strict=False):
+        ref = eager.run_canvases([canvas_img])[0]
+        ref_t = (ref["boxes"].numpy(), ref["scores"].numpy(), ref["labels"].numpy())
+        report.images.append(compare(name, ref_t, cand, k))
+    if fixed is None and batch > 1 and len(canvases) >= 2:
+        diffs = []
+        for start in range(0, len(canvases), batch):
+            chunk = canvases[start:start + batch]
+            for one, many in zip(singles[start:start + batch], run(chunk), strict=False):
+                if len(one[1]) != len(many[1]) or not np.array_equal(one[2], many[2]):
+                    diffs.append(float("inf"))
+                elif len(one[1]):
+                    diffs.append(float(max(np.abs(one[0] - many[0]).max(), np.abs(one[1] - many[1]).max())))
+        report.batch_max_diff = max(diffs) if diffs else 0.0
+        report.batch_consistent = report.batch_max_diff <= 1e-3
+    return report

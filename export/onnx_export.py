@@ -1,0 +1,124 @@
+"""torch -> one self-contained ONNX file: the static deploy graph, our RoI Align node with its
+function body, the fixed outputs of the contract, and the metadata the runtime reads."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+import os
+import tempfile
+import warnings
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import onnx
+import torch
+from torchvision.models.detection import FasterRCNN
+
+from export.deploy_model import DeployFasterRCNN, PostprocessSpec, postprocess_defaults
+from export.onnx_translation import translation_table
+from export.roi_align_function import DOMAIN, OP_TYPE, build_function
+from runtime.errors import EdgedetError
+from runtime.model_metadata import ModelMetadata
+
+MIN_OPSET = 18  # the torch exporter's own floor; our function body needs >= 16
+DEFAULT_OPSET = 18
+OUTPUT_NAMES = ("num_detections", "boxes", "scores", "labels")
+
+
+@dataclass(frozen=True)
+class ExportOptions:
+    canvas: tuple[int, int]
+    batch: int | None = 1  # None = dynamic
+    opset: int = DEFAULT_OPSET
+    score_thresh: float | None = None
+    nms_thresh: float | None = None
+    max_detections: int | None = None
+    inline_functions: bool = False
+    roi_mode: str = "align"
+
+
+def resolve_postprocess(model: FasterRCNN, opts: ExportOptions) -> PostprocessSpec:
+    post = postprocess_defaults(model)
+    if opts.score_thresh is not None:
+        post = replace(post, box_score_thresh=float(opts.score_thresh))
+    if opts.nms_thresh is not None:
+        post = replace(post, box_nms_thresh=float(opts.nms_thresh))
+    if opts.max_detections is not None:
+        if opts.max_detections < 1:
+            raise EdgedetError(f"--max-dets must be at least 1, got {opts.max_detections}")
+        post = replace(post, max_detections=int(opts.max_detections))
+    return post
+
+
+def _attach_roi_function(proto: onnx.ModelProto, opset: int) -> None:
+    nodes = [n for n in proto.graph.node if n.domain == DOMAIN and n.op_type == OP_TYPE]
+    if len(nodes) != 1:
+        raise RuntimeError(f"expected one {OP_TYPE} node in the exported graph, found {len(nodes)}")
+    node = nodes[0]
+    attrs = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
+    attrs = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in attrs.items()}
+    attrs["strides"] = list(attrs["strides"])
+    del proto.functions[:]
+    proto.functions.append(build_function(attrs, len(node.input) - 1, opset))
+
+
+def _clean_metadata(proto: onnx.ModelProto) -> None:
+    """Drop the exporter's per-value debugging metadata: it bloats the file and leaks paths."""
+    for container in (proto.graph.node, proto.graph.input, proto.graph.output, proto.graph.value_info,
+                      proto.graph.initializer):
+        for item in container:
+            del item.metadata_props[:]
+
+
+def build_proto(model: FasterRCNN, meta: ModelMetadata, opts: ExportOptions) -> onnx.ModelProto:
+    if opts.opset < MIN_OPSET:
+        raise EdgedetError(f"--opset {opts.opset} is too old: edgedet exports opset {MIN_OPSET} or newer "
+                           f"(RoiAlign with coordinate_transformation_mode needs >= 16, the exporter >= 18)")
+    post = resolve_postprocess(model, opts)
+    deploy = DeployFasterRCNN(model, opts.canvas, post, roi_mode=opts.roi_mode).eval()
+    batch = opts.batch or 2
+    example = torch.zeros(batch, *opts.canvas, 3, dtype=torch.uint8)
+    dynamic = ({0: torch.export.Dim("batch", min=1, max=256)},) if opts.batch is None else None
+    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+        warnings.simplefilter("ignore")
+        logging.getLogger("torch").setLevel(logging.ERROR)
+        program = torch.onnx.export(
+            deploy, (example,), dynamo=True, dynamic_shapes=dynamic, opset_version=opts.opset,
+            custom_translation_table=translation_table(), input_names=["images"],
+            output_names=list(OUTPUT_NAMES), optimize=True, verbose=False, report=False,
+        )
+    proto = program.model_proto
+    _attach_roi_function(proto, opts.opset)
+    _clean_metadata(proto)
+    proto.producer_name = "edgedet"
+    meta = replace(meta, batch=opts.batch, score_thresh=post.box_score_thresh, nms_thresh=post.box_nms_thresh,
+                   max_detections=post.max_detections,
+                   extra={**meta.extra, "rpn_pre_nms_top_n": post.rpn_pre_nms_top_n,
+                          "rpn_post_nms_top_n": post.rpn_post_nms_top_n, "roi_mode": opts.roi_mode})
+    del proto.metadata_props[:]
+    onnx.helper.set_model_props(proto, meta.to_props())
+    if opts.inline_functions:
+        proto = onnx.inliner.inline_local_functions(proto)
+    onnx.checker.check_model(proto, full_check=True)
+    return proto
+
+
+def save_atomic(proto: onnx.ModelProto, out: str | Path) -> Path:
+    """Serialise beside the destination, then rename: a failed export leaves nothing behind."""
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(proto.SerializeToString())
+        os.replace(tmp, out)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return out
+
+
+def export_onnx(model: FasterRCNN, meta: ModelMetadata, out: str | Path, opts: ExportOptions) -> Path:
+    return save_atomic(build_proto(model, meta, opts), out)

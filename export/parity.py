@@ -1,0 +1,131 @@
+"""Parity: the exported file against the eager torchvision model on the same canvas pixels.
+
+Detections are matched greedily by label and IoU (highest eager score first); the report
+gives IoU and score errors, missing and extra detections, and calls out ties at the K
+cut-off (equal scores where the padded output had to drop one of them), which are not errors.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+IOU_MIN = 0.99
+SCORE_TOL = 1e-3
+
+
+def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Pairwise IoU of [N,4] and [M,4] x1,y1,x2,y2 boxes."""
+    a = a.astype(np.float64)[:, None]
+    b = b.astype(np.float64)[None]
+    iw = np.clip(np.minimum(a[..., 2], b[..., 2]) - np.maximum(a[..., 0], b[..., 0]), 0, None)
+    ih = np.clip(np.minimum(a[..., 3], b[..., 3]) - np.maximum(a[..., 1], b[..., 1]), 0, None)
+    inter = iw * ih
+    area_a = (a[..., 2] - a[..., 0]) * (a[..., 3] - a[..., 1])
+    area_b = (b[..., 2] - b[..., 0]) * (b[..., 3] - b[..., 1])
+    union = area_a + area_b - inter
+    return np.where(union > 0, inter / np.where(union > 0, union, 1), (np.abs(a - b).sum(-1) == 0).astype(float))
+
+
+@dataclass
+class ImageParity:
+    name: str
+    reference: int
+    candidate: int
+    matched: int = 0
+    missing: int = 0
+    extra: int = 0
+    ties_at_cutoff: int = 0
+    min_iou: float = 1.0
+    max_score_diff: float = 0.0
+    ious: list[float] = field(default_factory=list, repr=False)
+    score_diffs: list[float] = field(default_factory=list, repr=False)
+
+    @property
+    def ok(self) -> bool:
+        return self.missing == 0 and self.extra == 0 and self.min_iou >= IOU_MIN and self.max_score_diff <= SCORE_TOL
+
+
+def compare(name: str, ref: tuple[np.ndarray, np.ndarray, np.ndarray], cand: tuple[np.ndarray, np.ndarray, np.ndarray],
+            max_detections: int) -> ImageParity:
+    """Match candidate detections to reference ones; (boxes, scores, labels) each."""
+    rb, rs, rl = ref
+    cb, cs, cl = cand
+    result = ImageParity(name, len(rs), len(cs))
+    ious = box_iou(rb, cb) if len(rb) and len(cb) else np.zeros((len(rb), len(cb)))
+    used = np.zeros(len(cs), bool)
+    unmatched_ref = []
+    for i in np.argsort(-rs, kind="stable"):
+        options = np.where((cl == rl[i]) & ~used)[0]
+        if len(options):
+            j = options[np.argmax(ious[i, options])]
+            if ious[i, j] >= 0.5:
+                used[j] = True
+                result.matched += 1
+                result.ious.append(float(ious[i, j]))
+                result.score_diffs.append(float(abs(rs[i] - cs[j])))
+                continue
+        unmatched_ref.append(i)
+    unmatched_cand = np.where(~used)[0]
+    # A detection that fell off a full K-long list, tied in score with the list's last entry,
+    # is a tie at the cut-off: either backend may keep either one.
+    cutoff_ref = rs.min() if len(rs) >= max_detections else None
+    cutoff_cand = cs.min() if len(cs) >= max_detections else None
+    for i in unmatched_ref:
+        if cutoff_cand is not None and abs(rs[i] - cutoff_cand) <= SCORE_TOL:
+            result.ties_at_cutoff += 1
+        else:
+            result.missing += 1
+    for j in unmatched_cand:
+        if cutoff_ref is not None and abs(cs[j] - cutoff_ref) <= SCORE_TOL:
+            result.ties_at_cutoff += 1
+        else:
+            result.extra += 1
+    if result.ious:
+        result.min_iou = min(result.ious)
+        result.max_score_diff = max(result.score_diffs)
+    return result
+
+
+@dataclass
+class ParityReport:
+    images: list[ImageParity]
+    batch_consistent: bool | None = None
+    batch_max_diff: float | None = None
+
+    @property
+    def ok(self) -> bool:
+        return all(r.ok for r in self.images) and self.batch_consistent is not False
+
+    def summary(self) -> dict:
+        ious = [v for r in self.images for v in r.ious]
+        diffs = [v for r in self.images for v in r.score_diffs]
+        def pct(xs, q):
+            return (float(np.percentile(xs, q)) if xs else None)
+        return {
+            "ok": self.ok,
+            "images": len(self.images),
+            "reference_detections": sum(r.reference for r in self.images),
+            "candidate_detections": sum(r.candidate for r in self.images),
+            "matched": sum(r.matched for r in self.images),
+            "missing": sum(r.missing for r in self.images),
+            "extra": sum(r.extra for r in self.images),
+            "ties_at_cutoff": sum(r.ties_at_cutoff for r in self.images),
+            "iou_min": min(ious) if ious else None,
+            "iou_p50": pct(ious, 50),
+            "score_diff_max": max(diffs) if diffs else None,
+            "score_diff_p99": pct(diffs, 99),
+            "batch_consistent": self.batch_consistent,
+            "batch_max_diff": self.batch_max_diff,
+            "per_image": [{k: v for k, v in asdict(r).items() if k not in ("ious", "score_diffs")} | {"ok": r.ok}
+                          for r in self.images],
+        }
+
+
+def outputs_per_image(outputs: Sequence[np.ndarray]) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """Split padded (num_detections, boxes, scores, labels) into per-image (boxes, scores, labels)."""
+    num, boxes, scores, labels = outputs
+    counts = np.asarray(num).reshape(len(boxes), -1)[:, 0]
+    return [(boxes[i, :n], scores[i, :n], labels[i, :n]) for i, n in enumerate(counts.astype(int))]

@@ -1,0 +1,33 @@
+"""Drawing detections on frames, for predict output, video sinks and previews."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from runtime.detections import Detections
+
+
+def color_for(label: int) -> tuple[int, int, int]:
+    """A stable, distinct RGB colour per label id (golden-ratio hue steps)."""
+    hue = int((label * 0.618033988749895 % 1.0) * 179)
+    hsv = np.uint8([[[hue, 200, 255]]])
+    r, g, b = cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB)[0, 0]
+    return int(r), int(g), int(b)
+
+
+def annotate(frame: np.ndarray, detections: Detections, thickness: int | None = None) -> np.ndarray:
+    """Return a copy of the RGB ``frame`` with boxes and ``name score`` captions drawn."""
+    out = np.ascontiguousarray(frame.copy())
+    t = thickness or max(1, round(min(out.shape[:2]) / 300))
+    font_scale = max(0.35, min(out.shape[:2]) / 900)
+    for box, score, label in zip(detections.boxes, detections.scores, detections.labels, strict=False):
+        color = color_for(int(label))
+        x1, y1, x2, y2 = (int(round(v)) for v in box)
+        cv2.rectangle(out, (x1, y1), (x2, y2), color, t, cv2.LINE_AA)
+        caption = f"{detections.name(int(label))} {score:.2f}"
+        (tw, th), base = cv2.getTextSize(caption, cv2.FONT_HERSHEY_SIMPLEX, font_scale, 1)
+        ty = max(y1, th + base)
+        cv2.rectangle(out, (x1, ty - th - base), (x1 + tw, ty), color, -1)
+        cv2.putText(out, caption, (x1, ty - base), cv2.FONT_HERSHEY_SIMPLEX, font_scale, (0, 0, 0), 1, cv2.LINE_AA)
+    return out
