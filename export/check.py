@@ -35,11 +35,27 @@ def synthetic_images(canvas: tuple[int, int], count: int, seed: int = 1234) -> l
     return [(f"synthetic{i}", render_image(rng, canvas)[0]) for i in range(count)]
 
 
+def crop_to_aspect(image: np.ndarray, canvas: tuple[int, int]) -> np.ndarray:
+    """Centre-crop to the canvas aspect ratio, so the letterboxed photo has no constant padding.
+
+    Random-weight models score the anchors of a constant region identically; torch.topk and
+    ONNX TopK break such exact ties differently, which would show up as differences that say
+    nothing about the export. Real photos are still real photos.
+    """
+    h, w = image.shape[:2]
+    target = canvas[1] / canvas[0]
+    if w / h > target:
+        nw = round(h * target)
+        return image[:, (w - nw) // 2:(w - nw) // 2 + nw]
+    nh = round(w / target)
+    return image[(h - nh) // 2:(h - nh) // 2 + nh]
+
+
 def parity_images(canvas: tuple[int, int], folder: str | Path | None = None, synthetic: int = 4,
                   photos: bool = True) -> list[tuple[str, np.ndarray]]:
     images = synthetic_images(canvas, synthetic)
     if photos:
-        images += sample_photos()
+        images += [(name, crop_to_aspect(img, canvas)) for name, img in sample_photos()]
     if folder:
         from runtime.images import list_images, read_rgb
 

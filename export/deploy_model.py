@@ -70,8 +70,36 @@ def _clip(boxes: Tensor, height: int, width: int) -> Tensor:
     return torch.stack((x, y), dim=-1).reshape(boxes.shape)
 
 
+def batched_gather(x: Tensor, idx: Tensor) -> Tensor:
+    """``x[b, idx[b]]`` for every image b, as one flat ``Gather`` on axis 0: the gather every
+    runtime (TensorRT, onnxruntime, onnx.reference) supports the same way."""
+    b, n = x.shape[:2]
+    offsets = torch.arange(b, device=idx.device).unsqueeze(1) * n
+    flat = x.reshape((b * n,) + tuple(x.shape[2:]))
+    return flat[(idx + offsets).reshape(-1)].reshape(tuple(idx.shape) + tuple(x.shape[2:]))
+
+
 def _not_small(boxes: Tensor, min_size: float) -> Tensor:
     return ((boxes[..., 2] - boxes[..., 0]) >= min_size) & ((boxes[..., 3] - boxes[..., 1]) >= min_size)
+
+
+def torchvision_nms_boxes(boxes: Tensor, valid: Tensor, groups: Tensor) -> Tensor:
+    """The boxes torchvision's ``batched_nms`` actually compares, per image.
+
+    On the CPU, torchvision runs per-group NMS when it has more than 1000 boxes and otherwise
+    its coordinate trick: every box shifted by ``group * (max_coordinate + 1)``. The shift
+    changes the float rounding of IoU, so borderline suppressions differ between the two;
+    doing the same shift under the same condition (a data-dependent ``Where``, not an ``If``)
+    makes our NMS decisions torchvision's. ``boxes`` [B, ..., 4]; ``valid``/``groups`` [B, ...].
+    """
+    b = boxes.shape[0]
+    shape = (b,) + (1,) * (valid.dim() - 1)
+    count = valid.reshape(b, -1).sum(dim=1)
+    masked = torch.where(valid.unsqueeze(-1), boxes, float("-inf")).reshape(b, -1)
+    max_coord = torch.where(count > 0, masked.amax(dim=1), 0.0)
+    offsets = groups.to(boxes.dtype) * (max_coord.view(shape) + 1.0)
+    offsets = torch.where((count <= 1000).view(shape), offsets, 0.0)
+    return boxes + offsets.unsqueeze(-1)
 
 
 class DeployFasterRCNN(nn.Module):
@@ -144,8 +172,8 @@ class DeployFasterRCNN(nn.Module):
             top_idx.append(objectness[:, offset:offset + n].topk(k, dim=1).indices + offset)
             offset += n
         idx = torch.cat(top_idx, dim=1)  # [B, N]
-        scores = torch.sigmoid(torch.gather(objectness, 1, idx))
-        boxes = torch.gather(boxes, 1, idx.unsqueeze(-1).expand(-1, -1, 4))
+        scores = torch.sigmoid(batched_gather(objectness, idx))
+        boxes = batched_gather(boxes, idx)
         levels = self.anchor_levels[idx]  # [B, N]
         boxes = _clip(boxes, h, w)
         valid = _not_small(boxes, post.rpn_min_size) & (scores >= post.rpn_score_thresh)
@@ -153,11 +181,12 @@ class DeployFasterRCNN(nn.Module):
         level_ids = torch.arange(self.level_count, device=boxes.device).view(1, -1, 1)
         in_level = levels.unsqueeze(1) == level_ids  # [B, L, N]
         nms_scores = torch.where(in_level & valid.unsqueeze(1), scores.unsqueeze(1), MASKED)
-        keep = nms_keep_mask(boxes, nms_scores, post.rpn_nms_thresh, MASKED / 2).any(dim=1)
+        nms_boxes = torchvision_nms_boxes(boxes, valid, levels)
+        keep = nms_keep_mask(nms_boxes, nms_scores, post.rpn_nms_thresh, MASKED / 2).any(dim=1)
 
         r = min(post.rpn_post_nms_top_n, idx.shape[1])
         ranked = torch.where(keep, scores, MASKED).topk(r, dim=1)
-        proposals = torch.gather(boxes, 1, ranked.indices.unsqueeze(-1).expand(-1, -1, 4))
+        proposals = batched_gather(boxes, ranked.indices)
         return proposals, ranked.values > MASKED / 2
 
     def roi_features(self, features: dict[str, Tensor], proposals: Tensor) -> Tensor:
@@ -184,12 +213,15 @@ class DeployFasterRCNN(nn.Module):
         c = num_classes - 1
         group_boxes = boxes.permute(0, 2, 1, 3).reshape(b * c, r, 4)
         group_scores = masked.permute(0, 2, 1).reshape(b * c, 1, r)
-        keep = nms_keep_mask(group_boxes, group_scores, post.box_nms_thresh, MASKED / 2).view(b, c * r)
+        labels = torch.arange(1, c + 1, device=boxes.device).view(1, c, 1).expand(b, c, r)
+        nms_boxes = torchvision_nms_boxes(group_boxes.reshape(b, c, r, 4), ok.permute(0, 2, 1), labels)
+        keep = nms_keep_mask(nms_boxes.reshape(b * c, r, 4), group_scores, post.box_nms_thresh, MASKED / 2)
+        keep = keep.view(b, c * r)
         final = torch.where(keep, masked.permute(0, 2, 1).reshape(b, c * r), MASKED)
         k = min(post.max_detections, c * r)
         top = final.topk(k, dim=1)
         found = top.values > MASKED / 2
-        out_boxes = torch.gather(group_boxes.view(b, c * r, 4), 1, top.indices.unsqueeze(-1).expand(-1, -1, 4))
+        out_boxes = batched_gather(group_boxes.reshape(b, c * r, 4), top.indices)
         out_boxes = torch.where(found.unsqueeze(-1), out_boxes, 0.0)
         out_scores = torch.where(found, top.values, 0.0)
         out_labels = torch.where(found, torch.div(top.indices, r, rounding_mode="floor") + 1, 0)

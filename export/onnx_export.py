@@ -13,6 +13,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 import onnx
+import onnx.inliner
 import torch
 from torchvision.models.detection import FasterRCNN
 

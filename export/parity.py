@@ -55,19 +55,22 @@ def compare(name: str, ref: tuple[np.ndarray, np.ndarray, np.ndarray], cand: tup
     cb, cs, cl = cand
     result = ImageParity(name, len(rs), len(cs))
     ious = box_iou(rb, cb) if len(rb) and len(cb) else np.zeros((len(rb), len(cb)))
+    ious = np.where(rl[:, None] == cl[None, :], ious, 0.0)
+    # Pair the most overlapping same-label detections first, so a near-duplicate (NMS lets
+    # same-class boxes overlap up to its threshold) never steals another detection's twin.
     used = np.zeros(len(cs), bool)
-    unmatched_ref = []
-    for i in np.argsort(-rs, kind="stable"):
-        options = np.where((cl == rl[i]) & ~used)[0]
-        if len(options):
-            j = options[np.argmax(ious[i, options])]
-            if ious[i, j] >= 0.5:
-                used[j] = True
-                result.matched += 1
-                result.ious.append(float(ious[i, j]))
-                result.score_diffs.append(float(abs(rs[i] - cs[j])))
-                continue
-        unmatched_ref.append(i)
+    matched_ref = np.zeros(len(rs), bool)
+    for flat in np.argsort(-ious, axis=None, kind="stable"):
+        i, j = divmod(int(flat), len(cs))
+        if ious[i, j] < 0.5:
+            break
+        if matched_ref[i] or used[j]:
+            continue
+        matched_ref[i] = used[j] = True
+        result.matched += 1
+        result.ious.append(float(ious[i, j]))
+        result.score_diffs.append(float(abs(rs[i] - cs[j])))
+    unmatched_ref = np.where(~matched_ref)[0]
     unmatched_cand = np.where(~used)[0]
     # A detection that fell off a full K-long list, tied in score with the list's last entry,
     # is a tie at the cut-off: either backend may keep either one.

@@ -172,6 +172,8 @@ def build_function(attrs: dict, num_levels: int, opset: int) -> onnx.FunctionPro
         helper.make_node("Concat", ["B", "R", "C", "out_hw"], ["out_shape"], axis=0),
         helper.make_node("Reshape", [f"acc_{num_levels}", "out_shape"], ["pooled"]),
     ]
+    for i, node in enumerate(n):  # named, so profilers can attribute the inlined body to this op
+        node.name = f"{OP_TYPE}/{i}_{node.op_type}"
     return helper.make_function(
         DOMAIN, OP_TYPE, ["rois", *features], ["pooled"], n,
         opset_imports=[helper.make_opsetid("", opset)], attributes=list(ATTRIBUTE_TYPES),

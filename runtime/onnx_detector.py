@@ -19,7 +19,7 @@ PROVIDERS = {
 }
 
 
-def make_session(path: str | Path, provider: str = "cpu", threads: int | None = None, profile: bool = False):
+def make_session(path: str | Path, provider: str = "cpu", threads: int | None = None, profile: str | None = None):
     """An onnxruntime session; providers missing from this build fall back to the CPU."""
     import onnxruntime as ort
 
@@ -30,7 +30,9 @@ def make_session(path: str | Path, provider: str = "cpu", threads: int | None = 
     options = ort.SessionOptions()
     if threads:
         options.intra_op_num_threads = threads
-    options.enable_profiling = profile
+    if profile:  # a file prefix for ONNX Runtime's trace
+        options.enable_profiling = True
+        options.profile_file_prefix = profile
     available = set(ort.get_available_providers())
     providers = [p for p in PROVIDERS[provider] if p in available] or ["CPUExecutionProvider"]
     try:
@@ -44,7 +46,7 @@ class OnnxDetector:
     """Runs an edgedet ONNX file; frames of any size, any count (chunked to a fixed batch)."""
 
     def __init__(self, path: str | Path, provider: str = "cpu", threads: int | None = None,
-                 profile: bool = False) -> None:
+                 profile: str | None = None) -> None:
         self.path = Path(path)
         self.session = make_session(path, provider, threads, profile)
         props = self.session.get_modelmeta().custom_metadata_map

@@ -11,7 +11,17 @@ import sys
 
 import typer
 
-from edgedet.cli import data_cmd, demo_cmd, eval_cmd, export_cmd, info_cmd, predict_cmd, train_cmd
+from edgedet.cli import (
+    data_cmd,
+    demo_cmd,
+    eval_cmd,
+    export_cmd,
+    info_cmd,
+    predict_cmd,
+    profile_cmd,
+    run_cmd,
+    train_cmd,
+)
 
 app = typer.Typer(
     name="edgedet",
@@ -28,6 +38,8 @@ app.command("predict")(predict_cmd.predict)
 app.command("export")(export_cmd.export)
 app.command("check")(export_cmd.check)
 app.command("info")(info_cmd.info)
+app.command("run")(run_cmd.run)
+app.command("profile")(profile_cmd.profile)
 app.command("demo")(demo_cmd.demo)
 
 

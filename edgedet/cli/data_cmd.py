@@ -24,8 +24,9 @@ def synth(
 
     Example: edgedet data synth data/shapes --images 1000 --seed 0
     """
-    from edgedet.data.synthetic import synthesize
+    from edgedet.data.synthetic import check_args, synthesize
 
+    check_args(images, val_fraction)
     with progress_bar() as bar:
         task = bar.add_task("synthesising", total=images, status="")
         paths = synthesize(out, images, seed, (size, size), val_fraction, progress=lambda: bar.advance(task))

@@ -25,8 +25,8 @@ def predict(
     from runtime.annotate import annotate
     from runtime.images import list_images, read_rgb, write_rgb
 
-    files = list_images(images)
     detector = load_detector(model, provider=provider)
+    files = list_images(images)
     out.mkdir(parents=True, exist_ok=True)
     report = {}
     with progress_bar(transient=True) as bar:

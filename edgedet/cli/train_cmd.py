@@ -54,10 +54,12 @@ def train(
 
 def run_with_progress(cfg, run_training):
     """Run training under a rich progress bar showing the four losses."""
+    from edgedet.architectures import get_arch
     from edgedet.data.coco import load_split
 
+    get_arch(cfg.arch)  # fail on a bad name before drawing anything
     steps = -(-len(load_split(cfg.data, "train", check_images=False).images) // cfg.batch_size) * cfg.epochs
-    with progress_bar() as bar:
+    with progress_bar(transient=True) as bar:
         task = bar.add_task("training", total=steps, status="")
 
         def on_step(row: dict) -> None:

@@ -2,8 +2,7 @@
 
 Shapes of several classes, sizes from tiny to large, random colours, textured
 backgrounds, overlaps and partial occlusion. Boxes are the bounding boxes of the
-*visible* pixels, and an object hidden past ``MIN_VISIBLE`` is not annotated (nor kept
-in the picture as an unlabelled object: it is what's left under the occluder).
+*visible* pixels; no shape is hidden past ``MIN_VISIBLE``, so every shape is annotated.
 """
 
 from __future__ import annotations
@@ -63,15 +62,19 @@ def _draw(canvas: np.ndarray, kind: str, cx: float, cy: float, r: float, angle: 
 
 
 def render_image(rng: np.random.Generator, size: tuple[int, int], max_objects: int = 6):
-    """One image and its annotations: list of (class index 0.., x, y, w, h) of visible pixels."""
+    """One image and its annotations: list of (class index, x, y, w, h, visible area).
+
+    A new shape that would hide more than ``1 - MIN_VISIBLE`` of an earlier one is not drawn,
+    so every shape in the picture is annotated: no unlabelled fragments to confuse training.
+    """
     h, w = size
     image = _background(rng, h, w)
     owner = np.full((h, w), -1, np.int32)  # which object each pixel shows
-    objects = []
+    objects: list[tuple[int, int, int]] = []
     for idx in range(int(rng.integers(1, max_objects + 1))):
         kind = int(rng.integers(0, len(CLASSES)))
         # log-uniform radius: tiny through large
-        r = float(np.exp(rng.uniform(math.log(7), math.log(min(h, w) * 0.28))))
+        r = float(np.exp(rng.uniform(math.log(8), math.log(min(h, w) * 0.28))))
         cx, cy = rng.uniform(r * 0.5, w - r * 0.5), rng.uniform(r * 0.5, h - r * 0.5)
         angle = float(rng.uniform(0, 2 * math.pi))
         color = tuple(int(c) for c in rng.integers(0, 256, 3))
@@ -80,14 +83,14 @@ def render_image(rng: np.random.Generator, size: tuple[int, int], max_objects: i
         full = mask > 127
         if full.sum() < 20:
             continue
+        if any(np.count_nonzero((owner == j) & ~full) < MIN_VISIBLE * area for j, _, area in objects):
+            continue
         _draw(image, CLASSES[kind], cx, cy, r, angle, color)
         owner[full] = idx
         objects.append((idx, kind, int(full.sum())))
     anns = []
-    for idx, kind, area in objects:
+    for idx, kind, _ in objects:
         ys, xs = np.nonzero(owner == idx)
-        if len(xs) < MIN_VISIBLE * area:
-            continue
         x1, y1, x2, y2 = xs.min(), ys.min(), xs.max() + 1, ys.max() + 1
         anns.append((kind, float(x1), float(y1), float(x2 - x1), float(y2 - y1), int(len(xs))))
     return image, anns
@@ -121,13 +124,17 @@ def write_split(root: Path, name: str, count: int, seed: int, size: tuple[int, i
     return ann_path
 
 
-def synthesize(out: str | Path, images: int, seed: int = 0, size: tuple[int, int] = (256, 256),
-               val_fraction: float = 0.2, progress=None) -> dict[str, Path]:
-    """Write ``out/{train,val}/{images/,annotations.json}``; the same seed gives the same bytes."""
+def check_args(images: int, val_fraction: float) -> None:
     if images < 2:
         raise EdgedetError(f"--images must be at least 2 (one train and one val image), got {images}")
     if not 0 < val_fraction < 1:
         raise EdgedetError(f"--val-fraction must be between 0 and 1, got {val_fraction}")
+
+
+def synthesize(out: str | Path, images: int, seed: int = 0, size: tuple[int, int] = (256, 256),
+               val_fraction: float = 0.2, progress=None) -> dict[str, Path]:
+    """Write ``out/{train,val}/{images/,annotations.json}``; the same seed gives the same bytes."""
+    check_args(images, val_fraction)
     root = Path(out)
     n_val = max(1, round(images * val_fraction))
     return {

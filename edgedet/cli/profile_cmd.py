@@ -1,0 +1,82 @@
+"""``edgedet profile``: stage latencies, throughput, operators and stages, side by side."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from edgedet.cli.console import console
+
+
+def profile(
+    models: list[Path] = typer.Argument(..., help="One or more .onnx files (compared side by side)."),
+    batch: int = typer.Option(1, min=1, help="Frames per inference (dynamic-batch files)."),
+    iters: int = typer.Option(50, min=1),
+    warmup: int = typer.Option(5, min=0),
+    threads: int = typer.Option(None, help="ONNX Runtime intra-op threads."),
+    provider: list[str] = typer.Option(["cpu"], help="Repeat to compare providers: cpu, cuda, tensorrt."),
+    images: str = typer.Option(None, help="Image file/folder/glob to use instead of synthetic frames."),
+    operators: bool = typer.Option(True, help="Include ONNX Runtime's per-operator profile."),
+    json_path: Path = typer.Option(None, "--json", help="Write all results as JSON here."),
+    plot: Path = typer.Option(None, help="Latency histogram PNG."),
+) -> None:
+    """Latency p50/p90/p99/max of pre-process, inference and post-process; throughput; where the time goes.
+
+    Examples:
+      edgedet profile model.onnx --iters 100 --plot latency.png
+      edgedet profile a.onnx b.onnx --provider cpu --provider cuda --json profile.json
+    """
+    import json
+    import os
+
+    import numpy as np
+    from rich.table import Table
+
+    from runtime.onnx_detector import OnnxDetector
+    from runtime.profiling import histogram_png, operator_profile, profile_stages
+
+    results, samples = [], {}
+    for model in models:
+        for prov in provider:
+            det = OnnxDetector(model, provider=prov, threads=threads)
+            if images:
+                from runtime.images import list_images, read_rgb
+
+                frames = [read_rgb(p) for p in list_images(images)[:16]]
+            else:
+                rng = np.random.default_rng(0)
+                h, w = det.canvas
+                frames = [rng.integers(0, 256, (h * 3 // 4, w, 3), dtype=np.uint8) for _ in range(4)]
+            b = det.meta.batch or batch
+            with console.status(f"profiling {model.name} on {det.providers[0]}"):
+                r = profile_stages(det, frames, b, iters, warmup)
+                if operators:
+                    r["operators"] = operator_profile(model, frames, b, max(3, iters // 5), threads, prov)
+            label = f"{model.name} [{det.providers[0].replace('ExecutionProvider', '')}]"
+            samples[label] = r.pop("_samples_total_ms")
+            results.append({"model": str(model), "provider": det.providers[0], **r})
+    table = Table(title=f"latency per batch (ms), {iters} iterations")
+    for col in ("model", "batch", "pre p50", "infer p50", "infer p90", "infer p99", "infer max", "post p50",
+                "total p50", "fps", "overhead"):
+        table.add_column(col, justify="right")
+    for label, r in zip(samples, results):
+        table.add_row(label, str(r["batch"]), f"{r['preprocess_ms']['p50']:.2f}", f"{r['inference_ms']['p50']:.1f}",
+                      f"{r['inference_ms']['p90']:.1f}", f"{r['inference_ms']['p99']:.1f}",
+                      f"{r['inference_ms']['max']:.1f}", f"{r['postprocess_ms']['p50']:.2f}",
+                      f"{r['total_ms']['p50']:.1f}", f"{r['throughput_fps']:.1f}",
+                      f"{r['overhead_pct_of_inference']:.1f}%")
+    console.print(table)
+    for label, r in zip(samples, results):
+        if "operators" in r:
+            ops = r["operators"]
+            stages = ", ".join(f"{k} {v['ms']:.1f} ms ({v['pct']:.0f}%)" for k, v in ops["stages"].items())
+            top = ", ".join(f"{o['op']} {o['ms']:.1f}" for o in ops["operators"][:6])
+            console.print(f"[bold]{label}[/] stages: {stages}\n  top operators (ms): {top}")
+    if plot:
+        histogram_png(samples, plot)
+        console.print(f"wrote {plot}")
+    if json_path:
+        tmp = json_path.with_name(f".{json_path.name}.tmp")
+        tmp.write_text(json.dumps(results, indent=2))
+        os.replace(tmp, json_path)

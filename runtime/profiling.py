@@ -1,0 +1,158 @@
+"""Latency profiles of a Detector: stages timed separately, and ONNX Runtime's per-operator
+profile grouped into backbone / RPN / RoI Align / RoI head / NMS by the graph's structure."""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from collections import defaultdict
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from runtime.frames import now
+from runtime.stats import summarize
+
+
+def profile_stages(detector, frames: Sequence[np.ndarray], batch: int, iters: int, warmup: int) -> dict:
+    """Pre-process, inference and post-process latency for one batch of ``batch`` frames."""
+    chunk = [frames[i % len(frames)] for i in range(batch)]
+    hw = [f.shape[:2] for f in chunk]
+    times: dict[str, list[float]] = defaultdict(list)
+    for i in range(warmup + iters):
+        t0 = now()
+        data, scales = detector.preprocess(chunk)
+        t1 = now()
+        outputs = detector.infer(data)
+        t2 = now()
+        detector.postprocess(outputs, scales, hw)
+        t3 = now()
+        if i >= warmup:
+            times["preprocess"].append((t1 - t0) * 1e3)
+            times["inference"].append((t2 - t1) * 1e3)
+            times["postprocess"].append((t3 - t2) * 1e3)
+            times["total"].append((t3 - t0) * 1e3)
+    result = {f"{k}_ms": summarize(v) for k, v in times.items()}
+    result["batch"] = batch
+    result["iters"] = iters
+    result["throughput_fps"] = round(batch * 1e3 / float(np.mean(times["total"])), 3)
+    result["overhead_pct_of_inference"] = round(
+        100 * (np.mean(times["preprocess"]) + np.mean(times["postprocess"])) / np.mean(times["inference"]), 2)
+    result["_samples_total_ms"] = times["total"]
+    return result
+
+
+def node_stages(model_path: str | Path) -> dict[str, str]:
+    """Map node names to pipeline stages from the graph alone (no naming convention needed)."""
+    import onnx
+
+    graph = onnx.load(str(model_path), load_external_data=False).graph
+    producer = {out: node for node in graph.node for out in node.output}
+
+    def ancestors(tensors) -> set[str]:
+        seen: set[str] = set()
+        stack = list(tensors)
+        while stack:
+            node = producer.get(stack.pop())
+            if node is not None and node.name not in seen:
+                seen.add(node.name)
+                stack.extend(node.input)
+        return seen
+
+    roi = [n for n in graph.node if n.op_type == "MultiLevelRoIAlign"]
+    stages: dict[str, str] = {}
+    if not roi:
+        return stages
+    backbone = ancestors(roi[0].input[1:])
+    before_roi = ancestors(roi[0].input[:1])
+    for node in graph.node:
+        if node.op_type in ("NonMaxSuppression", "ScatterND") or "nms" in node.name:
+            stages[node.name] = "nms"
+        elif node.name == roi[0].name:
+            stages[node.name] = "roi_align"
+        elif node.name in backbone:
+            stages[node.name] = "backbone"
+        elif node.name in before_roi:
+            stages[node.name] = "rpn"
+        else:
+            stages[node.name] = "roi_head"
+    return stages
+
+
+def _stage_for(name: str, stages: dict[str, str]) -> str:
+    if name in stages:
+        return stages[name]
+    if "MultiLevelRoIAlign" in name or "inlfunc" in name:
+        return "roi_align"
+    for node, stage in stages.items():
+        if name.startswith(node + "_") or name.startswith(node):
+            return stage
+    return "other"
+
+
+def operator_profile(model_path: str | Path, frames: Sequence[np.ndarray], batch: int, iters: int,
+                     threads: int | None = None, provider: str = "cpu", top: int = 12) -> dict:
+    """Run with ONNX Runtime's profiler; total time per operator type and per stage, per run."""
+    from runtime.onnx_detector import OnnxDetector
+
+    with tempfile.TemporaryDirectory() as tmp:
+        det = OnnxDetector(model_path, provider=provider, threads=threads, profile=str(Path(tmp) / "ort"))
+        data, _ = det.preprocess([frames[i % len(frames)] for i in range(det.meta.batch or batch)])
+        for _ in range(iters):
+            det.infer(data)
+        events = json.loads(Path(det.session.end_profiling()).read_text())
+    stages = node_stages(model_path)
+    by_op: dict[str, float] = defaultdict(float)
+    by_stage: dict[str, float] = defaultdict(float)
+    for ev in events:
+        if ev.get("cat") != "Node" or not ev.get("name", "").endswith("_kernel_time"):
+            continue
+        ms = ev["dur"] / 1e3 / iters
+        by_op[ev.get("args", {}).get("op_name", "?")] += ms
+        by_stage[_stage_for(ev["name"][: -len("_kernel_time")], stages)] += ms
+    total = sum(by_op.values()) or 1.0
+    ops = sorted(by_op.items(), key=lambda kv: -kv[1])[:top]
+    return {
+        "operators": [{"op": k, "ms": round(v, 3), "pct": round(100 * v / total, 1)} for k, v in ops],
+        "stages": {k: {"ms": round(v, 3), "pct": round(100 * v / total, 1)}
+                   for k, v in sorted(by_stage.items(), key=lambda kv: -kv[1])},
+        "kernel_ms_per_run": round(total, 3),
+    }
+
+
+def histogram_png(series: dict[str, Sequence[float]], path: str | Path, bins: int = 40) -> None:
+    """Latency histograms (one colour per series) drawn with OpenCV: no plotting dependency on the edge."""
+    import cv2
+
+    from runtime.annotate import color_for
+
+    w, h, pad = 900, 420, 50
+    img = np.full((h, w, 3), 255, np.uint8)
+    values = np.concatenate([np.asarray(v, float) for v in series.values()])
+    lo, hi = float(values.min()), float(values.max()) or 1.0
+    if hi - lo < 1e-9:
+        hi = lo + 1.0
+    edges = np.linspace(lo, hi, bins + 1)
+    counts = {k: np.histogram(v, edges)[0] for k, v in series.items()}
+    peak = max(int(c.max()) for c in counts.values()) or 1
+    cv2.line(img, (pad, h - pad), (w - pad, h - pad), (0, 0, 0), 1)
+    cv2.line(img, (pad, pad), (pad, h - pad), (0, 0, 0), 1)
+    bw = (w - 2 * pad) / bins
+    for s, (name, c) in enumerate(counts.items()):
+        color = color_for(s + 1)
+        for i, n in enumerate(c):
+            x = int(pad + i * bw + s * bw / len(counts))
+            y = int(h - pad - (h - 2 * pad) * n / peak)
+            cv2.rectangle(img, (x, y), (int(x + bw / len(counts)), h - pad), color, -1)
+        cv2.putText(img, name, (w - pad - 260, pad + 18 * s), cv2.FONT_HERSHEY_SIMPLEX, 0.45, color, 1, cv2.LINE_AA)
+    for frac in (0, 0.5, 1):
+        x = int(pad + frac * (w - 2 * pad))
+        cv2.putText(img, f"{lo + frac * (hi - lo):.1f} ms", (x - 25, h - pad + 20), cv2.FONT_HERSHEY_SIMPLEX, 0.4,
+                    (0, 0, 0), 1, cv2.LINE_AA)
+    cv2.putText(img, "latency per batch (ms)", (w // 2 - 90, h - 10), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 1)
+    cv2.putText(img, f"count (max {peak})", (5, pad - 15), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (0, 0, 0), 1)
+    if not cv2.imwrite(str(path), cv2.cvtColor(img, cv2.COLOR_RGB2BGR)):
+        from runtime.errors import EdgedetError
+
+        raise EdgedetError(f"cannot write plot '{path}'")

@@ -1,0 +1,201 @@
+"""Where results go: annotated video, JSON Lines, a window, an MJPEG preview over HTTP.
+
+Files are written beside their destination and renamed on ``close``, which the pipeline
+calls on every exit path (end of input, Ctrl-C, SIGTERM), so a stopped run leaves a
+playable video and a complete JSON Lines file, never a truncated one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from runtime.annotate import annotate
+from runtime.detections import Detections
+from runtime.errors import EdgedetError
+from runtime.frames import Frame
+
+
+class Sink:
+    def write(self, frame: Frame, detections: Detections, annotated: np.ndarray | None) -> None:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        pass
+
+    wants_annotated = False
+
+
+def _tmp_for(path: Path) -> Path:
+    return path.with_name(f".{path.stem}.partial{path.suffix}")
+
+
+class VideoSink(Sink):
+    wants_annotated = True
+    CODECS = {".mp4": "mp4v", ".m4v": "mp4v", ".avi": "MJPG", ".mkv": "MJPG"}
+
+    def __init__(self, path: str | Path, fps: float | None) -> None:
+        self.path = Path(path)
+        if self.path.suffix.lower() not in self.CODECS:
+            raise EdgedetError(f"--save '{path}': use a .mp4, .avi or .mkv file name")
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.fps = fps if fps and 1 <= fps <= 240 else 30.0
+        self._tmp = _tmp_for(self.path)
+        self._writer: cv2.VideoWriter | None = None
+        self.frames = 0
+
+    def write(self, frame, detections, annotated) -> None:
+        image = annotated if annotated is not None else frame.image
+        if self._writer is None:
+            h, w = image.shape[:2]
+            fourcc = cv2.VideoWriter_fourcc(*self.CODECS[self.path.suffix.lower()])
+            self._writer = cv2.VideoWriter(str(self._tmp), fourcc, self.fps, (w, h))
+            if not self._writer.isOpened():
+                raise EdgedetError(f"cannot write video '{self.path}'")
+        self._writer.write(cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
+        self.frames += 1
+
+    def close(self) -> None:
+        if self._writer is not None:
+            self._writer.release()
+            self._writer = None
+            os.replace(self._tmp, self.path)
+
+
+class JsonlSink(Sink):
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._tmp = _tmp_for(self.path)
+        self._fh = open(self._tmp, "w")
+        self.lines = 0
+
+    def write(self, frame, detections, annotated) -> None:
+        record = {"frame": frame.index, "captured": round(frame.captured, 6), "media_time_s": frame.source_time_s,
+                  "height": frame.image.shape[0], "width": frame.image.shape[1],
+                  "detections": detections.to_records()}
+        self._fh.write(json.dumps(record) + "\n")
+        self.lines += 1
+
+    def close(self) -> None:
+        if not self._fh.closed:
+            self._fh.close()
+            os.replace(self._tmp, self.path)
+
+
+class WindowSink(Sink):
+    wants_annotated = True
+
+    def __init__(self, title: str = "edgedet") -> None:
+        gui = [ln for ln in cv2.getBuildInformation().splitlines() if ln.strip().startswith("GUI:")]
+        if (gui and gui[0].split(":", 1)[1].strip().upper() == "NONE") or not (
+                os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY") or os.name == "nt"):
+            raise EdgedetError("--show needs a display and an OpenCV build with a GUI (pip install opencv-python); "
+                               "use --serve HOST:PORT to watch in a browser instead")
+        self.title = title
+        self.closed_by_user = False
+
+    def write(self, frame, detections, annotated) -> None:
+        cv2.imshow(self.title, cv2.cvtColor(annotated, cv2.COLOR_RGB2BGR))
+        if cv2.waitKey(1) & 0xFF in (27, ord("q")):
+            self.closed_by_user = True
+
+    def close(self) -> None:
+        cv2.destroyAllWindows()
+
+
+_PAGE = b"""<!doctype html><html><head><title>edgedet preview</title>
+<style>body{margin:0;background:#111;color:#ddd;font-family:sans-serif}img{max-width:100vw;max-height:95vh}</style>
+</head><body><div>edgedet live preview</div><img id="stream" src="/stream.mjpg" alt="stream"></body></html>"""
+
+
+class MjpegServer(Sink):
+    """``--serve HOST:PORT``: the annotated stream as MJPEG (multipart/x-mixed-replace), viewable in a
+    browser at http://HOST:PORT/; the newest frame only, so slow viewers never hold the pipeline up."""
+
+    wants_annotated = True
+    BOUNDARY = b"edgedetframe"
+
+    def __init__(self, host: str, port: int, quality: int = 80) -> None:
+        self.quality = quality
+        self._cond = threading.Condition()
+        self._jpeg: bytes | None = None
+        self._seq = 0
+        self._closed = False
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args) -> None:  # keep the terminal clean
+                pass
+
+            def do_GET(self) -> None:  # noqa: N802 (http.server API)
+                if self.path in ("/", "/index.html"):
+                    self.send_response(200)
+                    self.send_header("Content-Type", "text/html")
+                    self.send_header("Content-Length", str(len(_PAGE)))
+                    self.end_headers()
+                    self.wfile.write(_PAGE)
+                elif self.path.startswith("/stream.mjpg"):
+                    self.send_response(200)
+                    self.send_header("Cache-Control", "no-cache")
+                    self.send_header("Content-Type", f"multipart/x-mixed-replace; boundary={server.BOUNDARY.decode()}")
+                    self.end_headers()
+                    server._stream_to(self.wfile)
+                else:
+                    self.send_error(404)
+
+        try:
+            self._httpd = ThreadingHTTPServer((host, port), Handler)
+        except OSError as exc:
+            raise EdgedetError(f"--serve {host}:{port}: cannot listen ({exc.strerror})") from None
+        self._httpd.daemon_threads = True
+        self.address = self._httpd.server_address
+        self._thread = threading.Thread(target=self._httpd.serve_forever, name="edgedet-mjpeg", daemon=True)
+        self._thread.start()
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.address[0]}:{self.address[1]}/"
+
+    def _stream_to(self, out) -> None:
+        seen = -1
+        while True:
+            with self._cond:
+                while self._seq == seen and not self._closed:
+                    self._cond.wait(0.5)
+                if self._closed:
+                    return
+                jpeg, seen = self._jpeg, self._seq
+            try:
+                out.write(b"--" + self.BOUNDARY + b"\r\nContent-Type: image/jpeg\r\nContent-Length: "
+                          + str(len(jpeg)).encode() + b"\r\n\r\n" + jpeg + b"\r\n")
+                out.flush()
+            except (BrokenPipeError, ConnectionResetError):
+                return
+
+    def publish(self, rgb: np.ndarray) -> None:
+        ok, buf = cv2.imencode(".jpg", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, self.quality])
+        if ok:
+            with self._cond:
+                self._jpeg, self._seq = buf.tobytes(), self._seq + 1
+                self._cond.notify_all()
+
+    def write(self, frame, detections, annotated) -> None:
+        self.publish(annotated)
+
+    def close(self) -> None:
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+        self._httpd.shutdown()
+        self._httpd.server_close()
+
+
+def annotated_if_needed(sinks: list[Sink], frame: Frame, detections: Detections) -> np.ndarray | None:
+    return annotate(frame.image, detections) if any(s.wants_annotated for s in sinks) else None

@@ -1,0 +1,194 @@
+"""Video sources: files and image folders without loss, live streams newest-frame-only.
+
+Live sources (camera index, rtsp/http URL, GStreamer pipeline) run a capture thread that
+keeps only the newest frame; a frame the consumer never took is counted as dropped, so the
+output never falls behind the camera. A live stream that stops is reopened with backoff,
+the outage counted and logged. Files are read in order, every frame.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from pathlib import Path
+
+import cv2
+
+from runtime.errors import EdgedetError
+from runtime.frames import Frame, now
+from runtime.images import IMAGE_SUFFIXES, list_images, read_rgb
+
+log = logging.getLogger("edgedet.sources")
+VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".ts")
+URL_SCHEMES = ("rtsp://", "rtsps://", "rtmp://", "http://", "https://", "udp://", "tcp://")
+OPEN_TIMEOUT_MS = 5000
+
+
+class Source:
+    """Iterate frames; ``read`` returns None at the end (or when stopped)."""
+
+    live = False
+    description = ""
+
+    def __init__(self) -> None:
+        self.frames_in = 0  # frames that arrived from the device/decoder
+        self.frames_dropped = 0
+        self.outages = 0
+        self.fps: float | None = None
+
+    def read(self) -> Frame | None:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        pass
+
+    def __iter__(self):
+        while (frame := self.read()) is not None:
+            yield frame
+
+
+class ImageFolderSource(Source):
+    def __init__(self, spec: str) -> None:
+        super().__init__()
+        self.files = list_images(spec)
+        self.description = f"{len(self.files)} images from {spec}"
+        self._i = 0
+
+    def read(self) -> Frame | None:
+        if self._i >= len(self.files):
+            return None
+        image = read_rgb(self.files[self._i])
+        frame = Frame(self._i, image, now())
+        self._i += 1
+        self.frames_in += 1
+        return frame
+
+
+def _open_capture(spec: str | int, backend: int = cv2.CAP_ANY) -> cv2.VideoCapture:
+    if isinstance(spec, str) and spec.startswith(URL_SCHEMES):
+        params = [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, OPEN_TIMEOUT_MS, cv2.CAP_PROP_READ_TIMEOUT_MSEC, OPEN_TIMEOUT_MS]
+        return cv2.VideoCapture(spec, cv2.CAP_FFMPEG, params)
+    return cv2.VideoCapture(spec, backend)
+
+
+class VideoFileSource(Source):
+    def __init__(self, path: str) -> None:
+        super().__init__()
+        if not Path(path).is_file():
+            raise EdgedetError(f"video file '{path}' does not exist")
+        self.cap = _open_capture(path)
+        if not self.cap.isOpened():
+            raise EdgedetError(f"cannot open video '{path}': not a video OpenCV can decode")
+        self.fps = self.cap.get(cv2.CAP_PROP_FPS) or None
+        self.description = f"video {path}"
+        self._i = 0
+
+    def read(self) -> Frame | None:
+        ok, bgr = self.cap.read()
+        if not ok:
+            return None
+        frame = Frame(self._i, cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), now(), self.cap.get(cv2.CAP_PROP_POS_MSEC) / 1e3)
+        self._i += 1
+        self.frames_in += 1
+        return frame
+
+    def close(self) -> None:
+        self.cap.release()
+
+
+class LiveSource(Source):
+    """Capture thread + a one-frame slot. ``read`` waits for a frame newer than the last one."""
+
+    live = True
+
+    def __init__(self, spec: str | int, backend: int = cv2.CAP_ANY, what: str = "stream",
+                 max_backoff_s: float = 5.0) -> None:
+        super().__init__()
+        self.spec, self.backend, self.max_backoff_s = spec, backend, max_backoff_s
+        self.description = f"{what} {spec}"
+        cap = _open_capture(spec, backend)
+        if not cap.isOpened():
+            raise EdgedetError(f"cannot open {what} '{spec}': check it exists and is reachable")
+        self.fps = cap.get(cv2.CAP_PROP_FPS) or None
+        self._cap = cap
+        self._cond = threading.Condition()
+        self._latest: Frame | None = None
+        self._taken = True
+        self._stop = threading.Event()
+        self._ended = False
+        self._thread = threading.Thread(target=self._capture, name="edgedet-capture", daemon=True)
+        self._thread.start()
+
+    def _reopen(self) -> bool:
+        backoff = 0.25
+        self.outages += 1
+        log.warning("source %s stopped; reopening (outage %d)", self.spec, self.outages)
+        while not self._stop.is_set():
+            self._cap.release()
+            self._cap = _open_capture(self.spec, self.backend)
+            if self._cap.isOpened():
+                log.warning("source %s reopened", self.spec)
+                return True
+            self._stop.wait(backoff)
+            backoff = min(backoff * 2, self.max_backoff_s)
+        return False
+
+    def _capture(self) -> None:
+        index = 0
+        while not self._stop.is_set():
+            ok, bgr = self._cap.read()
+            if not ok:
+                if not self._reopen():
+                    break
+                continue
+            frame = Frame(index, cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), now())
+            index += 1
+            with self._cond:
+                self.frames_in += 1
+                if not self._taken:
+                    self.frames_dropped += 1
+                self._latest, self._taken = frame, False
+                self._cond.notify_all()
+        with self._cond:
+            self._ended = True
+            self._cond.notify_all()
+
+    def read(self, timeout: float | None = None) -> Frame | None:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._cond:
+            while self._taken and not self._ended and not self._stop.is_set():
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if remaining is not None and remaining <= 0:
+                    return None
+                self._cond.wait(0.1 if remaining is None else min(remaining, 0.1))
+            if self._taken:
+                return None
+            self._taken = True
+            return self._latest
+
+    def close(self) -> None:
+        self._stop.set()
+        with self._cond:
+            self._cond.notify_all()
+        self._thread.join(timeout=10)
+        self._cap.release()
+
+
+def open_source(spec: str) -> Source:
+    """Camera index, video file, image file/folder/glob, rtsp/http(s) URL or GStreamer pipeline."""
+    text = str(spec).strip()
+    if text.isdigit():
+        return LiveSource(int(text), what="camera")
+    if text.startswith(URL_SCHEMES):
+        return LiveSource(text, what="stream")
+    if "!" in text:
+        return LiveSource(text, cv2.CAP_GSTREAMER, what="GStreamer pipeline")
+    path = Path(text)
+    if path.is_file() and path.suffix.lower() in VIDEO_SUFFIXES:
+        return VideoFileSource(text)
+    if path.is_dir() or (path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES) or any(c in text for c in "*?["):
+        return ImageFolderSource(text)
+    if path.is_file():
+        return VideoFileSource(text)
+    raise EdgedetError(f"source '{spec}' is not a camera index, URL, GStreamer pipeline, or an existing file/folder")

@@ -1,0 +1,49 @@
+"""Latency statistics: per-stage samples in milliseconds, summarised as p50/p90/p99/max."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+import numpy as np
+
+STAGES = ("read", "preprocess", "inference", "postprocess", "sink")
+
+
+def summarize(samples: list[float] | np.ndarray) -> dict[str, float]:
+    values = np.asarray(samples, dtype=np.float64)
+    if values.size == 0:
+        return {"p50": 0.0, "p90": 0.0, "p99": 0.0, "max": 0.0, "mean": 0.0, "count": 0}
+    p50, p90, p99 = np.percentile(values, [50, 90, 99])
+    return {"p50": round(float(p50), 3), "p90": round(float(p90), 3), "p99": round(float(p99), 3),
+            "max": round(float(values.max()), 3), "mean": round(float(values.mean()), 3), "count": int(values.size)}
+
+
+class LatencyRecorder:
+    """Collects samples per named series; memory is bounded by keeping at most ``cap`` per series
+    (a reservoir past that), so a days-long run does not grow."""
+
+    def __init__(self, cap: int = 100_000, seed: int = 0) -> None:
+        self.cap = cap
+        self._series: dict[str, list[float]] = defaultdict(list)
+        self._seen: dict[str, int] = defaultdict(int)
+        self._rng = np.random.default_rng(seed)
+
+    def add(self, name: str, ms: float) -> None:
+        self._seen[name] += 1
+        series = self._series[name]
+        if len(series) < self.cap:
+            series.append(ms)
+        else:
+            j = int(self._rng.integers(0, self._seen[name]))
+            if j < self.cap:
+                series[j] = ms
+
+    def last(self, name: str) -> float:
+        series = self._series.get(name)
+        return series[-1] if series else 0.0
+
+    def summary(self, name: str) -> dict[str, float]:
+        return summarize(self._series.get(name, []))
+
+    def names(self) -> list[str]:
+        return list(self._series)

@@ -1,0 +1,87 @@
+"""Shared fixtures: a tiny synthetic data set and a tiny trained model, made once per session."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("OMP_NUM_THREADS", "2")
+ROOT = Path(__file__).resolve().parents[1]
+CANVAS = (128, 128)
+
+
+def pytest_collection_modifyitems(config, items):
+    try:
+        import torch
+
+        has_gpu = torch.cuda.is_available()
+    except ImportError:
+        has_gpu = False
+    try:
+        import tensorrt  # noqa: F401
+
+        has_trt = True
+    except ImportError:
+        has_trt = False
+    for item in items:
+        if "gpu" in item.keywords and not has_gpu:
+            item.add_marker(pytest.mark.skip(reason="no CUDA GPU here"))
+        if "tensorrt" in item.keywords and not (has_trt and has_gpu):
+            item.add_marker(pytest.mark.skip(reason="TensorRT and a GPU are not both present"))
+
+
+@pytest.fixture(scope="session")
+def synth_data(tmp_path_factory) -> Path:
+    from edgedet.data.synthetic import synthesize
+
+    root = tmp_path_factory.mktemp("shapes")
+    synthesize(root, 30, seed=0, size=CANVAS, val_fraction=0.2)
+    return root
+
+
+@pytest.fixture(scope="session")
+def trained(synth_data, tmp_path_factory):
+    """The small edge architecture trained for a few dozen steps at a 128x128 canvas."""
+    import torch
+
+    from edgedet.training.trainer import TrainConfig, train
+
+    torch.manual_seed(0)
+    out = tmp_path_factory.mktemp("run")
+    cfg = TrainConfig(data=str(synth_data), out=str(out), epochs=6, batch_size=4, lr=2e-3, canvas=CANVAS,
+                      eval_every=0, warmup_steps=10, seed=0)
+    return train(cfg)
+
+
+@pytest.fixture(scope="session")
+def edge_onnx(trained, tmp_path_factory) -> Path:
+    """The trained model exported with a dynamic batch."""
+    from edgedet.checkpoints import model_from_checkpoint, sha256_file
+    from export.onnx_export import ExportOptions, export_onnx
+    from runtime.model_metadata import ModelMetadata
+
+    model, meta = model_from_checkpoint(trained.best)
+    canvas = tuple(meta["canvas"])
+    mm = ModelMetadata(meta["arch"], tuple(meta["class_names"]), canvas, source_sha256=sha256_file(trained.best))
+    path = tmp_path_factory.mktemp("onnx") / "edge.onnx"
+    return export_onnx(model, mm, path, ExportOptions(canvas=canvas, batch=None))
+
+
+def run_cli(*args: str, cwd: Path | None = None, env: dict | None = None) -> subprocess.CompletedProcess:
+    """Run ``edgedet`` as a user would, in a fresh interpreter."""
+    return subprocess.run([sys.executable, "-m", "edgedet.cli.app", *map(str, args)], capture_output=True,
+                          text=True, cwd=cwd or ROOT, env={**os.environ, **(env or {})}, timeout=600)
+
+
+def assert_one_line_error(result: subprocess.CompletedProcess, *needles: str) -> None:
+    assert result.returncode != 0, result.stdout + result.stderr
+    assert "Traceback" not in result.stderr, result.stderr
+    lines = [ln for ln in result.stderr.strip().splitlines() if ln.strip()]
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("error: "), lines[0]
+    for needle in needles:
+        assert needle in lines[0], lines[0]

@@ -1,0 +1,128 @@
+"""Every bad input: one readable line on stderr, a non-zero exit, no traceback, nothing half-written."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+import torch
+
+from tests.conftest import assert_one_line_error, run_cli
+
+
+@pytest.fixture()
+def data_copy(synth_data, tmp_path):
+    dst = tmp_path / "data"
+    shutil.copytree(synth_data, dst)
+    return dst
+
+
+def _edit(path, fn):
+    payload = json.loads(path.read_text())
+    fn(payload)
+    path.write_text(json.dumps(payload))
+
+
+@pytest.mark.parametrize(
+    ("mutate", "needle"),
+    [
+        (lambda d: d["annotations"][0].pop("bbox"), "lacks field(s) bbox"),
+        (lambda d: d["images"][0].pop("file_name"), "lacks field(s) file_name"),
+        (lambda d: d["annotations"][0].__setitem__("bbox", [120, 120, 50, 50]), "outside its"),
+        (lambda d: d["annotations"][0].__setitem__("category_id", 99), "unknown category_id 99"),
+        (lambda d: d["annotations"][0].__setitem__("image_id", 12345), "unknown image_id"),
+        (lambda d: d.pop("categories"), "lacks field(s) categories"),
+    ],
+)
+def test_malformed_annotations(data_copy, mutate, needle):
+    ann = data_copy / "train" / "annotations.json"
+    _edit(ann, mutate)
+    result = run_cli("data", "check", data_copy, "--split", "train")
+    assert_one_line_error(result, str(ann), needle)
+
+
+def test_annotation_record_is_named(data_copy):
+    ann = data_copy / "train" / "annotations.json"
+    _edit(ann, lambda d: d["annotations"][3].pop("category_id"))
+    assert_one_line_error(run_cli("data", "check", data_copy), "annotations[3]")
+
+
+def test_unreadable_image(data_copy):
+    (data_copy / "train" / "images" / "000002.png").write_bytes(b"not a png")
+    assert_one_line_error(run_cli("data", "check", data_copy), "000002.png", "unreadable")
+
+
+def test_not_json(data_copy):
+    (data_copy / "val" / "annotations.json").write_text("{broken")
+    assert_one_line_error(run_cli("data", "check", data_copy, "--split", "val"), "not valid JSON")
+
+
+def test_missing_data_folder(tmp_path):
+    assert_one_line_error(run_cli("train", "--data", tmp_path / "nope"), "no 'train' annotations")
+
+
+def test_unknown_architecture(synth_data, tmp_path):
+    assert_one_line_error(run_cli("train", "--data", synth_data, "--arch", "yolo", "--out", tmp_path),
+                          "unknown architecture 'yolo'")
+
+
+def test_canvas_not_multiple_of_32(trained, tmp_path):
+    result = run_cli("export", trained.best, "-o", tmp_path / "m.onnx", "--imgsz", "100")
+    assert_one_line_error(result, "multiple of 32")
+    assert not list(tmp_path.iterdir())
+
+
+def test_non_checkpoint_file(tmp_path):
+    bad = tmp_path / "junk.pt"
+    bad.write_bytes(b"\x00garbage")
+    assert_one_line_error(run_cli("info", bad), "cannot load")
+
+
+def test_pickled_object_is_refused(tmp_path):
+    """weights_only=True: a checkpoint holding arbitrary Python objects does not load."""
+    evil = tmp_path / "evil.pt"
+    torch.save({"model": {}, "meta": {"format": "edgedet-checkpoint"}, "obj": object()}, evil)
+    assert_one_line_error(run_cli("info", evil), "weights_only=True")
+
+
+def test_state_dict_that_does_not_fit(trained, tmp_path):
+    state = torch.load(trained.best, weights_only=True)["model"]
+    plain = tmp_path / "plain.pt"
+    torch.save(state, plain)
+    result = run_cli("export", plain, "--arch", "fasterrcnn_mobilenet_v3_large_320_fpn", "--num-classes", "5",
+                     "-o", tmp_path / "m.onnx")
+    assert_one_line_error(result, "does not fit architecture")
+    assert not (tmp_path / "m.onnx").exists()
+
+
+def test_plain_state_dict_needs_arch(trained, tmp_path):
+    plain = tmp_path / "plain.pt"
+    torch.save(torch.load(trained.best, weights_only=True)["model"], plain)
+    assert_one_line_error(run_cli("export", plain), "--arch and --num-classes")
+
+
+def test_opset_too_old_leaves_nothing(trained, tmp_path):
+    result = run_cli("export", trained.best, "-o", tmp_path / "m.onnx", "--opset", "15")
+    assert_one_line_error(result, "--opset 15 is too old")
+    assert not list(tmp_path.iterdir())
+
+
+def test_missing_model_and_images(tmp_path):
+    assert_one_line_error(run_cli("predict", tmp_path / "none.onnx", tmp_path), "does not exist")
+
+
+def test_onnx_without_metadata(tmp_path):
+    import onnx
+    from onnx import TensorProto, helper
+
+    graph = helper.make_graph([helper.make_node("Identity", ["x"], ["y"])], "g",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])])
+    path = tmp_path / "plain.onnx"
+    onnx.save(helper.make_model(graph), path)
+    assert_one_line_error(run_cli("info", path), "no edgedet metadata")
+
+
+def test_too_few_synth_images(tmp_path):
+    assert_one_line_error(run_cli("data", "synth", tmp_path / "d", "--images", "1"), "at least 2")

@@ -1,0 +1,53 @@
+"""The CLI as a user drives it: synth -> export --check -> info -> eval -> predict, with --json output."""
+
+from __future__ import annotations
+
+import json
+
+from tests.conftest import run_cli
+
+
+def test_export_check_info_eval_predict(trained, synth_data, tmp_path):
+    onnx_path = tmp_path / "m.onnx"
+    r = run_cli("export", trained.best, "-o", onnx_path, "--dynamic-batch", "--check", "--json")
+    assert r.returncode == 0, r.stderr
+    payload = json.loads(r.stdout)
+    assert payload["parity"]["ok"] and payload["parity"]["missing"] == 0
+    assert onnx_path.is_file() and not list(tmp_path.glob("*.tmp"))
+
+    r = run_cli("info", onnx_path, "--json")
+    assert r.returncode == 0, r.stderr
+    info = json.loads(r.stdout)
+    assert info["metadata"]["canvas"] == [128, 128]
+    assert [o["name"] for o in info["outputs"]] == ["num_detections", "boxes", "scores", "labels"]
+
+    r = run_cli("check", onnx_path, "--weights", trained.best, "--json")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["ok"]
+
+    ev = {}
+    for model in (trained.best, onnx_path):
+        r = run_cli("eval", model, "--data", synth_data, "--json", "--results", tmp_path / f"{model.suffix}.json")
+        assert r.returncode == 0, r.stderr
+        ev[model.suffix] = json.loads(r.stdout)
+    assert abs(ev[".pt"]["map50"] - ev[".onnx"]["map50"]) <= 0.005
+    assert json.loads((tmp_path / ".onnx.json").read_text())
+
+    r = run_cli("predict", onnx_path, synth_data / "val" / "images", "--out", tmp_path / "pred", "--json",
+                "--conf", "0.1")
+    assert r.returncode == 0, r.stderr
+    assert len(list((tmp_path / "pred").glob("*.jpg"))) == 6
+    assert len(json.loads(r.stdout)) == 6
+
+
+def test_synth_cli_json(tmp_path):
+    r = run_cli("data", "synth", tmp_path / "d", "--images", "4", "--size", "64", "--json")
+    assert r.returncode == 0, r.stderr
+    paths = json.loads(r.stdout)
+    assert set(paths) == {"train", "val"}
+
+
+def test_help_has_examples():
+    for cmd in ("train", "eval", "predict", "export", "check", "info", "demo"):
+        r = run_cli(cmd, "--help")
+        assert r.returncode == 0 and "Example" in r.stdout, cmd

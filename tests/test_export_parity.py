@@ -1,0 +1,75 @@
+"""Exported files against eager torchvision: every architecture, batch 1 and batch 4.
+
+Big architectures use seeded random weights whose heads are re-scaled so that scores spread
+out (torchvision's head init gives ~uniform class scores, all below the 0.05 threshold);
+canvases are smaller than the architectures' defaults to keep the suite fast; the full-canvas
+runs are in bench/parity_all.py and the README.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from edgedet.architectures.seeded import seeded_model
+from edgedet.checkpoints import model_from_checkpoint
+from export.check import check_parity, parity_images
+from export.onnx_export import ExportOptions, export_onnx
+from export.parity import compare
+from runtime.model_metadata import ModelMetadata
+
+
+def _assert_parity(report):
+    summary = report.summary()
+    assert summary["reference_detections"] > 0, "nothing detected: the check would be vacuous"
+    assert summary["missing"] == 0 and summary["extra"] == 0, summary
+    assert summary["iou_min"] >= 0.99 and summary["score_diff_max"] <= 1e-3, summary
+    assert report.batch_consistent in (True, None), summary
+
+
+def test_trained_edge_model(trained, edge_onnx):
+    model, meta = model_from_checkpoint(trained.best)
+    report = check_parity(edge_onnx, model, meta["class_names"], parity_images((128, 128), synthetic=6), batch=4)
+    _assert_parity(report)
+    assert report.batch_consistent is True
+
+
+@pytest.mark.parametrize(
+    ("arch", "canvas", "classes"),
+    [
+        ("fasterrcnn_mobilenet_v3_large_320_fpn", (320, 320), 5),
+        ("fasterrcnn_mobilenet_v3_large_fpn", (256, 256), 5),
+        ("fasterrcnn_resnet50_fpn", (256, 256), 5),
+        ("fasterrcnn_resnet50_fpn_v2", (256, 256), 5),
+    ],
+)
+def test_torchvision_architectures(arch, canvas, classes, tmp_path):
+    model = seeded_model(arch, classes, canvas, seed=0)
+    names = ("__background__",) + tuple(f"c{i}" for i in range(1, classes))
+    path = export_onnx(model, ModelMetadata(arch, names, canvas), tmp_path / "m.onnx",
+                       ExportOptions(canvas, batch=None))
+    images = parity_images(canvas, synthetic=2, photos=True)[:4]
+    _assert_parity(check_parity(path, model, names, images, batch=4))
+
+
+def test_fixed_batch_file(trained, tmp_path):
+    model, meta = model_from_checkpoint(trained.best)
+    mm = ModelMetadata(meta["arch"], tuple(meta["class_names"]), (128, 128))
+    path = export_onnx(model, mm, tmp_path / "b2.onnx", ExportOptions((128, 128), batch=2))
+    _assert_parity(check_parity(path, model, meta["class_names"], parity_images((128, 128), synthetic=3,
+                                                                                 photos=False)))
+
+
+def test_compare_reports_ties_at_cutoff_and_errors():
+    boxes = np.array([[0, 0, 10, 10], [20, 20, 30, 30], [40, 40, 50, 50]], np.float32)
+    ref = (boxes[:2], np.array([0.9, 0.5], np.float32), np.array([1, 1]))
+    tie = (boxes[[0, 2]], np.array([0.9, 0.5], np.float32), np.array([1, 1]))
+    r = compare("tie", ref, tie, max_detections=2)
+    assert r.ties_at_cutoff == 2 and r.missing == 0 and r.extra == 0 and r.ok
+    r = compare("miss", ref, tie, max_detections=100)
+    assert r.missing == 1 and r.extra == 1 and not r.ok
+    shifted = (boxes[:2] + 0.5, ref[1], ref[2])
+    r = compare("shift", ref, shifted, max_detections=100)
+    assert r.min_iou < 0.99 and not r.ok
+    r = compare("label", ref, (ref[0], ref[1], np.array([2, 1])), max_detections=100)
+    assert r.missing == 1 and r.extra == 1
