@@ -7,7 +7,6 @@ into the torchvision constructor of ``meta["arch"]`` with ``strict=True``.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import tempfile
 from pathlib import Path
@@ -18,17 +17,10 @@ from torch import nn
 
 from edgedet.architectures import build_model, get_arch
 from runtime.errors import EdgedetError
+from runtime.hashing import sha256_file  # noqa: F401  (re-exported: callers hash checkpoints)
 
 CHECKPOINT_FORMAT = "edgedet-checkpoint"
 PREDICTOR_PREFIX = "roi_heads.box_predictor."
-
-
-def sha256_file(path: str | Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def atomic_save(obj: Any, path: str | Path) -> None:
@@ -108,7 +100,7 @@ def load_into(model: nn.Module, path: str | Path, arch: str) -> list[str]:
     skipped = [k for k, v in state.items() if k.startswith(PREDICTOR_PREFIX) and k in own and v.shape != own[k].shape]
     for key in skipped:
         state = {k: v for k, v in state.items() if k != key}
-    result = model.load_state_dict(state, strict=False)
+    result = model.load_state_dict(state)
     bad = [k for k in result.missing_keys if not k.startswith(PREDICTOR_PREFIX)]
     mismatched = [k for k, v in state.items() if k in own and v.shape != own[k].shape]
     if result.unexpected_keys or bad or mismatched:
@@ -124,7 +116,7 @@ def load_backbone(model: nn.Module, path: str | Path) -> None:
     """ImageNet classification weights into ``backbone.body`` (the classifier keys are ignored)."""
     state = _plain_state_dict(read_file(path), path)
     body = model.backbone.body
-    result = body.load_state_dict(state, strict=False)
+    result = body.load_state_dict(state)
     if result.missing_keys:
         raise EdgedetError(
             f"'{path}' does not fit this backbone: {len(result.missing_keys)} backbone keys missing, "

@@ -42,7 +42,7 @@ class TorchDetector:
             canvases.append(canvas)
             scales.append(scale)
         results = []
-        for out, scale, frame in zip(self.run_canvases(canvases), scales, frames, strict=False):
+        for out, scale, frame in zip(self.run_canvases(canvases), scales, frames):
             boxes = unletterbox_boxes(out["boxes"].cpu().numpy(), scale, frame.shape[:2])
             results.append(Detections(boxes, out["scores"].cpu().numpy(), out["labels"].cpu().numpy(),
                                       self.class_names))

@@ -82,7 +82,7 @@ def check_parity(onnx_path: str | Path, model: nn.Module, class_names: Sequence[
     step = fixed or 1
     singles = [d for s in range(0, len(canvases), step) for d in run(canvases[s:s + step])]
     report = ParityReport([])
-    for (name, _), canvas_img, cand in zip(images, canvases, singles, strict=False):
+    for (name, _), canvas_img, cand in zip(images, canvases, singles):
         ref = eager.run_canvases([canvas_img])[0]
         ref_t = (ref["boxes"].numpy(), ref["scores"].numpy(), ref["labels"].numpy())
         report.images.append(compare(name, ref_t, cand, k))
@@ -90,7 +90,7 @@ def check_parity(onnx_path: str | Path, model: nn.Module, class_names: Sequence[
         diffs = []
         for start in range(0, len(canvases), batch):
             chunk = canvases[start:start + batch]
-            for one, many in zip(singles[start:start + batch], run(chunk), strict=False):
+            for one, many in zip(singles[start:start + batch], run(chunk)):
                 if len(one[1]) != len(many[1]) or not np.array_equal(one[2], many[2]):
                     diffs.append(float("inf"))
                 elif len(one[1]):

@@ -48,7 +48,7 @@ def multilevel_roi_align(
     levels = level_of(flat, canonical_scale, canonical_level, k_min, k_max)
     channels = features[0].shape[1]
     out = flat.new_zeros((b * r, channels, output_size, output_size))
-    for lvl, (feat, stride) in enumerate(zip(features, strides, strict=False)):
+    for lvl, (feat, stride) in enumerate(zip(features, strides)):
         idx = torch.where(levels == lvl)[0]
         if idx.numel() == 0:
             continue

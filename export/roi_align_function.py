@@ -139,7 +139,7 @@ def build_function(attrs: dict, num_levels: int, opset: int) -> onnx.FunctionPro
         helper.make_node("CastLike", ["acc_f32", "rois"], ["acc_0"]),
     ]
     aligned = bool(attrs["aligned"])
-    for lvl, (feat, stride) in enumerate(zip(features, strides, strict=False)):
+    for lvl, (feat, stride) in enumerate(zip(features, strides)):
         p = f"l{lvl}_"
         n += [
             _const(p + "id", float(lvl)),

@@ -21,7 +21,7 @@ def annotate(frame: np.ndarray, detections: Detections, thickness: int | None = 
     out = np.ascontiguousarray(frame.copy())
     t = thickness or max(1, round(min(out.shape[:2]) / 300))
     font_scale = max(0.35, min(out.shape[:2]) / 900)
-    for box, score, label in zip(detections.boxes, detections.scores, detections.labels, strict=False):
+    for box, score, label in zip(detections.boxes, detections.scores, detections.labels):
         color = color_for(int(label))
         x1, y1, x2, y2 = (int(round(v)) for v in box)
         cv2.rectangle(out, (x1, y1), (x2, y2), color, t, cv2.LINE_AA)

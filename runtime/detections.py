@@ -65,5 +65,5 @@ class Detections:
                 "label": int(label),
                 "name": self.name(int(label)),
             }
-            for box, score, label in zip(self.boxes, self.scores, self.labels, strict=False)
+            for box, score, label in zip(self.boxes, self.scores, self.labels)
         ]

@@ -9,8 +9,9 @@ import numpy as np
 
 from runtime.detections import Detections
 from runtime.errors import EdgedetError
-from runtime.letterbox import letterbox, unletterbox_boxes
+from runtime.letterbox import letterbox
 from runtime.model_metadata import ModelMetadata
+from runtime.outputs import detections_from_outputs
 
 PROVIDERS = {
     "cpu": ["CPUExecutionProvider"],
@@ -69,17 +70,11 @@ class OnnxDetector:
 
     def infer(self, batch: np.ndarray) -> dict[str, np.ndarray]:
         names = [o.name for o in self.session.get_outputs()]
-        return dict(zip(names, self.session.run(names, {"images": batch}), strict=False))
+        return dict(zip(names, self.session.run(names, {"images": batch})))
 
     def postprocess(self, outputs: dict[str, np.ndarray], scales: Sequence[float],
                     frames_hw: Sequence[tuple[int, int]]) -> list[Detections]:
-        counts = outputs["num_detections"].reshape(len(scales), -1)[:, 0]
-        results = []
-        for i, (scale, hw) in enumerate(zip(scales, frames_hw, strict=False)):
-            n = int(counts[i])
-            boxes = unletterbox_boxes(outputs["boxes"][i, :n], scale, hw)
-            results.append(Detections(boxes, outputs["scores"][i, :n], outputs["labels"][i, :n], self.class_names))
-        return results
+        return detections_from_outputs(outputs, scales, frames_hw, self.class_names)
 
     def __call__(self, frames: Sequence[np.ndarray]) -> list[Detections]:
         results: list[Detections] = []

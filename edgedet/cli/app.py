@@ -12,6 +12,7 @@ import sys
 import typer
 
 from edgedet.cli import (
+    build_cmd,
     data_cmd,
     demo_cmd,
     eval_cmd,
@@ -38,6 +39,7 @@ app.command("predict")(predict_cmd.predict)
 app.command("export")(export_cmd.export)
 app.command("check")(export_cmd.check)
 app.command("info")(info_cmd.info)
+app.command("build")(build_cmd.build)
 app.command("run")(run_cmd.run)
 app.command("profile")(profile_cmd.profile)
 app.command("demo")(demo_cmd.demo)

@@ -11,12 +11,12 @@ from edgedet.cli.console import console, emit_json
 
 def demo(
     out: Path = typer.Option(Path("runs/demo"), "--out", "-o", help="Folder for data, run, model and report."),
-    images: int = typer.Option(1000, help="Synthetic images (train + val)."),
-    epochs: int = typer.Option(5, help="Training epochs."),
+    images: int = typer.Option(1200, help="Synthetic images (train + val)."),
+    epochs: int = typer.Option(6, help="Training epochs."),
     seed: int = typer.Option(0),
     json_out: bool = typer.Option(False, "--json", help="Print report.json on stdout too."),
 ) -> None:
-    """The whole path on a CPU in minutes: synthetic data -> train -> eval -> export -> check -> ONNX eval.
+    """The whole path on a CPU in minutes: synthetic data -> train -> eval -> export -> check -> stream -> profile.
 
     Example: edgedet demo --out runs/demo
     """

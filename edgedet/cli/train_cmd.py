@@ -15,7 +15,7 @@ def train(
     epochs: int = typer.Option(10, "--epochs", "-e", min=1),
     out: Path = typer.Option(Path("runs/train"), "--out", "-o", help="Run folder: best.pt, last.pt, metrics.csv."),
     batch_size: int = typer.Option(4, "--batch", "-b", min=1),
-    lr: float = typer.Option(4e-3, help="Peak learning rate (after warmup, cosine-decayed)."),
+    lr: float = typer.Option(2e-3, help="Peak learning rate (after warmup, cosine-decayed)."),
     optimizer: str = typer.Option("adamw", help="adamw or sgd."),
     imgsz: str = typer.Option(None, help="Canvas H or H,W (multiple of 32); default: the architecture's."),
     weights: Path = typer.Option(None, help="Start from a checkpoint or torchvision state dict (head "

@@ -21,7 +21,7 @@ from runtime.images import read_rgb
 
 def detections_to_coco(data: CocoData, image_id: int, dets: Detections) -> list[dict]:
     rows = []
-    for box, score, label in zip(dets.boxes, dets.scores, dets.labels, strict=False):
+    for box, score, label in zip(dets.boxes, dets.scores, dets.labels):
         x1, y1, x2, y2 = (float(v) for v in box)
         rows.append({"image_id": image_id, "category_id": data.label_to_category(int(label)),
                      "bbox": [round(x1, 3), round(y1, 3), round(x2 - x1, 3), round(y2 - y1, 3)],
@@ -36,7 +36,7 @@ def predict_dataset(detector: Detector, data: CocoData, batch_size: int = 4,
     for start in range(0, len(images), batch_size):
         chunk = images[start:start + batch_size]
         dets = detector([read_rgb(r.path) for r in chunk])
-        for record, d in zip(chunk, dets, strict=False):
+        for record, d in zip(chunk, dets):
             results.extend(detections_to_coco(data, record.id, d))
         if progress:
             progress(len(chunk))

@@ -65,5 +65,5 @@ class DetectionDataset(Dataset):
 
 
 def collate(batch):
-    images, targets = zip(*batch, strict=False)
+    images, targets = zip(*batch)
     return list(images), list(targets)

@@ -166,8 +166,8 @@ def train(cfg: TrainConfig, on_step: Callable[[dict], None] | None = None,
             total.backward()
             torch.nn.utils.clip_grad_norm_(params, 10.0)
             optim.step()
-            row = {"step": step, "epoch": epoch, "lr": cfg.lr * factor, "loss": float(total),
-                   **{k: float(losses[k]) for k in LOSS_NAMES}}
+            row = {"step": step, "epoch": epoch, "lr": cfg.lr * factor, "loss": float(total.detach()),
+                   **{k: float(losses[k].detach()) for k in LOSS_NAMES}}
             if log:
                 log.log(row)
             if on_step:

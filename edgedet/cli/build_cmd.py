@@ -1,0 +1,42 @@
+"""``edgedet build``: ONNX -> TensorRT engine + manifest."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from edgedet.cli.console import console, emit_json
+
+
+def build(
+    model: Path = typer.Argument(..., help="An edgedet .onnx file (not --inline-functions)."),
+    out: Path = typer.Option(None, "--out", "-o", help="Engine path (default: MODEL with .engine)."),
+    fp16: bool = typer.Option(False, help="Allow FP16 kernels."),
+    int8: bool = typer.Option(False, help="INT8 with entropy calibration (needs --calib or --calib-cache)."),
+    calib: Path = typer.Option(None, help="Folder of calibration images."),
+    calib_cache: Path = typer.Option(None, help="Calibration cache to reuse / write."),
+    batch: str = typer.Option(None, help="MIN:OPT:MAX batch profile for dynamic-batch files, e.g. 1:4:8."),
+    workspace: float = typer.Option(4.0, help="Builder workspace in GiB."),
+    timing_cache: Path = typer.Option(None, help="Timing cache file to reuse / update."),
+    json_out: bool = typer.Option(False, "--json", help="Print the manifest as JSON."),
+) -> None:
+    """Build a TensorRT engine with edgedet's MultiLevelRoIAlign plugin; writes MODEL.engine + .engine.json.
+
+    Examples:
+      edgedet build model.onnx --fp16
+      edgedet build model.onnx --int8 --calib data/val/images --calib-cache model.calib --batch 1:4:8
+    """
+    from dataclasses import asdict
+
+    from export.tensorrt_build import BuildOptions, build_engine, parse_batch_range
+
+    opts = BuildOptions(fp16=fp16, int8=int8, calib=str(calib) if calib else None,
+                        calib_cache=str(calib_cache) if calib_cache else None, batch=parse_batch_range(batch),
+                        workspace_gib=workspace, timing_cache=str(timing_cache) if timing_cache else None)
+    out = out or model.with_suffix(".engine")
+    with console.status(f"building {out.name}"):
+        manifest = build_engine(model, out, opts)
+    console.print(f"wrote {out} ({manifest.precision}, TensorRT {manifest.tensorrt_version}, {manifest.gpu_name})")
+    if json_out:
+        emit_json(asdict(manifest))

@@ -1,0 +1,71 @@
+"""Thin helpers over cuda-python's runtime API: device/pinned buffers, one stream, checked calls.
+
+Used by the TensorRT backend and the INT8 calibrator; imported lazily (cuda-python ships with
+the ``trt`` extra), never by the ONNX Runtime path.
+"""
+
+from __future__ import annotations
+
+import ctypes
+
+import numpy as np
+
+from runtime.errors import EdgedetError
+
+
+def cudart():
+    try:
+        from cuda.bindings import runtime as rt
+    except ImportError:
+        try:
+            from cuda import cudart as rt  # cuda-python < 12.6
+        except ImportError:
+            raise EdgedetError("cuda-python is not installed: pip install 'edgedet[trt]'") from None
+    return rt
+
+
+def check(result):
+    """cuda-python returns (err, *values); raise on an error, return the values."""
+    err, *values = result if isinstance(result, tuple) else (result,)
+    if int(err) != 0:
+        raise EdgedetError(f"CUDA call failed: {err}")
+    return values[0] if len(values) == 1 else tuple(values)
+
+
+def gpu_info(device: int = 0) -> tuple[str, str]:
+    """(name, compute capability 'major.minor'); a clear error where there is no GPU."""
+    rt = cudart()
+    err, count = rt.cudaGetDeviceCount()
+    if int(err) != 0 or count == 0:
+        raise EdgedetError("no CUDA GPU found: TensorRT engines are built and run on an NVIDIA GPU")
+    props = check(rt.cudaGetDeviceProperties(device))
+    name = props.name.decode() if isinstance(props.name, bytes) else str(props.name)
+    return name.strip("\x00 "), f"{props.major}.{props.minor}"
+
+
+class PinnedArray:
+    """A numpy array over page-locked host memory (fast, truly asynchronous copies)."""
+
+    def __init__(self, shape: tuple[int, ...], dtype: np.dtype) -> None:
+        self.rt = cudart()
+        self.nbytes = int(np.prod(shape)) * np.dtype(dtype).itemsize
+        self.ptr = check(self.rt.cudaMallocHost(self.nbytes))
+        buf = (ctypes.c_byte * self.nbytes).from_address(int(self.ptr))
+        self.array = np.frombuffer(buf, dtype=dtype).reshape(shape)
+
+    def free(self) -> None:
+        if self.ptr:
+            self.rt.cudaFreeHost(self.ptr)
+            self.ptr = 0
+
+
+class DeviceBuffer:
+    def __init__(self, nbytes: int) -> None:
+        self.rt = cudart()
+        self.nbytes = nbytes
+        self.ptr = check(self.rt.cudaMalloc(max(1, nbytes)))
+
+    def free(self) -> None:
+        if self.ptr:
+            self.rt.cudaFree(self.ptr)
+            self.ptr = 0

@@ -1,0 +1,21 @@
+"""From the contract's padded outputs to per-frame ``Detections`` in frame pixels (every backend)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+
+from runtime.detections import Detections
+from runtime.letterbox import unletterbox_boxes
+
+
+def detections_from_outputs(outputs: Mapping[str, np.ndarray], scales: Sequence[float],
+                            frames_hw: Sequence[tuple[int, int]], class_names: Sequence[str]) -> list[Detections]:
+    counts = np.asarray(outputs["num_detections"]).reshape(len(scales), -1)[:, 0]
+    results = []
+    for i, (scale, hw) in enumerate(zip(scales, frames_hw)):
+        n = int(counts[i])
+        boxes = unletterbox_boxes(outputs["boxes"][i, :n], scale, hw)
+        results.append(Detections(boxes, outputs["scores"][i, :n], outputs["labels"][i, :n], class_names))
+    return results

@@ -1,0 +1,110 @@
+"""The TensorRT ``Detector``: a plain plan file plus its manifest, run without torch.
+
+Buffers are allocated once for the largest batch of the engine's profile (device memory and
+page-locked host memory), copies are asynchronous on one CUDA stream, and with
+``cuda_graph=True`` a fixed-shape run is captured once and replayed. Calls used:
+``trt.Runtime.deserialize_cuda_engine``, ``ICudaEngine.create_execution_context``,
+``num_io_tensors``/``get_tensor_name``/``get_tensor_dtype``/``get_tensor_mode``,
+``IExecutionContext.set_input_shape``/``set_tensor_address``/``execute_async_v3``, and
+cuda-python's ``cudaMemcpyAsync``/``cudaStreamBeginCapture``/``cudaGraphLaunch``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from runtime.cuda_memory import DeviceBuffer, PinnedArray, check, cudart, gpu_info
+from runtime.detections import Detections
+from runtime.engine_manifest import check_compatible, read_manifest
+from runtime.errors import EdgedetError
+from runtime.letterbox import letterbox
+from runtime.model_metadata import ModelMetadata
+from runtime.outputs import detections_from_outputs
+
+
+class TensorRTDetector:
+    def __init__(self, path: str | Path, cuda_graph: bool = False) -> None:
+        try:
+            import tensorrt as trt
+        except ImportError:
+            raise EdgedetError("TensorRT is not installed: pip install 'edgedet[trt]' to run .engine files") from None
+        self.path = Path(path)
+        manifest = read_manifest(path)
+        gpu, capability = gpu_info()
+        check_compatible(manifest, trt.__version__, capability, gpu, engine=f"'{path}'")
+        self.meta = ModelMetadata.from_props(manifest.model, source=f"'{path}'")
+        self.class_names, self.canvas = self.meta.class_names, tuple(self.meta.canvas)
+        self.providers = ["TensorRT"]
+        self.max_batch = manifest.profiles[0]["images"]["max"][0]
+        self.rt = cudart()
+        self.engine = trt.Runtime(trt.Logger(trt.Logger.WARNING)).deserialize_cuda_engine(self.path.read_bytes())
+        if self.engine is None:
+            raise EdgedetError(f"TensorRT could not deserialise '{path}'")
+        self.context = self.engine.create_execution_context()
+        self.stream = check(self.rt.cudaStreamCreate())
+        self.host, self.device, self.outputs = {}, {}, []
+        for i in range(self.engine.num_io_tensors):
+            name = self.engine.get_tensor_name(i)
+            dtype = np.dtype(trt.nptype(self.engine.get_tensor_dtype(name)))
+            shape = [self.max_batch if d < 0 else d for d in self.engine.get_tensor_shape(name)]
+            self.host[name] = PinnedArray(tuple(shape), dtype)
+            self.device[name] = DeviceBuffer(self.host[name].nbytes)
+            self.context.set_tensor_address(name, int(self.device[name].ptr))
+            if self.engine.get_tensor_mode(name) == trt.TensorIOMode.OUTPUT:
+                self.outputs.append(name)
+        self.cuda_graph = cuda_graph
+        self._graph, self._graph_batch = None, None
+
+    def preprocess(self, frames: Sequence[np.ndarray]) -> tuple[np.ndarray, list[float]]:
+        if len(frames) > self.max_batch:
+            raise EdgedetError(f"{len(frames)} frames exceed the engine's maximum batch {self.max_batch}")
+        batch = self.host["images"].array[: len(frames)]
+        scales = [letterbox(f, self.canvas, self.meta.letterbox_fill, out=batch[i])[1] for i, f in enumerate(frames)]
+        return batch, scales
+
+    def _enqueue(self, n: int) -> None:
+        h2d, d2h = self.rt.cudaMemcpyKind.cudaMemcpyHostToDevice, self.rt.cudaMemcpyKind.cudaMemcpyDeviceToHost
+        img = self.host["images"]
+        check(self.rt.cudaMemcpyAsync(self.device["images"].ptr, img.ptr, img.nbytes * n // self.max_batch, h2d,
+                                      self.stream))
+        if not self.context.execute_async_v3(self.stream):
+            raise EdgedetError("TensorRT execution failed")
+        for name in self.outputs:
+            out = self.host[name]
+            check(self.rt.cudaMemcpyAsync(out.ptr, self.device[name].ptr, out.nbytes * n // self.max_batch, d2h,
+                                          self.stream))
+
+    def infer(self, batch: np.ndarray) -> dict[str, np.ndarray]:
+        n = len(batch)
+        if self.meta.batch is None:
+            self.context.set_input_shape("images", (n, *self.canvas, 3))
+        if self.cuda_graph:
+            if self._graph_batch != n:
+                check(self.rt.cudaStreamBeginCapture(
+                    self.stream, self.rt.cudaStreamCaptureMode.cudaStreamCaptureModeThreadLocal))
+                self._enqueue(n)
+                graph = check(self.rt.cudaStreamEndCapture(self.stream))
+                self._graph, self._graph_batch = check(self.rt.cudaGraphInstantiate(graph, 0)), n
+            check(self.rt.cudaGraphLaunch(self._graph, self.stream))
+        else:
+            self._enqueue(n)
+        check(self.rt.cudaStreamSynchronize(self.stream))
+        return {name: self.host[name].array[:n].copy() for name in self.outputs}
+
+    def postprocess(self, outputs, scales, frames_hw) -> list[Detections]:
+        return detections_from_outputs(outputs, scales, frames_hw, self.class_names)
+
+    def __call__(self, frames: Sequence[np.ndarray]) -> list[Detections]:
+        results: list[Detections] = []
+        step = self.meta.batch or self.max_batch
+        for start in range(0, len(frames), step):
+            chunk = list(frames[start:start + step])
+            real = len(chunk)
+            if self.meta.batch and real < self.meta.batch:
+                chunk += [np.full_like(chunk[0], self.meta.letterbox_fill)] * (self.meta.batch - real)
+            batch, scales = self.preprocess(chunk)
+            results.extend(self.postprocess(self.infer(batch), scales, [f.shape[:2] for f in chunk])[:real])
+        return results
