@@ -80,7 +80,7 @@ def run_demo(cfg: DemoConfig, say: Callable[[str], None] = print,
         synthesize(out / "data", cfg.images, cfg.seed)
     with step("train"):
         tcfg = TrainConfig(data=str(out / "data"), out=str(out / "train"), epochs=cfg.epochs,
-                           batch_size=cfg.batch_size, lr=cfg.lr, seed=cfg.seed, eval_every=0)
+                           batch_size=cfg.batch_size, lr=cfg.lr, seed=cfg.seed, eval_every=-1)
         result = (train_runner or train)(tcfg)
         report["train"] = {"best": str(result.best), "loss_curve": str(result.curve_png)}
     val = load_split(out / "data", "val")

@@ -53,7 +53,7 @@ def trained(synth_data, tmp_path_factory):
     torch.manual_seed(0)
     out = tmp_path_factory.mktemp("run")
     cfg = TrainConfig(data=str(synth_data), out=str(out), epochs=6, batch_size=4, lr=2e-3, canvas=CANVAS,
-                      eval_every=0, warmup_steps=10, seed=0)
+                      eval_every=-1, warmup_steps=10, seed=0)
     return train(cfg)
 
 

@@ -24,7 +24,7 @@ def test_run_writes_everything(trained):
 def test_all_four_losses_fall(synth_data, tmp_path):
     """A short run on a fixed set (no augmentation) lowers each of the four losses."""
     cfg = TrainConfig(data=str(synth_data), out=str(tmp_path), epochs=12, batch_size=4, lr=2e-3, canvas=(128, 128),
-                      eval_every=0, warmup_steps=10, augment=False, seed=0)
+                      eval_every=-1, warmup_steps=10, augment=False, seed=0)
     train(cfg)
     rows = read_log(tmp_path / "metrics.csv")
     assert len(rows) == 72
@@ -37,7 +37,7 @@ def test_all_four_losses_fall(synth_data, tmp_path):
 def test_checkpoint_loads_strictly_into_torchvision_constructor(synth_data, tmp_path):
     """A torchvision architecture trained here loads with strict=True into torchvision's own builder."""
     cfg = TrainConfig(data=str(synth_data), out=str(tmp_path), arch="fasterrcnn_mobilenet_v3_large_320_fpn",
-                      epochs=1, batch_size=2, canvas=(128, 128), eval_every=0, max_steps=2)
+                      epochs=1, batch_size=2, canvas=(128, 128), eval_every=-1, max_steps=2)
     result = train(cfg)
     state = torch.load(result.best, weights_only=True)["model"]
     ref = torchvision.models.detection.fasterrcnn_mobilenet_v3_large_320_fpn(
@@ -61,7 +61,7 @@ def test_edge_checkpoint_loads_strictly(trained):
 
 def test_resume_continues_from_last(synth_data, tmp_path):
     cfg = TrainConfig(data=str(synth_data), out=str(tmp_path), epochs=1, batch_size=4, canvas=(128, 128),
-                      eval_every=0)
+                      eval_every=-1)
     train(cfg)
     steps_first = len(read_log(tmp_path / "metrics.csv"))
     cfg.epochs, cfg.resume = 2, True
@@ -74,7 +74,7 @@ def test_resume_continues_from_last(synth_data, tmp_path):
 
 def test_frozen_backbone_stages_do_not_change(synth_data, tmp_path):
     cfg = TrainConfig(data=str(synth_data), out=str(tmp_path), epochs=1, batch_size=4, canvas=(128, 128),
-                      eval_every=0, trainable_layers=2, max_steps=3, seed=1)
+                      eval_every=-1, trainable_layers=2, max_steps=3, seed=1)
     torch.manual_seed(1)
     init = build_model("fasterrcnn_edge_fpn", 5, (128, 128)).state_dict()
     result = train(cfg)

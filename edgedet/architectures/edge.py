@@ -56,11 +56,12 @@ def fasterrcnn_edge_fpn(num_classes: int, **kwargs: Any) -> FasterRCNN:
     defaults: dict[str, Any] = {
         "min_size": 256,
         "max_size": 256,
-        "rpn_pre_nms_top_n_train": 1000,
-        "rpn_post_nms_top_n_train": 500,
+        "rpn_pre_nms_top_n_train": 600,
+        "rpn_post_nms_top_n_train": 300,
         "rpn_pre_nms_top_n_test": 500,
         "rpn_post_nms_top_n_test": 200,
-        "box_batch_size_per_image": 64,
+        "box_batch_size_per_image": 48,
+        "box_positive_fraction": 0.33,
     }
     return FasterRCNN(
         backbone,

@@ -24,7 +24,7 @@ def train(
     trainable_layers: int = typer.Option(None, help="Train only the last N backbone stages (freeze the rest)."),
     no_augment: bool = typer.Option(False, "--no-augment", help="Disable flip and scale jitter."),
     resume: bool = typer.Option(False, help="Continue from OUT/last.pt (model, optimiser, schedule)."),
-    eval_every: int = typer.Option(1, help="Evaluate mAP on val every N epochs (0 = only at the end)."),
+    eval_every: int = typer.Option(1, help="Evaluate every N epochs and after the last (0: last only, -1: never)."),
     seed: int = typer.Option(0),
     device: str = typer.Option("cpu", help="cpu or cuda."),
     json_out: bool = typer.Option(False, "--json", help="Print the result as JSON."),

@@ -42,7 +42,7 @@ class TrainConfig:
     trainable_layers: int | None = None
     augment: bool = True
     resume: bool = False
-    eval_every: int = 1
+    eval_every: int = 1  # evaluate every N epochs and after the last; 0 = after the last only; -1 = never
     seed: int = 0
     workers: int = 0
     device: str = "cpu"
@@ -175,7 +175,8 @@ def train(cfg: TrainConfig, on_step: Callable[[dict], None] | None = None,
             step += 1
         if rank == 0:
             record = {"epoch": epoch, "step": step}
-            if cfg.eval_every and ((epoch + 1) % cfg.eval_every == 0 or epoch == cfg.epochs - 1):
+            last_epoch = epoch == cfg.epochs - 1 or step >= total_steps
+            if cfg.eval_every >= 0 and (last_epoch or (cfg.eval_every and (epoch + 1) % cfg.eval_every == 0)):
                 detector = TorchDetector(model, train_data.class_names, canvas, device=cfg.device)
                 metrics = evaluate(detector, val_data)
                 record.update(map=metrics["map"], map50=metrics["map50"])
@@ -185,7 +186,7 @@ def train(cfg: TrainConfig, on_step: Callable[[dict], None] | None = None,
             history.append(record)
             save_checkpoint(last_path, model, meta, optimizer=optim.state_dict(), epoch=epoch, step=step,
                             best_map50=best_map50, history=history)
-            if not best_path.exists():
+            if best_map50 < 0:  # nothing evaluated yet: the newest weights are the best we know
                 save_checkpoint(best_path, model, meta)
             if on_epoch:
                 on_epoch(record)
