@@ -97,26 +97,29 @@ def load_into(model: nn.Module, path: str | Path, arch: str) -> list[str]:
     """
     state = _plain_state_dict(read_file(path), path)
     own = model.state_dict()
-    skipped = [k for k, v in state.items() if k.startswith(PREDICTOR_PREFIX) and k in own and v.shape != own[k].shape]
-    for key in skipped:
-        state = {k: v for k, v in state.items() if k != key}
-    result = model.load_state_dict(state)
-    bad = [k for k in result.missing_keys if not k.startswith(PREDICTOR_PREFIX)]
+    head = [k for k, v in state.items() if k.startswith(PREDICTOR_PREFIX) and k in own and v.shape != own[k].shape]
+    state = {k: v for k, v in state.items() if k not in head}
+    unexpected = [k for k in state if k not in own]
+    missing = [k for k in own if k not in state and not k.startswith(PREDICTOR_PREFIX)
+               and not k.endswith("num_batches_tracked")]
     mismatched = [k for k, v in state.items() if k in own and v.shape != own[k].shape]
-    if result.unexpected_keys or bad or mismatched:
-        sample = (result.unexpected_keys + bad + mismatched)[:3]
+    if unexpected or missing or mismatched:
+        sample = (unexpected + missing + mismatched)[:3]
         raise EdgedetError(
-            f"'{path}' does not fit architecture '{arch}' ({len(result.unexpected_keys)} unexpected, {len(bad)} "
+            f"'{path}' does not fit architecture '{arch}' ({len(unexpected)} unexpected, {len(missing)} "
             f"missing, {len(mismatched)} mis-shaped keys, e.g. {', '.join(sample)}): check --arch"
         )
-    return [k for k in result.missing_keys]
+    result = model.load_state_dict(state, strict=False)
+    return [k for k in result.missing_keys if not k.endswith("num_batches_tracked")]
 
 
 def load_backbone(model: nn.Module, path: str | Path) -> None:
     """ImageNet classification weights into ``backbone.body`` (the classifier keys are ignored)."""
     state = _plain_state_dict(read_file(path), path)
     body = model.backbone.body
-    result = body.load_state_dict(state)
+    if not set(body.state_dict()) & set(state):  # MobileNet classifiers nest the body under `features.`
+        state = {k[len("features."):]: v for k, v in state.items() if k.startswith("features.")}
+    result = body.load_state_dict(state, strict=False)
     if result.missing_keys:
         raise EdgedetError(
             f"'{path}' does not fit this backbone: {len(result.missing_keys)} backbone keys missing, "

@@ -44,8 +44,15 @@ def profile_stages(detector, frames: Sequence[np.ndarray], batch: int, iters: in
 
 
 def node_stages(model_path: str | Path) -> dict[str, str]:
-    """Map node names to pipeline stages from the graph alone (no naming convention needed)."""
-    import onnx
+    """Map node names to pipeline stages from the graph alone (no naming convention needed).
+
+    Needs the ``onnx`` package to read the graph; without it (the bare edge install) the
+    operator profile still comes back, grouped by the node names ONNX Runtime reports.
+    """
+    try:
+        import onnx
+    except ImportError:
+        return {}
 
     graph = onnx.load(str(model_path), load_external_data=False).graph
     producer = {out: node for node in graph.node for out in node.output}
@@ -80,11 +87,13 @@ def node_stages(model_path: str | Path) -> dict[str, str]:
     return stages
 
 
-def _stage_for(name: str, stages: dict[str, str]) -> str:
+def _stage_for(name: str, stages: dict[str, str], op: str = "") -> str:
     if name in stages:
         return stages[name]
     if "MultiLevelRoIAlign" in name or "inlfunc" in name:
         return "roi_align"
+    if op == "NonMaxSuppression":
+        return "nms"
     for node, stage in stages.items():
         if name.startswith(node + "_") or name.startswith(node):
             return stage
@@ -110,7 +119,7 @@ def operator_profile(model_path: str | Path, frames: Sequence[np.ndarray], batch
             continue
         ms = ev["dur"] / 1e3 / iters
         by_op[ev.get("args", {}).get("op_name", "?")] += ms
-        by_stage[_stage_for(ev["name"][: -len("_kernel_time")], stages)] += ms
+        by_stage[_stage_for(ev["name"][: -len("_kernel_time")], stages, ev.get("args", {}).get("op_name", ""))] += ms
     total = sum(by_op.values()) or 1.0
     ops = sorted(by_op.items(), key=lambda kv: -kv[1])[:top]
     return {

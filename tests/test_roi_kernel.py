@@ -11,7 +11,7 @@ import os
 import pytest
 import torch
 
-if not torch.cuda.is_available():
+if not torch.cuda.is_available():  # normally already set by conftest, before triton was imported
     os.environ["TRITON_INTERPRET"] = "1"
 
 from torchvision.ops import MultiScaleRoIAlign, roi_align, roi_pool  # noqa: E402

@@ -206,7 +206,12 @@ def test_cli_run_writes_report_and_profile(onnx_model, video_file, tmp_path):
     prof = json.loads((tmp_path / "p.json").read_text())[0]
     assert prof["inference_ms"]["count"] == 5
     stages = prof["operators"]["stages"]
-    assert {"backbone", "rpn", "roi_head", "nms", "roi_align"} <= set(stages)
+    try:
+        import onnx  # noqa: F401  (graph-based grouping needs it; the bare install groups by node name)
+
+        assert {"backbone", "rpn", "roi_head", "nms", "roi_align"} <= set(stages)
+    except ImportError:
+        assert {"nms", "roi_align"} <= set(stages)
     assert (tmp_path / "h.png").stat().st_size > 1000
 
 
