@@ -26,6 +26,7 @@ from edgedet.architectures.seeded import seeded_model
 from edgedet.eager_detector import canvas_tensor
 from export.check import sample_photos
 from export.onnx_export import ExportOptions, export_onnx
+from export.parity import compare
 from runtime.letterbox import letterbox
 from runtime.model_metadata import ModelMetadata
 
@@ -86,8 +87,10 @@ def main() -> None:
     with torch.inference_mode():
         e = model([tensor])[0]
     n = int(o[0][0])
-    same = (n == len(t[0]) == len(e["boxes"]) and np.allclose(o[1][0, :n], t[0], atol=1e-2)
-            and np.array_equal(o[3][0, :n], t[1]))
+    ours_dets = (o[1][0, :n], o[2][0, :n], o[3][0, :n])
+    theirs_dets = (t[0], t[2], t[1])
+    eager_dets = (e["boxes"].numpy(), e["scores"].numpy(), e["labels"].numpy())
+    same = compare("vs-torchvision", theirs_dets, ours_dets, n).ok and compare("vs-eager", eager_dets, ours_dets, n).ok
     with torch.inference_mode():
         lat = {
             "ours (onnxruntime)": timed(lambda: ours.run(None, feed_ours), args.iters, args.warmup),
