@@ -108,6 +108,11 @@ class LiveSource(Source):
         self.spec, self.backend, self.max_backoff_s = spec, backend, max_backoff_s
         self.description = f"{what} {spec}"
         cap = _open_capture(spec, backend)
+        for _ in range(2 if isinstance(spec, str) else 0):  # a stream may need a moment to start serving
+            if cap.isOpened():
+                break
+            time.sleep(0.5)
+            cap = _open_capture(spec, backend)
         if not cap.isOpened():
             raise EdgedetError(f"cannot open {what} '{spec}': check it exists and is reachable")
         self.fps = cap.get(cv2.CAP_PROP_FPS) or None

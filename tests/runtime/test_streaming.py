@@ -94,6 +94,7 @@ def test_live_mjpeg_drops_frames_and_age_stays_bounded(onnx_model):
     server = MjpegServer("127.0.0.1", 0)
     stop = threading.Event()
     publish_at(server, frames, 30, stop)
+    time.sleep(0.3)
     try:
         src = LiveSource(f"http://127.0.0.1:{server.address[1]}/stream.mjpg")
         det = SlowDetector(OnnxDetector(onnx_model), 0.1)
@@ -113,6 +114,7 @@ def test_stream_that_goes_away_is_reopened(onnx_model):
     port = server.address[1]
     stop = threading.Event()
     publish_at(server, frames, 20, stop)
+    time.sleep(0.3)  # let the server publish its first frames
     src = LiveSource(f"http://127.0.0.1:{port}/stream.mjpg", max_backoff_s=0.5)
     try:
         deadline = time.monotonic() + 10
