@@ -11,7 +11,7 @@ from runtime.detections import Detections
 from runtime.errors import EdgedetError
 from runtime.letterbox import letterbox
 from runtime.model_metadata import ModelMetadata
-from runtime.outputs import detections_from_outputs
+from runtime.outputs import detect_in_batches, detections_from_outputs
 
 PROVIDERS = {
     "cpu": ["CPUExecutionProvider"],
@@ -77,15 +77,5 @@ class OnnxDetector:
         return detections_from_outputs(outputs, scales, frames_hw, self.class_names)
 
     def __call__(self, frames: Sequence[np.ndarray]) -> list[Detections]:
-        results: list[Detections] = []
-        step = self.meta.batch or max(1, len(frames))
-        for start in range(0, len(frames), step):
-            chunk = list(frames[start:start + step])
-            real = len(chunk)
-            if self.meta.batch and real < self.meta.batch:  # fixed-batch file: pad with blank frames
-                chunk += [np.full_like(chunk[0], self.meta.letterbox_fill)] * (self.meta.batch - real)
-            batch, scales = self.preprocess(chunk)
-            outputs = self.infer(batch)
-            hw = [f.shape[:2] for f in chunk]
-            results.extend(self.postprocess(outputs, scales, hw)[:real])
-        return results
+        return detect_in_batches(self, frames,
+                                 self.meta.batch or max(1, len(frames)), self.meta.batch, self.meta.letterbox_fill)

@@ -38,9 +38,13 @@ class StreamState:
     stop: threading.Event = field(default_factory=threading.Event)
 
 
-def _infer_staged(detector: Detector, image, rec: LatencyRecorder) -> Detections:
+def _is_staged(detector: Detector) -> bool:
+    return all(hasattr(detector, name) for name in ("preprocess", "infer", "postprocess"))
+
+
+def _infer_staged(detector: Detector, image, rec: LatencyRecorder, staged: bool) -> Detections:
     """Time pre-process / inference / post-process separately where the backend exposes them."""
-    if hasattr(detector, "preprocess") and hasattr(detector, "infer") and hasattr(detector, "postprocess"):
+    if staged:
         t0 = now()
         batch, scales = detector.preprocess([image])
         t1 = now()
@@ -64,6 +68,7 @@ def run_stream(detector: Detector, source: Source, sinks: list[Sink], opts: Stre
     """Run until the source ends, a limit is hit, or ``state.stop`` is set; sinks are always closed."""
     state = state or StreamState()
     rec = LatencyRecorder()
+    staged = _is_staged(detector)
     last_status = now()
     try:
         while not state.stop.is_set():
@@ -80,7 +85,7 @@ def run_stream(detector: Detector, source: Source, sinks: list[Sink], opts: Stre
             t_start = now()
             rec.add("read", (t_start - t_read) * 1e3)
             rec.add("frame_age", (t_start - frame.captured) * 1e3)
-            dets = _infer_staged(detector, frame.image, rec).filter(opts.conf, opts.classes)
+            dets = _infer_staged(detector, frame.image, rec, staged).filter(opts.conf, opts.classes)
             t_ready = now()
             rec.add("e2e", (t_ready - frame.captured) * 1e3)
             annotated = annotated_if_needed(sinks, frame, dets)

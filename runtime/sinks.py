@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import threading
+from abc import ABC, abstractmethod
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -22,11 +23,12 @@ from runtime.errors import EdgedetError
 from runtime.frames import Frame
 
 
-class Sink:
+class Sink(ABC):
+    @abstractmethod
     def write(self, frame: Frame, detections: Detections, annotated: np.ndarray | None) -> None:
-        raise NotImplementedError
+        """Consume one processed frame (``annotated`` is set when any sink wants drawings)."""
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027  (optional hook: most sinks/sources hold nothing to release)
         pass
 
     wants_annotated = False

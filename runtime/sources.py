@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from abc import ABC, abstractmethod
 from pathlib import Path
 
 import cv2
@@ -25,7 +26,7 @@ URL_SCHEMES = ("rtsp://", "rtsps://", "rtmp://", "http://", "https://", "udp://"
 OPEN_TIMEOUT_MS = 5000
 
 
-class Source:
+class Source(ABC):
     """Iterate frames; ``read`` returns None at the end (or when stopped)."""
 
     live = False
@@ -37,10 +38,11 @@ class Source:
         self.outages = 0
         self.fps: float | None = None
 
+    @abstractmethod
     def read(self) -> Frame | None:
-        raise NotImplementedError
+        """The next frame, or None when the source is exhausted."""
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027  (optional hook: most sinks/sources hold nothing to release)
         pass
 
     def __iter__(self):

@@ -22,7 +22,7 @@ from runtime.engine_manifest import check_compatible, read_manifest
 from runtime.errors import EdgedetError
 from runtime.letterbox import letterbox
 from runtime.model_metadata import ModelMetadata
-from runtime.outputs import detections_from_outputs
+from runtime.outputs import detect_in_batches, detections_from_outputs
 
 
 class TensorRTDetector:
@@ -98,13 +98,5 @@ class TensorRTDetector:
         return detections_from_outputs(outputs, scales, frames_hw, self.class_names)
 
     def __call__(self, frames: Sequence[np.ndarray]) -> list[Detections]:
-        results: list[Detections] = []
-        step = self.meta.batch or self.max_batch
-        for start in range(0, len(frames), step):
-            chunk = list(frames[start:start + step])
-            real = len(chunk)
-            if self.meta.batch and real < self.meta.batch:
-                chunk += [np.full_like(chunk[0], self.meta.letterbox_fill)] * (self.meta.batch - real)
-            batch, scales = self.preprocess(chunk)
-            results.extend(self.postprocess(self.infer(batch), scales, [f.shape[:2] for f in chunk])[:real])
-        return results
+        return detect_in_batches(self, frames,
+                                 self.meta.batch or self.max_batch, self.meta.batch, self.meta.letterbox_fill)

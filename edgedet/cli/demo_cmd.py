@@ -22,10 +22,11 @@ def demo(
     """
     from edgedet.cli.train_cmd import run_with_progress
     from edgedet.demo import DemoConfig, run_demo
+    from edgedet.training.trainer import train
 
     cfg = DemoConfig(out=out, images=images, epochs=epochs, seed=seed)
-    report = run_demo(cfg, say=lambda s: console.print(f"[bold cyan]{s}"), train_runner=lambda c, **k:
-                      run_with_progress(c, __import__("edgedet.training.trainer", fromlist=["train"]).train))
+    report = run_demo(cfg, say=lambda s: console.print(f"[bold cyan]{s}"),
+                      train_runner=lambda c: run_with_progress(c, train))
     secs = report["seconds"]
     console.print(f"[bold]demo done in {secs['total']:.0f}s[/]: mAP@.5 {report['map50']:.3f} (eager), "
                   f"{report['onnx_map50']:.3f} (ONNX); parity {'OK' if report['parity']['ok'] else 'FAILED'}; "
