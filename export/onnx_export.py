@@ -53,7 +53,7 @@ def resolve_postprocess(model: FasterRCNN, opts: ExportOptions) -> PostprocessSp
     return post
 
 
-def _attach_roi_function(proto: onnx.ModelProto, opset: int) -> None:
+def _attach_roi_function(proto: onnx.ModelProto, opset: int, canvas: tuple[int, int]) -> None:
     nodes = [n for n in proto.graph.node if n.domain == DOMAIN and n.op_type == OP_TYPE]
     if len(nodes) != 1:
         raise RuntimeError(f"expected one {OP_TYPE} node in the exported graph, found {len(nodes)}")
@@ -62,7 +62,8 @@ def _attach_roi_function(proto: onnx.ModelProto, opset: int) -> None:
     attrs = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in attrs.items()}
     attrs["strides"] = list(attrs["strides"])
     del proto.functions[:]
-    proto.functions.append(build_function(attrs, len(node.input) - 1, opset))
+    sizes = [(-(-canvas[0] // s), -(-canvas[1] // s)) for s in attrs["strides"]]
+    proto.functions.append(build_function(attrs, len(node.input) - 1, opset, level_sizes=sizes))
 
 
 def _clean_metadata(proto: onnx.ModelProto) -> None:
@@ -91,7 +92,7 @@ def build_proto(model: FasterRCNN, meta: ModelMetadata, opts: ExportOptions) -> 
             output_names=list(OUTPUT_NAMES), optimize=True, verbose=False, report=False,
         )
     proto = program.model_proto
-    _attach_roi_function(proto, opts.opset)
+    _attach_roi_function(proto, opts.opset, opts.canvas)
     _clean_metadata(proto)
     proto.producer_name = "edgedet"
     meta = replace(meta, batch=opts.batch, score_thresh=post.box_score_thresh, nms_thresh=post.box_nms_thresh,

@@ -2,13 +2,15 @@
 
 The node is what TensorRT sees (our plugin replaces it, matched by name, version and
 ``plugin_namespace``); the model-local function of the same name and domain is what every
-other ONNX runtime executes, built from standard ``RoiAlign`` (opset >= 16, with
-``coordinate_transformation_mode`` written out) or ``MaxRoiPool``. The body is generated
-from the node's own attributes, so the two cannot disagree.
+other ONNX runtime executes, built from standard ONNX only. The body is generated from the
+node's own attributes, so the two cannot disagree.
 
-Inside the body, RoIs are routed to their level with NonZero/Gather/ScatterND so each RoI is
-pooled once; that dynamic size lives only inside the fallback body; the graph around the node
-and the plugin's output are static.
+The pyramid is lowered one of two ways, chosen from its size on the export canvas:
+small pyramids as two matrix products per level (:mod:`export.roi_align_separable`; static, no routing),
+large ones (and pool mode, and adaptive sampling) with the standard ``RoiAlign`` (opset >= 16,
+``coordinate_transformation_mode`` written out) or ``MaxRoiPool``, RoIs routed to their level
+with NonZero/Gather/ScatterND so each is pooled once. That dynamic size lives only inside the
+fallback body; the graph around the node and the plugin's output are static.
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ import math
 
 import onnx
 from onnx import TensorProto, helper
+
+from export.roi_align_separable import prefer_separable, separable_level_nodes
 
 DOMAIN = "edgedet"
 OP_TYPE = "MultiLevelRoIAlign"
@@ -83,8 +87,14 @@ def _const(name: str, value, dtype=TensorProto.FLOAT) -> onnx.NodeProto:
     return helper.make_node("Constant", [], [name], value=helper.make_tensor(name, dtype, dims, values))
 
 
-def build_function(attrs: dict, num_levels: int, opset: int) -> onnx.FunctionProto:
-    """The standard-ONNX body of MultiLevelRoIAlign for these attributes and level count."""
+def build_function(attrs: dict, num_levels: int, opset: int,
+                   level_sizes: list[tuple[int, int]] | None = None) -> onnx.FunctionProto:
+    """The standard-ONNX body of MultiLevelRoIAlign for these attributes and level count.
+
+    ``level_sizes`` (each level's H, W on the export canvas) lets a small pyramid use the
+    separable two-GEMM lowering (:mod:`export.roi_align_separable`); without it, or for large
+    pyramids, adaptive sampling or pool mode, levels use the direct ``RoiAlign``/``MaxRoiPool``.
+    """
     if opset < MIN_OPSET:
         raise ValueError(f"MultiLevelRoIAlign's body needs opset >= {MIN_OPSET}, got {opset}")
     strides = attrs["strides"]
@@ -125,7 +135,44 @@ def build_function(attrs: dict, num_levels: int, opset: int) -> onnx.FunctionPro
         helper.make_node("Floor", ["lvl_b"], ["lvl_c"]),
         helper.make_node("Clip", ["lvl_c", "kmin", "kmax"], ["lvl_d"]),
         helper.make_node("Sub", ["lvl_d", "kmin"], ["level"]),
-        # batch index of every flattened RoI
+    ]
+    sr, aligned = int(attrs["sampling_ratio"]), bool(attrs["aligned"])
+    if attrs["mode"] == "align" and level_sizes is not None and prefer_separable(level_sizes, (oh, ow), sr):
+        dense_out = []
+        for lvl in range(num_levels):
+            p = f"l{lvl}_"
+            n += [_const(p + "id", float(lvl)),
+                  helper.make_node("Equal", ["level", p + "id"], [p + "is"]),
+                  helper.make_node("Cast", [p + "is"], [p + "on"], to=TensorProto.FLOAT)]
+            n += separable_level_nodes(p, features[lvl], ("x1", "y1", "x2", "y2"), p + "on", {"B": "B", "C": "C"},
+                                       (oh, ow), sr, strides[lvl], aligned, p + "dense")
+            dense_out.append(p + "dense")
+        # [N, OH, C, OW] per level with zero rows for other levels' RoIs: their sum is exact
+        n += [helper.make_node("Sum", dense_out, ["dense_sum"]),
+              helper.make_node("Transpose", ["dense_sum"], ["acc"], perm=[0, 2, 1, 3])]
+    else:
+        n += _batch_index_nodes()
+        n += [helper.make_node("Concat", ["N", "C", "out_hw"], ["acc_shape"], axis=0),
+              helper.make_node("ConstantOfShape", ["acc_shape"], ["acc_f32"]),
+              helper.make_node("CastLike", ["acc_f32", "rois"], ["acc_0"])]
+        for lvl in range(num_levels):
+            n += _direct_level_nodes(f"l{lvl}_", lvl, features[lvl], strides[lvl], attrs, f"acc_{lvl}",
+                                     "acc" if lvl == num_levels - 1 else f"acc_{lvl + 1}")
+    n += [
+        helper.make_node("Concat", ["B", "R", "C", "out_hw"], ["out_shape"], axis=0),
+        helper.make_node("Reshape", ["acc", "out_shape"], ["pooled"]),
+    ]
+    for i, node in enumerate(n):  # named, so profilers can attribute the inlined body to this op
+        node.name = f"{OP_TYPE}/{i}_{node.op_type}"
+    return helper.make_function(
+        DOMAIN, OP_TYPE, ["rois", *features], ["pooled"], n,
+        opset_imports=[helper.make_opsetid("", opset)], attributes=list(ATTRIBUTE_TYPES),
+    )
+
+
+def _batch_index_nodes() -> list[onnx.NodeProto]:
+    """``batch_idx`` [N]: the image of every flattened RoI; ``N`` its length."""
+    return [
         helper.make_node("Squeeze", ["B"], ["B_s"]),
         helper.make_node("Range", ["zero_i", "B_s", "one_i"], ["b_range"]),
         helper.make_node("Unsqueeze", ["b_range", "i1"], ["b_col"]),
@@ -134,47 +181,37 @@ def build_function(attrs: dict, num_levels: int, opset: int) -> onnx.FunctionPro
         helper.make_node("Flatten", ["b_grid"], ["b_flat2d"], axis=0),
         helper.make_node("Squeeze", ["b_flat2d", "i0"], ["batch_idx"]),
         helper.make_node("Shape", ["batch_idx"], ["N"]),
-        helper.make_node("Concat", ["N", "C", "out_hw"], ["acc_shape"], axis=0),
-        helper.make_node("ConstantOfShape", ["acc_shape"], ["acc_f32"]),
-        helper.make_node("CastLike", ["acc_f32", "rois"], ["acc_0"]),
     ]
-    aligned = bool(attrs["aligned"])
-    for lvl, (feat, stride) in enumerate(zip(features, strides)):
-        p = f"l{lvl}_"
-        n += [
-            _const(p + "id", float(lvl)),
-            helper.make_node("Equal", ["level", p + "id"], [p + "is"]),
-            helper.make_node("NonZero", [p + "is"], [p + "nz"]),
-            helper.make_node("Transpose", [p + "nz"], [p + "idx2d"], perm=[1, 0]),
-            helper.make_node("Squeeze", [p + "idx2d", "i1"], [p + "idx"]),
-            helper.make_node("Gather", ["flat", p + "idx"], [p + "rois"], axis=0),
-            helper.make_node("Gather", ["batch_idx", p + "idx"], [p + "bidx"], axis=0),
-        ]
-        if attrs["mode"] == "pool":
-            n += [
-                helper.make_node("Cast", [p + "bidx"], [p + "bidx_f32"], to=TensorProto.FLOAT),
-                helper.make_node("CastLike", [p + "bidx_f32", "rois"], [p + "bidx_f"]),
-                helper.make_node("Unsqueeze", [p + "bidx_f", "i1"], [p + "bcol"]),
-                helper.make_node("Concat", [p + "bcol", p + "rois"], [p + "rois5"], axis=1),
-                helper.make_node("MaxRoiPool", [feat, p + "rois5"], [p + "out"], pooled_shape=[oh, ow],
-                                 spatial_scale=1.0 / stride),
-            ]
-        else:
-            n.append(helper.make_node(
-                "RoiAlign", [feat, p + "rois", p + "bidx"], [p + "out"], mode="avg", output_height=oh,
-                output_width=ow, sampling_ratio=int(attrs["sampling_ratio"]), spatial_scale=1.0 / stride,
-                coordinate_transformation_mode="half_pixel" if aligned else "output_half_pixel"))
-        n += [
-            helper.make_node("Unsqueeze", [p + "idx", "i1"], [p + "scatter_idx"]),
-            helper.make_node("ScatterND", [f"acc_{lvl}", p + "scatter_idx", p + "out"], [f"acc_{lvl + 1}"]),
-        ]
-    n += [
-        helper.make_node("Concat", ["B", "R", "C", "out_hw"], ["out_shape"], axis=0),
-        helper.make_node("Reshape", [f"acc_{num_levels}", "out_shape"], ["pooled"]),
+
+
+def _direct_level_nodes(p: str, lvl: int, feat: str, stride: int, attrs: dict, acc_in: str, acc_out: str,
+                        ) -> list[onnx.NodeProto]:
+    """Route this level's RoIs with NonZero, pool them once with RoiAlign/MaxRoiPool, scatter into ``acc``."""
+    oh, ow = attrs["output_height"], attrs["output_width"]
+    n = [
+        _const(p + "id", float(lvl)),
+        helper.make_node("Equal", ["level", p + "id"], [p + "is"]),
+        helper.make_node("NonZero", [p + "is"], [p + "nz"]),
+        helper.make_node("Transpose", [p + "nz"], [p + "idx2d"], perm=[1, 0]),
+        helper.make_node("Squeeze", [p + "idx2d", "i1"], [p + "idx"]),
+        helper.make_node("Gather", ["flat", p + "idx"], [p + "rois"], axis=0),
+        helper.make_node("Gather", ["batch_idx", p + "idx"], [p + "bidx"], axis=0),
     ]
-    for i, node in enumerate(n):  # named, so profilers can attribute the inlined body to this op
-        node.name = f"{OP_TYPE}/{i}_{node.op_type}"
-    return helper.make_function(
-        DOMAIN, OP_TYPE, ["rois", *features], ["pooled"], n,
-        opset_imports=[helper.make_opsetid("", opset)], attributes=list(ATTRIBUTE_TYPES),
-    )
+    if attrs["mode"] == "pool":
+        n += [
+            helper.make_node("Cast", [p + "bidx"], [p + "bidx_f32"], to=TensorProto.FLOAT),
+            helper.make_node("CastLike", [p + "bidx_f32", "rois"], [p + "bidx_f"]),
+            helper.make_node("Unsqueeze", [p + "bidx_f", "i1"], [p + "bcol"]),
+            helper.make_node("Concat", [p + "bcol", p + "rois"], [p + "rois5"], axis=1),
+            helper.make_node("MaxRoiPool", [feat, p + "rois5"], [p + "out"], pooled_shape=[oh, ow],
+                             spatial_scale=1.0 / stride),
+        ]
+    else:
+        n.append(helper.make_node(
+            "RoiAlign", [feat, p + "rois", p + "bidx"], [p + "out"], mode="avg", output_height=oh,
+            output_width=ow, sampling_ratio=int(attrs["sampling_ratio"]), spatial_scale=1.0 / stride,
+            coordinate_transformation_mode="half_pixel" if attrs["aligned"] else "output_half_pixel"))
+    return n + [
+        helper.make_node("Unsqueeze", [p + "idx", "i1"], [p + "scatter_idx"]),
+        helper.make_node("ScatterND", [acc_in, p + "scatter_idx", p + "out"], [acc_out]),
+    ]

@@ -11,7 +11,7 @@ import onnxruntime as ort
 import pytest
 from onnx.reference import ReferenceEvaluator
 
-from export.roi_align_function import ATTRIBUTE_TYPES, DOMAIN, OP_TYPE
+from export.roi_align_function import ATTRIBUTE_TYPES, DOMAIN, OP_TYPE, build_function
 from runtime.model_metadata import ModelMetadata
 
 
@@ -81,7 +81,14 @@ def test_custom_node_and_local_function(proto):
     assert list(attrs["strides"]) == [8, 16, 32]
     assert attrs["sampling_ratio"] == 2 and attrs["aligned"] == 0 and attrs["mode"] == b"align"
     (fn,) = [f for f in proto.functions if f.domain == DOMAIN and f.name == OP_TYPE]
-    roi_aligns = [n for n in fn.node if n.op_type == "RoiAlign"]
+    # a 128-pixel canvas is a small pyramid: the separable lowering, no routing, no RoiAlign
+    ops = {n.op_type for n in fn.node}
+    assert "MatMul" in ops and not ops & {"RoiAlign", "NonZero", "ScatterND"}
+    # the direct lowering of the same node writes RoiAlign with torchvision's coordinate convention
+    plain = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in attrs.items()}
+    plain["strides"] = list(plain["strides"])
+    direct = build_function(plain, 3, 18)
+    roi_aligns = [n for n in direct.node if n.op_type == "RoiAlign"]
     assert len(roi_aligns) == 3
     for node, stride in zip(roi_aligns, [8, 16, 32]):
         a = {x.name: onnx.helper.get_attribute_value(x) for x in node.attribute}

@@ -1,0 +1,98 @@
+"""The standard-ONNX body of ``edgedet::MultiLevelRoIAlign`` against torchvision's own RoI ops.
+
+The body is what onnxruntime and ``onnx.reference`` run in place of our node, in either of its
+two lowerings (separable GEMMs for small pyramids, routed ``RoiAlign``/``MaxRoiPool`` for large
+ones); both must be torchvision's RoI Align.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+import torch
+from onnx import TensorProto, helper
+from onnx.reference import ReferenceEvaluator
+from torchvision.ops import roi_pool
+
+from export.roi_align_function import DOMAIN, OP_TYPE, build_function, node_attributes, register_schema
+from export.roi_align_separable import prefer_separable
+from tests.roi_reference import IMAGE, STRIDES, per_level, pyramid, random_rois, reference
+
+SIZES = [(IMAGE[0] // s, IMAGE[1] // s) for s in STRIDES]
+
+
+def one_node_model(attrs: dict, feats, rois, level_sizes) -> onnx.ModelProto:
+    register_schema()
+    names = [f"f{i}" for i in range(len(feats))]
+    inputs = [helper.make_tensor_value_info("rois", TensorProto.FLOAT, list(rois.shape))]
+    inputs += [helper.make_tensor_value_info(n, TensorProto.FLOAT, list(f.shape)) for n, f in zip(names, feats)]
+    node = helper.make_node(OP_TYPE, ["rois", *names], ["pooled"], domain=DOMAIN, **attrs)
+    out_shape = [*rois.shape[:2], feats[0].shape[1], 7, 7]
+    graph = helper.make_graph([node], "roi", inputs, [helper.make_tensor_value_info("pooled", TensorProto.FLOAT,
+                                                                                     out_shape)])
+    fn = build_function(attrs, len(feats), 18, level_sizes=level_sizes)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18), helper.make_opsetid(DOMAIN, 1)],
+                              functions=[fn])
+    onnx.checker.check_model(model, full_check=True)
+    return model
+
+
+def run_body(feats, rois, level_sizes, *, sampling_ratio=2, aligned=False, mode="align", engine="ort"):
+    attrs = node_attributes(STRIDES, 7, sampling_ratio, aligned, 224.0, 4, mode)
+    model = one_node_model(attrs, feats, rois, level_sizes)
+    feed = {"rois": rois.numpy(), **{f"f{i}": f.numpy() for i, f in enumerate(feats)}}
+    if engine == "reference":
+        return torch.from_numpy(ReferenceEvaluator(model).run(None, feed)[0])
+    sess = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    return torch.from_numpy(sess.run(None, feed)[0])
+
+
+def lowering_ops(level_sizes, **kw) -> set[str]:
+    attrs = node_attributes(STRIDES, 7, kw.get("sampling_ratio", 2), False, 224.0, 4, kw.get("mode", "align"))
+    return {n.op_type for n in build_function(attrs, len(STRIDES), 18, level_sizes=level_sizes).node}
+
+
+def test_lowering_choice_follows_the_canvas():
+    assert "MatMul" in lowering_ops(SIZES) and "RoiAlign" not in lowering_ops(SIZES)
+    assert "RoiAlign" in lowering_ops(None) and "MatMul" not in lowering_ops(None)
+    assert "MaxRoiPool" in lowering_ops(SIZES, mode="pool")
+    assert "RoiAlign" in lowering_ops(SIZES, sampling_ratio=0)  # adaptive grids stay direct
+    # the edge canvases are dense, a detector at 800 is direct
+    assert prefer_separable([(20, 20), (10, 10)], (7, 7), 2)
+    assert not prefer_separable([(200, 200), (100, 100), (50, 50), (25, 25)], (7, 7), 2)
+
+
+@pytest.mark.parametrize("level_sizes", [SIZES, None], ids=["separable", "direct"])
+def test_align_matches_multiscale_roi_align(level_sizes):
+    feats, rois = pyramid(channels=6, batch=2), random_rois(2, 40)
+    got = run_body(feats, rois, level_sizes)
+    torch.testing.assert_close(got, reference(feats, rois), atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("sampling_ratio", [1, 3, 0])
+def test_sampling_ratios(sampling_ratio):
+    feats, rois = pyramid(channels=3, batch=1), random_rois(1, 16, seed=3)
+    got = run_body(feats, rois, SIZES, sampling_ratio=sampling_ratio)
+    torch.testing.assert_close(got, reference(feats, rois, sampling_ratio), atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("level_sizes", [SIZES, None], ids=["separable", "direct"])
+def test_aligned_true(level_sizes):
+    feats, rois = pyramid(channels=3, batch=1), random_rois(1, 16, seed=4)
+    got = run_body(feats, rois, level_sizes, aligned=True)
+    torch.testing.assert_close(got, reference(feats, rois, aligned=True), atol=1e-5, rtol=1e-5)
+
+
+def test_pool_mode_matches_roi_pool_per_level():
+    feats, rois = pyramid(channels=3, batch=2), random_rois(2, 20, seed=5)
+    got = run_body(feats, rois, SIZES, mode="pool")
+    want = per_level(feats, rois, lambda f, b, s: roi_pool(f, b, 7, s))
+    torch.testing.assert_close(got, want, atol=1e-6, rtol=0)
+
+
+def test_reference_evaluator_runs_the_separable_body():
+    feats, rois = pyramid(channels=2, batch=1), random_rois(1, 8, seed=8)
+    got = run_body(feats, rois, SIZES, engine="reference")
+    np.testing.assert_allclose(got.numpy(), reference(feats, rois).numpy(), atol=1e-5, rtol=1e-5)
