@@ -1,9 +1,8 @@
 """ONNX -> TensorRT engine, written against NVIDIA's documented Python API (TensorRT 10.x).
 
 Calls used (see docs/tensorrt.md): ``trt.Builder``, ``Builder.create_network(0)`` (explicit
-batch is the only mode in TensorRT 10), ``trt.OnnxParser`` with
-``OnnxParserFlag.ENABLE_PLUGIN_OVERRIDE`` (a registered plugin named like a node's op wins over
-the model-local function), ``IBuilderConfig.set_memory_pool_limit(MemoryPoolType.WORKSPACE)``,
+batch is the only mode in TensorRT 10), ``trt.OnnxParser.parse(bytes, path)`` on the graph of
+:func:`plugin_graph`, ``IBuilderConfig.set_memory_pool_limit(MemoryPoolType.WORKSPACE)``,
 ``BuilderFlag.FP16`` / ``BuilderFlag.INT8`` with an ``IInt8EntropyCalibrator2``,
 ``create_optimization_profile`` + ``set_shape`` (+ ``set_calibration_profile``), timing caches
 (``create_timing_cache`` / ``set_timing_cache`` / ``serialize``) and
@@ -51,6 +50,15 @@ def parse_batch_range(text: str | None) -> tuple[int, int, int] | None:
     return values
 
 
+def check_precision_support(tensorrt_version: str, opts: BuildOptions) -> None:
+    """TensorRT 11 removed weak typing (``BuilderFlag.FP16``/``INT8``) and implicit INT8 calibration."""
+    major = int(tensorrt_version.split(".")[0])
+    if major >= 11 and (opts.fp16 or opts.int8):
+        flag = "--int8" if opts.int8 else "--fp16"
+        raise EdgedetError(f"{flag} needs TensorRT 10.x (TensorRT {tensorrt_version} removed BuilderFlag.FP16/INT8 and "
+                           "calibrators): build fp32 here, or convert the ONNX file to mixed precision / Q/DQ first")
+
+
 def import_tensorrt():
     try:
         import tensorrt as trt
@@ -74,6 +82,25 @@ def onnx_facts(path: str | Path) -> tuple[ModelMetadata, int, dict]:
     attrs = {k: (v.decode() if isinstance(v, bytes) else list(v) if not isinstance(v, (int, float)) else v)
              for k, v in attrs.items()}
     return meta, len(nodes[0].input) - 1, attrs
+
+
+def plugin_graph(path: str | Path) -> bytes:
+    """The file as TensorRT should parse it: without the model-local MultiLevelRoIAlign function.
+
+    Why: the ONNX parser imports a node through its local function whenever the file has one,
+    and only falls back to the plugin registry (matching op name, ``plugin_version`` and
+    ``plugin_namespace``, or the node's domain from 10.10) for ops it knows nothing about.
+    ``OnnxParserFlag.ENABLE_PLUGIN_OVERRIDE`` reverses that order, but it is not in TensorRT
+    10.14's API (it is in 10.16's); dropping the function works on every TensorRT 10 and 11
+    and leaves the node, its attributes and the rest of the graph untouched.
+    """
+    import onnx
+
+    model = onnx.load(str(path))
+    keep = [f for f in model.functions if not (f.domain == DOMAIN and f.name == OP_TYPE)]
+    del model.functions[:]
+    model.functions.extend(keep)
+    return model.SerializeToString()
 
 
 def _calibrator(trt, folder: str, canvas: tuple[int, int], batch: int, cache: str | None, fill: int):
@@ -116,6 +143,7 @@ def build_engine(onnx_path: str | Path, out: str | Path, opts: BuildOptions) -> 
         raise EdgedetError("--int8 needs --calib DIR (images to calibrate on) or an existing --calib-cache FILE")
     meta, num_levels, roi_attrs = onnx_facts(onnx_path)
     trt = import_tensorrt()
+    check_precision_support(trt.__version__, opts)
     from export.plugins.trt_plugin import register
     from runtime.cuda_memory import gpu_info
 
@@ -125,8 +153,7 @@ def build_engine(onnx_path: str | Path, out: str | Path, opts: BuildOptions) -> 
     builder = trt.Builder(logger)
     network = builder.create_network(0)
     parser = trt.OnnxParser(network, logger)
-    parser.set_flag(trt.OnnxParserFlag.ENABLE_PLUGIN_OVERRIDE)
-    if not parser.parse_from_file(str(onnx_path)):
+    if not parser.parse(plugin_graph(onnx_path), str(onnx_path)):
         first = parser.get_error(0).desc() if parser.num_errors else "unknown error"
         raise EdgedetError(f"TensorRT cannot parse '{onnx_path}': {first}")
     config = builder.create_builder_config()

@@ -9,8 +9,9 @@ import onnx
 import pytest
 
 from export.calibration import calibration_batches, read_cache, write_cache
-from export.plugins.trt_plugin import PARSER_ONLY_FIELDS, PLUGIN_FIELDS
+from export.plugins.trt_plugin import PARSER_ONLY_FIELDS, PLUGIN_FIELDS, plugin_signatures, type_combinations
 from export.roi_align_function import ATTRIBUTE_TYPES, DOMAIN, OP_TYPE
+from export.tensorrt_build import BuildOptions, check_precision_support, plugin_graph
 from runtime.engine_manifest import EngineManifest, check_compatible, read_manifest, write_manifest
 from runtime.errors import EdgedetError
 from runtime.letterbox import letterbox
@@ -29,6 +30,55 @@ def test_plugin_fields_are_the_node_attributes(edge_onnx):
         origin = getattr(kind, "__origin__", kind)
         assert origin is expected, (name, kind, expected)
     assert {a.name: a.s for a in node.attribute}["plugin_namespace"] == b"edgedet"
+    # onnx-tensorrt's plugin importer hands INTS attributes over as an INT32 array
+    assert PLUGIN_FIELDS["strides"].__args__[1].__args__[0] is np.int32
+
+
+class _Annotations:
+    """The four tensorrt.plugin classes the signatures are annotated with (TensorRT is not installed here)."""
+
+    class TensorDesc: ...
+    class AutoTuneCombination: ...
+    class KernelLaunchParams: ...
+    class SymIntExprs: ...
+
+
+def test_plugin_signatures_follow_tensorrt_plugin_rules():
+    """tensorrt.plugin checks names and order at registration and calls aot_impl positionally."""
+    import inspect
+    import typing
+
+    levels = 4
+    sigs = plugin_signatures(levels, _Annotations)
+    inputs = ["rois", "f0", "f1", "f2", "f3"]
+    assert list(sigs["register"].parameters) == inputs + list(PLUGIN_FIELDS)
+    assert list(sigs["autotune"].parameters) == inputs + ["outputs"]
+    assert list(sigs["aot_impl"].parameters) == inputs + list(PLUGIN_FIELDS) + ["outputs", "tactic"]
+    for sig in sigs.values():
+        for param in sig.parameters.values():
+            assert param.kind is inspect.Parameter.POSITIONAL_OR_KEYWORD and param.default is inspect.Parameter.empty
+            assert param.annotation is not inspect.Parameter.empty
+    assert sigs["register"].return_annotation is _Annotations.TensorDesc
+    assert typing.get_origin(sigs["autotune"].return_annotation) is list
+    ret = typing.get_args(sigs["aot_impl"].return_annotation)
+    assert len(ret) == 4 and ret[2] is _Annotations.KernelLaunchParams and ret[3] is _Annotations.SymIntExprs
+    # TensorRT's own call: input descs, every field value in registration order, outputs, tactic
+    values = [7, 7, 2, 0, 224.0, 4, np.array([4, 8, 16, 32], np.int32), 1e-6, "align"]
+    bound = sigs["aot_impl"].bind(*inputs, *values, ("out",), 0).arguments
+    assert bound["strides"] is values[6] and bound["mode"] == "align" and bound["tactic"] == 0
+    # RoIs stay fp32, levels and output switch together: 1 + 4 + 1 positions
+    assert type_combinations(levels) == "FP32, " + ", ".join(["FP32|FP16"] * 5)
+
+
+def test_plugin_graph_keeps_the_node_and_drops_its_function(edge_onnx):
+    """What TensorRT parses: the same graph, the custom node for the plugin, no local function to prefer."""
+    original = onnx.load(edge_onnx)
+    parsed = onnx.load_from_string(plugin_graph(edge_onnx))
+    assert any(f.name == OP_TYPE for f in original.functions)
+    assert not any(f.domain == DOMAIN and f.name == OP_TYPE for f in parsed.functions)
+    assert [n.SerializeToString() for n in parsed.graph.node] == [n.SerializeToString() for n in original.graph.node]
+    assert parsed.graph.initializer == original.graph.initializer
+    assert parsed.metadata_props == original.metadata_props
 
 
 def _manifest(**kw) -> EngineManifest:
@@ -82,6 +132,17 @@ def test_build_without_tensorrt_fails_cleanly(edge_onnx, tmp_path):
     r = run_cli("build", edge_onnx, "-o", tmp_path / "m.engine", "--fp16")
     assert_one_line_error(r, "TensorRT is not installed")
     assert not list(tmp_path.iterdir())
+
+
+def test_precision_flags_follow_the_tensorrt_version():
+    for version in ("10.8.0", "10.16.0"):
+        check_precision_support(version, BuildOptions(fp16=True))
+        check_precision_support(version, BuildOptions(int8=True, calib="x"))
+    check_precision_support("11.4.0", BuildOptions())
+    with pytest.raises(EdgedetError, match="--fp16 needs TensorRT 10.x"):
+        check_precision_support("11.4.0", BuildOptions(fp16=True))
+    with pytest.raises(EdgedetError, match="--int8 needs TensorRT 10.x"):
+        check_precision_support("11.0.1", BuildOptions(int8=True, calib="x"))
 
 
 def test_bad_batch_profile(edge_onnx):

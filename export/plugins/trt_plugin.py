@@ -10,7 +10,15 @@ pointers, extra int arguments, output pointer.
 
 The fields are exactly the ONNX node's attributes (``PLUGIN_FIELDS``; a test checks them
 against the exporter), minus ``plugin_namespace``/``plugin_version``, which the ONNX parser
-consumes to find the plugin. TensorRT is imported lazily: nothing here loads without it.
+consumes to find the plugin. Their types are what the ONNX parser hands over: its plugin
+importer copies an INT attribute as INT32, FLOAT as FLOAT32, STRING as CHAR and INTS as an
+INT32 array, so ``strides`` is annotated ``NDArray[int32]``.
+
+TensorRT calls the functions positionally (``aot_impl(*input_descs, *field_values, outputs,
+tactic)``) and checks their signatures when they are registered (names in order, and a
+return annotation on ``aot_impl``), so the signatures are built explicitly by
+:func:`plugin_signatures`, which a test checks without TensorRT. TensorRT is imported lazily:
+nothing here loads without it.
 """
 
 from __future__ import annotations
@@ -32,7 +40,7 @@ PLUGIN_FIELDS: dict[str, type] = {
     "aligned": int,
     "canonical_scale": float,
     "canonical_level": int,
-    "strides": npt.NDArray[np.int64],
+    "strides": npt.NDArray[np.int32],
     "level_eps": float,
     "mode": str,
 }
@@ -48,12 +56,38 @@ def import_tensorrt_plugin():
     return trtp
 
 
-def _signature(trtp, num_levels: int, extra: tuple[inspect.Parameter, ...] = ()) -> inspect.Signature:
-    params = [inspect.Parameter(n, inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=trtp.TensorDesc)
-              for n in ["rois"] + [f"f{i}" for i in range(num_levels)]]
-    params += [inspect.Parameter(n, inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=t)
-               for n, t in PLUGIN_FIELDS.items()]
-    return inspect.Signature(params + list(extra))
+def plugin_signatures(num_levels: int, trtp) -> dict[str, inspect.Signature]:
+    """The register/autotune/aot_impl signatures TensorRT validates, for a pyramid of ``num_levels``.
+
+    Inputs come first (``rois``, ``f0``..), then every field in ``PLUGIN_FIELDS`` order, then
+    ``outputs`` (and ``tactic`` for aot_impl), all positional-or-keyword without defaults.
+    ``trtp`` is ``tensorrt.plugin`` (its TensorDesc, AutoTuneCombination, KernelLaunchParams
+    and SymIntExprs classes annotate the signatures).
+    """
+    pos = inspect.Parameter.POSITIONAL_OR_KEYWORD
+    desc = trtp.TensorDesc
+    inputs = [inspect.Parameter(n, pos, annotation=desc) for n in ["rois"] + [f"f{i}" for i in range(num_levels)]]
+    fields = [inspect.Parameter(n, pos, annotation=t) for n, t in PLUGIN_FIELDS.items()]
+    outputs = inspect.Parameter("outputs", pos, annotation=tuple[desc])
+    return {
+        "register": inspect.Signature(inputs + fields, return_annotation=desc),
+        "autotune": inspect.Signature(inputs + [outputs], return_annotation=list[trtp.AutoTuneCombination]),
+        "aot_impl": inspect.Signature(
+            inputs + fields + [outputs, inspect.Parameter("tactic", pos, annotation=int)],
+            return_annotation=tuple[str | bytes, str | bytes, trtp.KernelLaunchParams, trtp.SymIntExprs]),
+    }
+
+
+def type_combinations(num_levels: int) -> str:
+    """Autotune types: RoIs stay fp32 (canvas coordinates need more than fp16's 11 bits); the
+    levels and the output are fp32 or fp16 together."""
+    return ", ".join(["FP32"] + ["FP32|FP16"] * (num_levels + 1))
+
+
+def _with_signature(fn, sig: inspect.Signature):
+    fn.__signature__ = sig
+    fn.__annotations__ = {p.name: p.annotation for p in sig.parameters.values()} | {"return": sig.return_annotation}
+    return fn
 
 
 def register(num_levels: int) -> None:
@@ -63,34 +97,36 @@ def register(num_levels: int) -> None:
     if _registered:
         raise EdgedetError("one process builds engines for one pyramid depth; run edgedet build once per model")
     trtp = import_tensorrt_plugin()
+    import tensorrt as trt
     import triton
 
-    desc_sig = _signature(trtp, num_levels)
-    aot_sig = _signature(trtp, num_levels, (
-        inspect.Parameter("outputs", inspect.Parameter.KEYWORD_ONLY),
-        inspect.Parameter("tactic", inspect.Parameter.KEYWORD_ONLY, default=None)))
+    sigs = plugin_signatures(num_levels, trtp)
 
     def split(sig: inspect.Signature, args, kwargs):
-        """Bind however TensorRT passes them: (rois, [feature descs], {field: value})."""
+        """(rois, [feature descs], {field: value}) from however TensorRT passed them."""
         bound = sig.bind(*args, **kwargs).arguments
-        return bound["rois"], [bound[f"f{i}"] for i in range(num_levels)], {k: bound[k] for k in PLUGIN_FIELDS}
+        return bound["rois"], [bound[f"f{i}"] for i in range(num_levels)], {k: bound.get(k) for k in PLUGIN_FIELDS}
 
     def describe(*args, **kwargs):
-        rois, feats, fields = split(desc_sig, args, kwargs)
+        rois, feats, fields = split(sigs["register"], args, kwargs)
         return trtp.from_shape_expr(
-            (rois.shape_expr[0], rois.shape_expr[1], feats[0].shape_expr[1], fields["output_height"],
-             fields["output_width"]), dtype=feats[0].dtype)
+            (rois.shape_expr[0], rois.shape_expr[1], feats[0].shape_expr[1], int(fields["output_height"]),
+             int(fields["output_width"])), dtype=feats[0].dtype)
+
+    def autotune(*args, **kwargs):
+        return [trtp.AutoTuneCombination(type_combinations(num_levels), "LINEAR")]
 
     def aot(*args, **kwargs):
-        rois, feats, fields = split(aot_sig, args, kwargs)
+        rois, feats, fields = split(sigs["aot_impl"], args, kwargs)
         strides = [int(s) for s in fields["strides"]]
-        consts = kernel_constants(strides, fields["output_height"], fields["sampling_ratio"], bool(fields["aligned"]),
-                                  fields["canonical_scale"], fields["canonical_level"], fields["mode"], 256,
-                                  level_eps=fields["level_eps"])
-        dtype = "fp16" if str(feats[0].dtype).endswith("HALF") else "fp32"
+        consts = kernel_constants(strides, int(fields["output_height"]), int(fields["sampling_ratio"]),
+                                  bool(fields["aligned"]), float(fields["canonical_scale"]),
+                                  int(fields["canonical_level"]), str(fields["mode"]), 256,
+                                  level_eps=float(fields["level_eps"]))
+        dtype = "fp16" if feats[0].dtype == trt.float16 else "fp32"
         kernel = KERNELS[num_levels]
         names = list(inspect.signature(kernel.fn).parameters)
-        signature = {n: (f"*{dtype}" if n == "rois_ptr" or n.startswith("f") or n == "out_ptr"
+        signature = {n: ("*fp32" if n == "rois_ptr" else f"*{dtype}" if n.startswith("f") or n == "out_ptr"
                          else "constexpr" if n in consts else "i32") for n in names}
         compiled = triton.compile(triton.compiler.ASTSource(fn=kernel, signature=signature, constexprs=consts))
         launch = trtp.KernelLaunchParams()
@@ -98,18 +134,12 @@ def register(num_levels: int) -> None:
         launch.grid_y = trtp.cdiv(feats[0].shape_expr[1], consts["BLOCK_C"])
         launch.block_x = compiled.metadata.num_warps * 32
         launch.shared_mem = compiled.metadata.shared
-        extra = trtp.SymIntExprs(2 + 2 * num_levels)
-        extra[0] = trtp.SymInt32(feats[0].shape_expr[1])  # C
-        extra[1] = trtp.SymInt32(rois.shape_expr[1])  # R
-        for i, f in enumerate(feats):
-            extra[2 + 2 * i] = trtp.SymInt32(f.shape_expr[2])
-            extra[3 + 2 * i] = trtp.SymInt32(f.shape_expr[3])
-        return compiled.metadata.name, compiled.asm["ptx"], launch, extra
+        extra = [feats[0].shape_expr[1], rois.shape_expr[1]]  # C, R, then H, W of every level
+        extra += [d for f in feats for d in (f.shape_expr[2], f.shape_expr[3])]
+        return (compiled.metadata.name, compiled.asm["ptx"], launch,
+                trtp.SymIntExprs.from_tuple([trtp.SymInt32(e) for e in extra]))
 
-    describe.__signature__ = desc_sig.replace(return_annotation=trtp.TensorDesc)
-    describe.__annotations__ = {**{p.name: p.annotation for p in desc_sig.parameters.values()},
-                                "return": trtp.TensorDesc}
-    aot.__signature__ = aot_sig
-    trtp.register(PLUGIN_ID)(describe)
-    trtp.aot_impl(PLUGIN_ID)(aot)
+    trtp.register(PLUGIN_ID)(_with_signature(describe, sigs["register"]))
+    trtp.autotune(PLUGIN_ID)(_with_signature(autotune, sigs["autotune"]))
+    trtp.aot_impl(PLUGIN_ID)(_with_signature(aot, sigs["aot_impl"]))
     _registered.add(num_levels)
