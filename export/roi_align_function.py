@@ -20,6 +20,7 @@ import math
 import onnx
 from onnx import TensorProto, helper
 
+from export.onnx_nodes import constant as _const
 from export.roi_align_separable import prefer_separable, separable_level_nodes
 
 DOMAIN = "edgedet"
@@ -81,12 +82,6 @@ def register_schema() -> None:
     onnx.defs.register_schema(schema)
 
 
-def _const(name: str, value, dtype=TensorProto.FLOAT) -> onnx.NodeProto:
-    values = value if isinstance(value, list) else [value]
-    dims = [len(values)] if isinstance(value, list) else []
-    return helper.make_node("Constant", [], [name], value=helper.make_tensor(name, dtype, dims, values))
-
-
 def build_function(attrs: dict, num_levels: int, opset: int,
                    level_sizes: list[tuple[int, int]] | None = None) -> onnx.FunctionProto:
     """The standard-ONNX body of MultiLevelRoIAlign for these attributes and level count.
@@ -144,7 +139,7 @@ def build_function(attrs: dict, num_levels: int, opset: int,
             n += [_const(p + "id", float(lvl)),
                   helper.make_node("Equal", ["level", p + "id"], [p + "is"]),
                   helper.make_node("Cast", [p + "is"], [p + "on"], to=TensorProto.FLOAT)]
-            n += separable_level_nodes(p, features[lvl], ("x1", "y1", "x2", "y2"), p + "on", {"B": "B", "C": "C"},
+            n += separable_level_nodes(p, features[lvl], ("x1", "y1", "x2", "y2"), p + "on", "B", "C",
                                        (oh, ow), sr, strides[lvl], aligned, p + "dense")
             dense_out.append(p + "dense")
         # [N, OH, C, OW] per level with zero rows for other levels' RoIs: their sum is exact

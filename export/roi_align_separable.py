@@ -19,6 +19,8 @@ from __future__ import annotations
 import onnx
 from onnx import TensorProto, helper
 
+from export.onnx_nodes import constant as _const
+
 # Dense multiply-adds per direct-kernel tap at which the two run equally fast in
 # onnxruntime's CPU provider: measured about 35 on x86 AVX2 (2 threads, 300 RoIs, 256
 # channels: a 25x25 level runs 2.5x faster dense, 50x50 1.2x, 60x60 even, 100x100 2.4x
@@ -38,10 +40,6 @@ def prefer_separable(level_sizes: list[tuple[int, int]], output_size: tuple[int,
     dense_macs = sum(oh * h * w + oh * w * ow for h, w in level_sizes)  # per RoI and channel
     direct_taps = 4 * oh * ow * sampling_ratio * sampling_ratio
     return dense_macs <= DENSE_SPEED_FACTOR * direct_taps
-
-
-def _const(name: str, values: list, dtype: int) -> onnx.NodeProto:
-    return helper.make_node("Constant", [], [name], value=helper.make_tensor(name, dtype, [len(values)], values))
 
 
 def _axis_weights(p: str, start: str, end: str, size: str, out: int, sr: int, scale: float, aligned: bool,
@@ -111,12 +109,12 @@ def _axis_weights(p: str, start: str, end: str, size: str, out: int, sr: int, sc
 
 
 def separable_level_nodes(p: str, feature: str, coords: tuple[str, str, str, str], on_level: str,
-                          shapes: dict[str, str], output_size: tuple[int, int], sampling_ratio: int,
+                          batch: str, channels: str, output_size: tuple[int, int], sampling_ratio: int,
                           stride: int, aligned: bool, pooled: str) -> list[onnx.NodeProto]:
     """RoI Align of every RoI on one level into ``pooled`` [N, OH, C, OW], zero for other levels' RoIs.
 
-    ``coords`` name [N, 1] x1, y1, x2, y2; ``on_level`` [N] float 1/0; ``shapes`` names the
-    1-element int64 tensors ``B``, ``C`` of the graph; the feature is [B, C, H, W].
+    ``coords`` name [N, 1] x1, y1, x2, y2; ``on_level`` [N] float 1/0; ``batch``/``channels``
+    name the graph's 1-element int64 B and C; the feature is [B, C, H, W].
     """
     oh, ow = output_size
     x1, y1, x2, y2 = coords
@@ -132,7 +130,7 @@ def separable_level_nodes(p: str, feature: str, coords: tuple[str, str, str, str
     ]
     nodes += _axis_weights(p + "y_", y1, y2, p + "H", oh, sampling_ratio, 1.0 / stride, aligned)
     nodes += _axis_weights(p + "x_", x1, x2, p + "W", ow, sampling_ratio, 1.0 / stride, aligned)
-    b, c = shapes["B"], shapes["C"]
+    b, c = batch, channels
     nodes += [
         # RoIs of other levels get all-zero rows
         m("Unsqueeze", [on_level, p + "i1"], [p + "sel2"]), m("Unsqueeze", [p + "sel2", p + "i2"], [p + "sel3"]),

@@ -43,7 +43,6 @@ def calibrate_batchnorm(model: nn.Module, canvas: tuple[int, int], seed: int = 0
     from edgedet.eager_detector import canvas_tensor
 
     batch = torch.stack([canvas_tensor(c) for c in calibration_canvases(canvas, seed, images)])
-    images = len(batch)
     batch = (batch - torch.tensor(model.transform.image_mean).view(1, 3, 1, 1)) / torch.tensor(
         model.transform.image_std).view(1, 3, 1, 1)
     norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
@@ -54,10 +53,11 @@ def calibrate_batchnorm(model: nn.Module, canvas: tuple[int, int], seed: int = 0
     features = model.backbone(batch)
     h, w = canvas
     g = torch.Generator().manual_seed(seed)
-    xy = torch.rand(images, 64, 2, generator=g) * torch.tensor([w * 0.8, h * 0.8])
-    wh = torch.rand(images, 64, 2, generator=g) * torch.tensor([w * 0.5, h * 0.5]) + 8
+    count = len(batch)  # synthetic scenes plus the photos
+    xy = torch.rand(count, 64, 2, generator=g) * torch.tensor([w * 0.8, h * 0.8])
+    wh = torch.rand(count, 64, 2, generator=g) * torch.tensor([w * 0.5, h * 0.5]) + 8
     boxes = [torch.cat([p, (p + s).clamp(max=torch.tensor([w, h]))], 1) for p, s in zip(xy, wh)]
-    pooled = model.roi_heads.box_roi_pool(features, boxes, [canvas] * images)
+    pooled = model.roi_heads.box_roi_pool(features, boxes, [canvas] * count)
     model.roi_heads.box_head(pooled)
     for m in norms:
         m.momentum = 0.1
