@@ -25,11 +25,11 @@ import torch
 
 from edgedet.architectures.seeded import seeded_model
 from edgedet.eager_detector import canvas_tensor
-from export.check import sample_photos
-from export.onnx_export import ExportOptions, export_onnx
-from export.parity import compare
-from runtime.letterbox import letterbox
-from runtime.model_metadata import ModelMetadata
+from edgedet.export.check import sample_photos
+from edgedet.export.onnx_export import ExportOptions, export_onnx
+from edgedet.export.parity import compare
+from edgedet.runtime.letterbox import letterbox
+from edgedet.runtime.model_metadata import ModelMetadata
 
 
 def timed(fns: dict, iters: int, warmup: int) -> dict[str, np.ndarray]:

@@ -17,9 +17,10 @@ import torch
 
 from edgedet.architectures import ARCHITECTURES
 from edgedet.architectures.seeded import seeded_model
-from export.check import check_parity, parity_images
-from export.onnx_export import ExportOptions, export_onnx
-from runtime.model_metadata import ModelMetadata
+from edgedet.eager_detector import TorchDetector
+from edgedet.export.check import check_parity, parity_images
+from edgedet.export.onnx_export import ExportOptions, export_onnx
+from edgedet.runtime.model_metadata import ModelMetadata
 
 
 def main() -> None:
@@ -41,7 +42,8 @@ def main() -> None:
             path = export_onnx(model, ModelMetadata(arch, names, canvas), Path(tmp) / "m.onnx",
                                ExportOptions(canvas, batch=None))
             export_s = time.perf_counter() - t
-            report = check_parity(path, model, names, parity_images(canvas, synthetic=args.synthetic), batch=4)
+            eager = TorchDetector(model, names, canvas, architecture=arch)
+            report = check_parity(path, eager, parity_images(canvas, synthetic=args.synthetic), batch=4)
         s = {k: v for k, v in report.summary().items() if k != "per_image"}
         s["export_s"] = round(export_s, 1)
         results[arch] = s

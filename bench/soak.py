@@ -12,11 +12,11 @@ import argparse
 import json
 import time
 
-from runtime.frames import Frame, now
-from runtime.onnx_detector import OnnxDetector
-from runtime.pipeline import StreamOptions, run_stream
-from runtime.sinks import JsonlSink
-from runtime.sources import Source, VideoFileSource
+from edgedet.runtime.frames import Frame, now
+from edgedet.runtime.onnx_detector import OnnxDetector
+from edgedet.runtime.pipeline import StreamOptions, run_stream
+from edgedet.runtime.sinks import JsonlSink
+from edgedet.runtime.sources import Source, VideoFileSource
 
 
 def rss_mb() -> float:
@@ -36,7 +36,11 @@ class LoopingVideo(Source):
         self.inner = VideoFileSource(path)
         self.description = f"looping {path}"
 
-    def read(self) -> Frame | None:
+    @property
+    def exhausted(self) -> bool:
+        return False
+
+    def read(self, timeout: float | None = None) -> Frame | None:
         frame = self.inner.read()
         if frame is None:
             self.inner.close()

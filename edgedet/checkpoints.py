@@ -1,14 +1,17 @@
 """edgedet checkpoints and users' torchvision weight files.
 
-An edgedet checkpoint is ``{"model": state_dict, "meta": {...}}`` (plus optimiser state
-in ``last.pt``), loadable with ``torch.load(..., weights_only=True)``; ``model`` loads
-into the torchvision constructor of ``meta["arch"]`` with ``strict=True``.
+An edgedet checkpoint is ``{"model": state_dict, "meta": {...}}`` (plus optimiser state in
+``last.pt``), loadable with ``torch.load(..., weights_only=True)``; ``model`` loads into the
+torchvision constructor of ``meta["arch"]`` with ``strict=True``. In code the meta is a typed
+``CheckpointMeta``. Every function here reads a file once: the bytes are hashed (the exported
+model records the sha256 of its source) and unpickled from memory.
 """
 
 from __future__ import annotations
 
-import os
-import tempfile
+import hashlib
+import io
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -16,68 +19,88 @@ import torch
 from torch import nn
 
 from edgedet.architectures import build_model, get_arch
-from runtime.errors import EdgedetError
-from runtime.hashing import sha256_file  # noqa: F401  (re-exported: callers hash checkpoints)
+from edgedet.runtime.atomic import atomic_path
+from edgedet.runtime.errors import EdgedetError
+from edgedet.runtime.model_files import require_model_file
+from edgedet.runtime.model_metadata import ModelMetadata
 
 CHECKPOINT_FORMAT = "edgedet-checkpoint"
+CHECKPOINT_VERSION = 1
 PREDICTOR_PREFIX = "roi_heads.box_predictor."
 
 
-def atomic_save(obj: Any, path: str | Path) -> None:
-    """``torch.save`` to a temp file beside ``path``, then rename: no half-written checkpoint."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
+class PlainStateDictError(EdgedetError):
+    """A plain state dict was given where its architecture and class count are unknown."""
+
+
+@dataclass(frozen=True)
+class CheckpointMeta:
+    """What a checkpoint says about its model; ``source_sha256`` is the file's digest (not stored)."""
+
+    arch: str
+    class_names: tuple[str, ...]  # index = label id; 0 is the background
+    canvas: tuple[int, int]  # (H, W)
+    train: dict = field(default_factory=dict)
+    source_sha256: str = ""
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+    def to_dict(self) -> dict:
+        return {"format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION, "arch": self.arch,
+                "num_classes": self.num_classes, "class_names": list(self.class_names),
+                "canvas": [int(self.canvas[0]), int(self.canvas[1])], "train": self.train}
+
+    @classmethod
+    def from_dict(cls, meta: dict, path: str | Path, sha256: str = "") -> CheckpointMeta:
+        for key in ("arch", "class_names", "canvas"):
+            if key not in meta:
+                raise EdgedetError(f"'{path}' checkpoint meta lacks '{key}': re-save it with edgedet")
+        get_arch(meta["arch"])
+        canvas = tuple(int(v) for v in meta["canvas"])
+        if len(canvas) != 2:
+            raise EdgedetError(f"'{path}' checkpoint meta has a bad canvas {meta['canvas']!r}")
+        return cls(meta["arch"], tuple(str(n) for n in meta["class_names"]), canvas, dict(meta.get("train") or {}),
+                   sha256)
+
+    def model_metadata(self) -> ModelMetadata:
+        """The deployed model's metadata for a model exported from this checkpoint."""
+        return ModelMetadata(self.arch, self.class_names, self.canvas, source_sha256=self.source_sha256)
+
+
+def save_checkpoint(path: str | Path, model: nn.Module, meta: CheckpointMeta, **extra: Any) -> None:
+    """``torch.save`` through a temporary file: never a half-written checkpoint."""
+    with atomic_path(path) as tmp:
+        torch.save({"model": model.state_dict(), "meta": meta.to_dict(), **extra}, tmp)
+
+
+def read_weights(path: str | Path) -> tuple[Any, str]:
+    """(the unpickled object, the file's sha256), reading the file once, ``weights_only=True``."""
+    path = require_model_file(path, "weights file")
+    data = path.read_bytes()
     try:
-        torch.save(obj, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def make_meta(arch: str, class_names: tuple[str, ...] | list[str], canvas: tuple[int, int],
-              train: dict | None = None) -> dict:
-    return {"format": CHECKPOINT_FORMAT, "version": 1, "arch": arch, "num_classes": len(class_names),
-            "class_names": list(class_names), "canvas": [int(canvas[0]), int(canvas[1])], "train": train or {}}
-
-
-def save_checkpoint(path: str | Path, model: nn.Module, meta: dict, **extra: Any) -> None:
-    atomic_save({"model": model.state_dict(), "meta": meta, **extra}, path)
-
-
-def read_file(path: str | Path) -> Any:
-    path = Path(path)
-    if not path.is_file():
-        raise EdgedetError(f"weights file '{path}' does not exist")
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True)
+        obj = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
     except Exception as exc:
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         raise EdgedetError(f"cannot load '{path}' as PyTorch weights (weights_only=True): {first}") from None
-
-
-def load_checkpoint(path: str | Path) -> dict:
-    """Read an edgedet checkpoint; anything else fails with one line saying what it is."""
-    obj = read_file(path)
-    if not (isinstance(obj, dict) and isinstance(obj.get("meta"), dict) and isinstance(obj.get("model"), dict)
-            and obj["meta"].get("format") == CHECKPOINT_FORMAT):
-        raise EdgedetError(
-            f"'{path}' is not an edgedet checkpoint (a dict with 'model' and 'meta'); for a plain torchvision "
-            "state dict pass --arch and --num-classes"
-        )
-    meta = obj["meta"]
-    for key in ("arch", "class_names", "canvas"):
-        if key not in meta:
-            raise EdgedetError(f"'{path}' checkpoint meta lacks '{key}': re-save it with edgedet")
-    get_arch(meta["arch"])
-    return obj
+    return obj, hashlib.sha256(data).hexdigest()
 
 
 def is_checkpoint(obj: Any) -> bool:
-    return (isinstance(obj, dict) and isinstance(obj.get("meta"), dict)
+    return (isinstance(obj, dict) and isinstance(obj.get("meta"), dict) and isinstance(obj.get("model"), dict)
             and obj["meta"].get("format") == CHECKPOINT_FORMAT)
+
+
+def load_checkpoint(path: str | Path) -> tuple[dict, CheckpointMeta]:
+    """An edgedet checkpoint (the whole dict, for resuming) and its meta; anything else fails with one line."""
+    obj, sha = read_weights(path)
+    if not is_checkpoint(obj):
+        raise EdgedetError(
+            f"'{path}' is not an edgedet checkpoint (a dict with 'model' and 'meta'); a plain torchvision "
+            "state dict needs its architecture and number of classes"
+        )
+    return obj, CheckpointMeta.from_dict(obj["meta"], path, sha)
 
 
 def _plain_state_dict(obj: Any, path: str | Path) -> dict[str, torch.Tensor]:
@@ -95,7 +118,7 @@ def load_into(model: nn.Module, path: str | Path, arch: str) -> list[str]:
 
     Returns the keys that were left at their initial values (empty when everything loaded).
     """
-    state = _plain_state_dict(read_file(path), path)
+    state = _plain_state_dict(read_weights(path)[0], path)
     own = model.state_dict()
     head = [k for k, v in state.items() if k.startswith(PREDICTOR_PREFIX) and k in own and v.shape != own[k].shape]
     state = {k: v for k, v in state.items() if k not in head}
@@ -107,7 +130,7 @@ def load_into(model: nn.Module, path: str | Path, arch: str) -> list[str]:
         sample = (unexpected + missing + mismatched)[:3]
         raise EdgedetError(
             f"'{path}' does not fit architecture '{arch}' ({len(unexpected)} unexpected, {len(missing)} "
-            f"missing, {len(mismatched)} mis-shaped keys, e.g. {', '.join(sample)}): check --arch"
+            f"missing, {len(mismatched)} mis-shaped keys, e.g. {', '.join(sample)}): is that the right architecture?"
         )
     result = model.load_state_dict(state, strict=False)
     return [k for k in result.missing_keys if not k.endswith("num_batches_tracked")]
@@ -115,7 +138,7 @@ def load_into(model: nn.Module, path: str | Path, arch: str) -> list[str]:
 
 def load_backbone(model: nn.Module, path: str | Path) -> None:
     """ImageNet classification weights into ``backbone.body`` (the classifier keys are ignored)."""
-    state = _plain_state_dict(read_file(path), path)
+    state = _plain_state_dict(read_weights(path)[0], path)
     body = model.backbone.body
     if not set(body.state_dict()) & set(state):  # MobileNet classifiers nest the body under `features.`
         state = {k[len("features."):]: v for k, v in state.items() if k.startswith("features.")}
@@ -127,39 +150,34 @@ def load_backbone(model: nn.Module, path: str | Path) -> None:
         )
 
 
-def model_from_checkpoint(path: str | Path) -> tuple[nn.Module, dict]:
-    ckpt = load_checkpoint(path)
-    meta = ckpt["meta"]
-    model = build_model(meta["arch"], len(meta["class_names"]), tuple(meta["canvas"]))
+def _strict_model(state: dict, meta: CheckpointMeta, path: str | Path) -> nn.Module:
+    model = build_model(meta.arch, meta.num_classes, meta.canvas)
     try:
-        model.load_state_dict(ckpt["model"], strict=True)
+        model.load_state_dict(state, strict=True)
     except RuntimeError as exc:
-        raise EdgedetError(f"'{path}' weights do not fit architecture '{meta['arch']}': "
-                           f"{str(exc).splitlines()[0]}") from None
-    model.eval()
-    return model, meta
+        raise EdgedetError(f"'{path}' does not fit architecture '{meta.arch}' with {meta.num_classes} classes: "
+                           f"{str(exc).strip().splitlines()[0]}") from None
+    return model.eval()
+
+
+def model_from_checkpoint(path: str | Path) -> tuple[nn.Module, CheckpointMeta]:
+    ckpt, meta = load_checkpoint(path)
+    return _strict_model(ckpt["model"], meta, path), meta
 
 
 def model_from_weights(path: str | Path, arch: str | None = None, num_classes: int | None = None,
                        canvas: tuple[int, int] | None = None,
-                       class_names: list[str] | None = None) -> tuple[nn.Module, dict]:
-    """An edgedet checkpoint, or a plain torchvision state dict with ``arch`` + ``num_classes``."""
-    obj = read_file(path)
+                       class_names: list[str] | None = None) -> tuple[nn.Module, CheckpointMeta]:
+    """An edgedet checkpoint, or a plain torchvision state dict with ``arch`` + ``num_classes``;
+    ``canvas`` overrides the checkpoint's."""
+    obj, sha = read_weights(path)
     if is_checkpoint(obj):
-        model, meta = model_from_checkpoint(path)
-        if canvas and tuple(canvas) != tuple(meta["canvas"]):
-            model = build_model(meta["arch"], len(meta["class_names"]), canvas)
-            model.load_state_dict(load_checkpoint(path)["model"], strict=True)
-            meta = {**meta, "canvas": list(canvas)}
-        return model, meta
+        meta = CheckpointMeta.from_dict(obj["meta"], path, sha)
+        meta = replace(meta, canvas=tuple(canvas)) if canvas else meta
+        return _strict_model(obj["model"], meta, path), meta
     if arch is None or num_classes is None:
-        raise EdgedetError(f"'{path}' is a plain state dict: pass --arch and --num-classes (background included)")
-    state = _plain_state_dict(obj, path)
-    model = build_model(arch, num_classes, canvas)
-    try:
-        model.load_state_dict(state, strict=True)
-    except RuntimeError as exc:
-        raise EdgedetError(f"'{path}' does not fit architecture '{arch}' with {num_classes} classes: "
-                           f"{str(exc).strip().splitlines()[0]}") from None
+        raise PlainStateDictError(f"'{path}' is a plain state dict: give its architecture and number of classes "
+                           "(background included)")
     names = class_names or ["__background__"] + [f"class{i}" for i in range(1, num_classes)]
-    return model.eval(), make_meta(arch, names, canvas or get_arch(arch).canvas)
+    meta = CheckpointMeta(arch, tuple(names), tuple(canvas or get_arch(arch).canvas), source_sha256=sha)
+    return _strict_model(_plain_state_dict(obj, path), meta, path), meta

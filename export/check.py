@@ -1,4 +1,8 @@
-"""``edgedet check``: run the eager model and onnxruntime on the same canvas images and compare."""
+"""``edgedet check``: run a reference detector (the eager model) and the exported file on the same
+canvas images and compare, detection by detection.
+
+The reference is passed in as a ``Detector`` (the CLI builds the eager one): the exporter never
+decides which backend is the truth, and any backend can be checked against any other."""
 
 from __future__ import annotations
 
@@ -6,12 +10,11 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
-from torch import nn
 
-from edgedet.eager_detector import TorchDetector
-from export.parity import ParityReport, compare, outputs_per_image
-from runtime.letterbox import letterbox
-from runtime.onnx_detector import OnnxDetector
+from edgedet.export.parity import ParityReport, compare, outputs_per_image
+from edgedet.runtime.detector import Detector
+from edgedet.runtime.letterbox import letterbox
+from edgedet.runtime.onnx_detector import OnnxDetector
 
 
 def sample_photos() -> list[tuple[str, np.ndarray]]:
@@ -57,35 +60,37 @@ def parity_images(canvas: tuple[int, int], folder: str | Path | None = None, syn
     if photos:
         images += [(name, crop_to_aspect(img, canvas)) for name, img in sample_photos()]
     if folder:
-        from runtime.images import list_images, read_rgb
+        from edgedet.runtime.images import list_images, read_rgb
 
         images += [(p.name, read_rgb(p)) for p in list_images(folder)]
     return images
 
 
-def check_parity(onnx_path: str | Path, model: nn.Module, class_names: Sequence[str],
-                 images: Sequence[tuple[str, np.ndarray]], batch: int = 4) -> ParityReport:
-    """Eager torchvision (one image at a time) vs onnxruntime, per image; then batch-B vs batch-1."""
-    detector = OnnxDetector(onnx_path)
-    canvas = detector.canvas
-    eager = TorchDetector(model, class_names, canvas, fill=detector.meta.letterbox_fill)
-    canvases = [letterbox(img, canvas, detector.meta.letterbox_fill)[0] for _, img in images]
+def check_parity(onnx_path: str | Path, reference: Detector, images: Sequence[tuple[str, np.ndarray]],
+                 batch: int = 4) -> ParityReport:
+    """``reference`` (one image at a time) vs onnxruntime on the same canvases, per image; then batch-B vs batch-1."""
+    with OnnxDetector(onnx_path) as detector:
+        return _compare_runs(detector, reference, images, batch)
+
+
+def _compare_runs(detector: OnnxDetector, reference: Detector, images: Sequence[tuple[str, np.ndarray]],
+                  batch: int) -> ParityReport:
+    canvas, fill = detector.canvas, detector.fill
+    canvases = [letterbox(img, canvas, fill)[0] for _, img in images]
     k = detector.meta.max_detections
-    fixed = detector.meta.batch
+    fixed = detector.fixed_batch
 
     def run(chunk: list[np.ndarray]) -> list:
         n = len(chunk)
-        size = fixed or n
-        padded = chunk + [np.full_like(chunk[0], detector.meta.letterbox_fill)] * (size - n)
-        return outputs_per_image(list(detector.infer(np.stack(padded)).values()))[:n]
+        padded = chunk + [np.full_like(chunk[0], fill)] * ((fixed or n) - n)
+        return outputs_per_image(detector.infer(np.stack(padded)))[:n]
 
     step = fixed or 1
     singles = [d for s in range(0, len(canvases), step) for d in run(canvases[s:s + step])]
     report = ParityReport([])
     for (name, _), canvas_img, cand in zip(images, canvases, singles):
-        ref = eager.run_canvases([canvas_img])[0]
-        ref_t = (ref["boxes"].numpy(), ref["scores"].numpy(), ref["labels"].numpy())
-        report.images.append(compare(name, ref_t, cand, k))
+        ref = outputs_per_image(reference.infer(canvas_img[None]))[0]
+        report.images.append(compare(name, ref, cand, k))
     if fixed is None and batch > 1 and len(canvases) >= 2:
         diffs = []
         for start in range(0, len(canvases), batch):

@@ -9,11 +9,11 @@ data-dependent size). The ONNX exporter maps them to our own node / standard ONN
 
 from __future__ import annotations
 
-import math
-
 import torch
 import torchvision
 from torch import Tensor
+
+from edgedet.export.roi_spec import RoIAlignSpec, level_range
 
 
 def level_of(rois: Tensor, canonical_scale: float, canonical_level: int, k_min: int, k_max: int,
@@ -22,10 +22,6 @@ def level_of(rois: Tensor, canonical_scale: float, canonical_level: int, k_min: 
     area = (rois[..., 2] - rois[..., 0]) * (rois[..., 3] - rois[..., 1])
     lvl = torch.floor(canonical_level + torch.log2(torch.sqrt(area) / canonical_scale) + eps)
     return (torch.clamp(lvl, min=k_min, max=k_max) - k_min).to(torch.int64)
-
-
-def level_range(strides: list[int]) -> tuple[int, int]:
-    return int(round(math.log2(strides[0]))), int(round(math.log2(strides[-1])))
 
 
 @torch.library.custom_op("edgedet::multilevel_roi_align", mutates_args=())
@@ -38,14 +34,18 @@ def multilevel_roi_align(
     aligned: bool,
     canonical_scale: float,
     canonical_level: int,
+    level_eps: float,
     mode: str,
 ) -> Tensor:
-    """rois [B,R,4] canvas pixels, features finest first -> [B,R,C,S,S] (torchvision MultiScaleRoIAlign)."""
+    """rois [B,R,4] canvas pixels, features finest first -> [B,R,C,S,S] (torchvision MultiScaleRoIAlign).
+
+    The arguments are a ``RoIAlignSpec`` spelled out (custom ops take primitives only); call it
+    through :func:`roi_align`."""
     b, r, _ = rois.shape
     k_min, k_max = level_range(strides)
     flat = rois.reshape(-1, 4)
     batch_idx = torch.arange(b, device=rois.device, dtype=rois.dtype).repeat_interleave(r)
-    levels = level_of(flat, canonical_scale, canonical_level, k_min, k_max)
+    levels = level_of(flat, canonical_scale, canonical_level, k_min, k_max, level_eps)
     channels = features[0].shape[1]
     out = flat.new_zeros((b * r, channels, output_size, output_size))
     for lvl, (feat, stride) in enumerate(zip(features, strides)):
@@ -61,9 +61,24 @@ def multilevel_roi_align(
 
 
 @multilevel_roi_align.register_fake
-def _(rois, features, strides, output_size, sampling_ratio, aligned, canonical_scale, canonical_level, mode):
+def _(rois, features, strides, output_size, sampling_ratio, aligned, canonical_scale, canonical_level, level_eps,
+      mode):
     b, r, _ = rois.shape
     return rois.new_empty((b, r, features[0].shape[1], output_size, output_size))
+
+
+def roi_align(rois: Tensor, features: list[Tensor], spec: RoIAlignSpec) -> Tensor:
+    """The custom op for one spec: the exporter turns it into one MultiLevelRoIAlign node."""
+    return multilevel_roi_align(rois, features, list(spec.strides), spec.output_size, spec.sampling_ratio,
+                                spec.aligned, spec.canonical_scale, spec.canonical_level, spec.level_eps,
+                                spec.mode.value)
+
+
+def spec_from_op_args(strides, output_size, sampling_ratio, aligned, canonical_scale, canonical_level, level_eps,
+                      mode) -> RoIAlignSpec:
+    """The inverse of :func:`roi_align`'s unpacking, for the ONNX translation."""
+    return RoIAlignSpec(tuple(strides), output_size, sampling_ratio, aligned, canonical_scale, canonical_level,
+                        level_eps, mode)
 
 
 @torch.library.custom_op("edgedet::nms_keep_mask", mutates_args=())

@@ -19,23 +19,11 @@ from torchvision.models.detection.image_list import ImageList
 from torchvision.models.detection.rpn import concat_box_prediction_layers
 from torchvision.ops import MultiScaleRoIAlign
 
-from export.custom_ops import multilevel_roi_align, nms_keep_mask
-from runtime.errors import EdgedetError
+from edgedet.export.custom_ops import nms_keep_mask, roi_align
+from edgedet.export.roi_spec import RoIAlignSpec, RoIMode, infer_strides
+from edgedet.runtime.errors import EdgedetError
 
 MASKED = -1.0  # score of a box that must not survive NMS; NMS thresholds sit at MASKED / 2
-
-
-@dataclass(frozen=True)
-class RoIAlignSpec:
-    """The attributes of the MultiLevelRoIAlign node, all explicit."""
-
-    strides: tuple[int, ...]
-    output_size: int = 7
-    sampling_ratio: int = 2
-    aligned: bool = False
-    canonical_scale: float = 224.0
-    canonical_level: int = 4
-    mode: str = "align"
 
 
 @dataclass(frozen=True)
@@ -106,7 +94,7 @@ class DeployFasterRCNN(nn.Module):
     """uint8 ``[B, H, W, 3]`` RGB canvas -> num_detections, boxes, scores, labels (padded to K)."""
 
     def __init__(self, model: FasterRCNN, canvas: tuple[int, int], post: PostprocessSpec | None = None,
-                 roi_mode: str = "align") -> None:
+                 roi_mode: RoIMode = RoIMode.align) -> None:
         super().__init__()
         model = model.eval()
         self.model = model
@@ -118,7 +106,7 @@ class DeployFasterRCNN(nn.Module):
         self._init_constants(roi_mode)
 
     @torch.no_grad()
-    def _init_constants(self, roi_mode: str) -> None:
+    def _init_constants(self, roi_mode: RoIMode) -> None:
         """Run the backbone once on a blank canvas to learn level shapes; anchors become constants."""
         h, w = self.canvas
         dummy = torch.zeros(1, 3, h, w)
@@ -134,18 +122,13 @@ class DeployFasterRCNN(nn.Module):
             raise EdgedetError(f"unsupported RoI pooler {type(pooler).__name__}: expected MultiScaleRoIAlign")
         names = [n for n in pooler.featmap_names if n in features]
         self.roi_feature_names = names
-        strides = []
-        for name in names:
-            fh, fw = features[name].shape[-2:]
-            stride_h, stride_w = h / fh, w / fw
-            stride = 2 ** round(torch.log2(torch.tensor(stride_h)).item())
-            if stride != 2 ** round(torch.log2(torch.tensor(stride_w)).item()):
-                raise EdgedetError(f"feature level '{name}' has different strides in x and y at canvas {h}x{w}")
-            strides.append(int(stride))
-        sampling = pooler.sampling_ratio
+        try:
+            strides = infer_strides([tuple(features[n].shape[-2:]) for n in names], (h, w))
+        except ValueError as exc:
+            raise EdgedetError(f"cannot export this model at canvas {h}x{w}: {exc}") from None
         size = pooler.output_size
-        self.roi_spec = RoIAlignSpec(tuple(strides), int(size[0]), int(sampling), False,
-                                     float(pooler.canonical_scale), int(pooler.canonical_level), roi_mode)
+        self.roi_spec = RoIAlignSpec(tuple(strides), int(size[0]), int(pooler.sampling_ratio), False,
+                                     float(pooler.canonical_scale), int(pooler.canonical_level), mode=RoIMode(roi_mode))
         levels = torch.cat([torch.full((n,), i) for i, n in enumerate(self.anchors_per_level)])
         self.level_count = len(self.anchors_per_level)
         self.register_buffer("anchor_levels", levels, persistent=False)
@@ -190,10 +173,7 @@ class DeployFasterRCNN(nn.Module):
         return proposals, ranked.values > MASKED / 2
 
     def roi_features(self, features: dict[str, Tensor], proposals: Tensor) -> Tensor:
-        spec = self.roi_spec
-        levels = [features[n] for n in self.roi_feature_names]
-        return multilevel_roi_align(proposals, levels, list(spec.strides), spec.output_size, spec.sampling_ratio,
-                                    spec.aligned, spec.canonical_scale, spec.canonical_level, spec.mode)
+        return roi_align(proposals, [features[n] for n in self.roi_feature_names], self.roi_spec)
 
     def detections(self, pooled: Tensor, proposals: Tensor, valid: Tensor) -> tuple[Tensor, ...]:
         """Box head + torchvision's postprocess_detections, batched, per-class NMS, padded to K."""

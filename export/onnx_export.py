@@ -6,8 +6,6 @@ from __future__ import annotations
 import contextlib
 import io
 import logging
-import os
-import tempfile
 import warnings
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -17,15 +15,17 @@ import onnx.inliner
 import torch
 from torchvision.models.detection import FasterRCNN
 
-from export.deploy_model import DeployFasterRCNN, PostprocessSpec, postprocess_defaults
-from export.onnx_translation import translation_table
-from export.roi_align_function import DOMAIN, OP_TYPE, build_function
-from runtime.errors import EdgedetError
-from runtime.model_metadata import ModelMetadata
+from edgedet.export.deploy_model import DeployFasterRCNN, PostprocessSpec, postprocess_defaults
+from edgedet.export.onnx_translation import translation_table
+from edgedet.export.roi_align_function import build_function
+from edgedet.export.roi_spec import DOMAIN, OP_TYPE, RoIAlignSpec, RoIMode
+from edgedet.runtime import atomic
+from edgedet.runtime.errors import EdgedetError
+from edgedet.runtime.model_metadata import ModelMetadata
+from edgedet.runtime.outputs import OUTPUT_NAMES
 
 MIN_OPSET = 18  # the torch exporter's own floor; our function body needs >= 16
 DEFAULT_OPSET = 18
-OUTPUT_NAMES = ("num_detections", "boxes", "scores", "labels")
 
 
 @dataclass(frozen=True)
@@ -37,7 +37,7 @@ class ExportOptions:
     nms_thresh: float | None = None
     max_detections: int | None = None
     inline_functions: bool = False
-    roi_mode: str = "align"
+    roi_mode: RoIMode = RoIMode.align
 
 
 def resolve_postprocess(model: FasterRCNN, opts: ExportOptions) -> PostprocessSpec:
@@ -48,7 +48,7 @@ def resolve_postprocess(model: FasterRCNN, opts: ExportOptions) -> PostprocessSp
         post = replace(post, box_nms_thresh=float(opts.nms_thresh))
     if opts.max_detections is not None:
         if opts.max_detections < 1:
-            raise EdgedetError(f"--max-dets must be at least 1, got {opts.max_detections}")
+            raise EdgedetError(f"max_detections must be at least 1, got {opts.max_detections}")
         post = replace(post, max_detections=int(opts.max_detections))
     return post
 
@@ -58,12 +58,12 @@ def _attach_roi_function(proto: onnx.ModelProto, opset: int, canvas: tuple[int, 
     if len(nodes) != 1:
         raise RuntimeError(f"expected one {OP_TYPE} node in the exported graph, found {len(nodes)}")
     node = nodes[0]
-    attrs = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
-    attrs = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in attrs.items()}
-    attrs["strides"] = list(attrs["strides"])
+    spec = RoIAlignSpec.from_attributes({a.name: onnx.helper.get_attribute_value(a) for a in node.attribute})
+    if spec.num_levels != len(node.input) - 1:
+        raise RuntimeError(f"{OP_TYPE} has {len(node.input) - 1} feature inputs for {spec.num_levels} strides")
     del proto.functions[:]
-    sizes = [(-(-canvas[0] // s), -(-canvas[1] // s)) for s in attrs["strides"]]
-    proto.functions.append(build_function(attrs, len(node.input) - 1, opset, level_sizes=sizes))
+    sizes = [(-(-canvas[0] // s), -(-canvas[1] // s)) for s in spec.strides]
+    proto.functions.append(build_function(spec, opset, level_sizes=sizes))
 
 
 def _clean_metadata(proto: onnx.ModelProto) -> None:
@@ -76,7 +76,7 @@ def _clean_metadata(proto: onnx.ModelProto) -> None:
 
 def build_proto(model: FasterRCNN, meta: ModelMetadata, opts: ExportOptions) -> onnx.ModelProto:
     if opts.opset < MIN_OPSET:
-        raise EdgedetError(f"--opset {opts.opset} is too old: edgedet exports opset {MIN_OPSET} or newer "
+        raise EdgedetError(f"opset {opts.opset} is too old: edgedet exports opset {MIN_OPSET} or newer "
                            f"(RoiAlign with coordinate_transformation_mode needs >= 16, the exporter >= 18)")
     post = resolve_postprocess(model, opts)
     deploy = DeployFasterRCNN(model, opts.canvas, post, roi_mode=opts.roi_mode).eval()
@@ -98,7 +98,7 @@ def build_proto(model: FasterRCNN, meta: ModelMetadata, opts: ExportOptions) -> 
     meta = replace(meta, batch=opts.batch, score_thresh=post.box_score_thresh, nms_thresh=post.box_nms_thresh,
                    max_detections=post.max_detections,
                    extra={**meta.extra, "rpn_pre_nms_top_n": post.rpn_pre_nms_top_n,
-                          "rpn_post_nms_top_n": post.rpn_post_nms_top_n, "roi_mode": opts.roi_mode})
+                          "rpn_post_nms_top_n": post.rpn_post_nms_top_n, "roi_mode": RoIMode(opts.roi_mode).value})
     del proto.metadata_props[:]
     onnx.helper.set_model_props(proto, meta.to_props())
     if opts.inline_functions:
@@ -107,20 +107,6 @@ def build_proto(model: FasterRCNN, meta: ModelMetadata, opts: ExportOptions) -> 
     return proto
 
 
-def save_atomic(proto: onnx.ModelProto, out: str | Path) -> Path:
-    """Serialise beside the destination, then rename: a failed export leaves nothing behind."""
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(proto.SerializeToString())
-        os.replace(tmp, out)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return out
-
-
 def export_onnx(model: FasterRCNN, meta: ModelMetadata, out: str | Path, opts: ExportOptions) -> Path:
-    return save_atomic(build_proto(model, meta, opts), out)
+    """Build and write the file; a failed export leaves nothing behind."""
+    return atomic.write_bytes(out, build_proto(model, meta, opts).SerializeToString())

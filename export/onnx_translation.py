@@ -12,17 +12,16 @@ import onnxscript
 import torch
 from onnxscript import opset18 as op
 
-import export.custom_ops  # noqa: F401  (registers torch.ops.edgedet.*)
-from export.roi_align_function import DOMAIN, OP_TYPE, VERSION, node_attributes, register_schema
+from edgedet.export.custom_ops import spec_from_op_args  # importing it registers torch.ops.edgedet.*
+from edgedet.export.roi_align_function import register_schema
+from edgedet.export.roi_spec import DOMAIN, OP_TYPE, VERSION
 
 register_schema()
 edgedet_opset = onnxscript.values.Opset(DOMAIN, VERSION)
 
 
-def _roi_align(rois, features, strides, output_size, sampling_ratio, aligned, canonical_scale, canonical_level,
-               mode):
-    attrs = node_attributes(strides, output_size, sampling_ratio, aligned, canonical_scale,
-                                 canonical_level, mode)
+def _roi_align(rois, features, *spec_args):
+    attrs = spec_from_op_args(*spec_args).node_attributes()
     return getattr(edgedet_opset, OP_TYPE)(rois, *features, **attrs)
 
 

@@ -7,10 +7,12 @@ cut-off (equal scores where the padded output had to drop one of them), which ar
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
+
+from edgedet.runtime.outputs import OUTPUT_NAMES
 
 IOU_MIN = 0.99
 SCORE_TOL = 1e-3
@@ -127,8 +129,8 @@ class ParityReport:
         }
 
 
-def outputs_per_image(outputs: Sequence[np.ndarray]) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
-    """Split padded (num_detections, boxes, scores, labels) into per-image (boxes, scores, labels)."""
-    num, boxes, scores, labels = outputs
+def outputs_per_image(outputs: Mapping[str, np.ndarray]) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """Split the padded deployed outputs (by name) into per-image (boxes, scores, labels) in canvas pixels."""
+    num, boxes, scores, labels = (outputs[name] for name in OUTPUT_NAMES)
     counts = np.asarray(num).reshape(len(boxes), -1)[:, 0]
     return [(boxes[i, :n], scores[i, :n], labels[i, :n]) for i, n in enumerate(counts.astype(int))]

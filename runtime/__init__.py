@@ -1,11 +1,12 @@
-"""edgedet's torch-free edge runtime.
+"""edgedet's torch-free edge runtime (``edgedet.runtime``).
 
-Everything under ``runtime`` imports numpy, OpenCV and ONNX Runtime only (TensorRT lazily),
-so a bare ``pip install edgedet`` runs exported models on a device without PyTorch.
+Everything here imports numpy, OpenCV and ONNX Runtime only (TensorRT lazily), so a bare
+``pip install edgedet`` runs exported models on a device without PyTorch.
 """
 
-from runtime.detections import Detections
-from runtime.detector import Detector
-from runtime.errors import EdgedetError
+from edgedet.runtime.detections import Detections
+from edgedet.runtime.detector import BackendInfo, Detector
+from edgedet.runtime.errors import EdgedetError
+from edgedet.runtime.loader import load_detector
 
-__all__ = ["Detections", "Detector", "EdgedetError"]
+__all__ = ["BackendInfo", "Detections", "Detector", "EdgedetError", "load_detector"]

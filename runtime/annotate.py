@@ -5,7 +5,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from runtime.detections import Detections
+from edgedet.runtime.detections import Detections
 
 
 def color_for(label: int) -> tuple[int, int, int]:

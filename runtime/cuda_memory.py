@@ -10,7 +10,7 @@ import ctypes
 
 import numpy as np
 
-from runtime.errors import EdgedetError
+from edgedet.runtime.errors import EdgedetError
 
 
 def cudart():

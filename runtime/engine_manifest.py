@@ -10,11 +10,11 @@ and calibration cache it came from. The runtime refuses a mismatch with one clea
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from runtime.errors import EdgedetError
+from edgedet.runtime.atomic import write_json
+from edgedet.runtime.errors import EdgedetError
 
 MANIFEST_VERSION = 1
 
@@ -39,11 +39,7 @@ def manifest_path(engine: str | Path) -> Path:
 
 
 def write_manifest(engine: str | Path, manifest: EngineManifest) -> Path:
-    path = manifest_path(engine)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(asdict(manifest), indent=2))
-    os.replace(tmp, path)
-    return path
+    return write_json(manifest_path(engine), asdict(manifest))
 
 
 def read_manifest(engine: str | Path) -> EngineManifest:

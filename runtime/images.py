@@ -8,7 +8,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from runtime.errors import EdgedetError
+from edgedet.runtime.atomic import atomic_path
+from edgedet.runtime.errors import EdgedetError
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 
@@ -22,8 +23,9 @@ def read_rgb(path: str | Path) -> np.ndarray:
 
 
 def write_rgb(path: str | Path, image: np.ndarray) -> None:
-    if not cv2.imwrite(str(path), cv2.cvtColor(image, cv2.COLOR_RGB2BGR)):
-        raise EdgedetError(f"cannot write image '{path}': check the folder exists and the suffix is an image type")
+    with atomic_path(path) as tmp:
+        if not cv2.imwrite(str(tmp), cv2.cvtColor(image, cv2.COLOR_RGB2BGR)):
+            raise EdgedetError(f"cannot write image '{path}': use an image suffix (.jpg, .png) in a writable folder")
 
 
 def list_images(spec: str | Path) -> list[Path]:

@@ -11,7 +11,7 @@ import json
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 
-from runtime.errors import EdgedetError
+from edgedet.runtime.errors import EdgedetError
 
 FORMAT_VERSION = 1
 _PREFIX = "edgedet."
@@ -30,7 +30,7 @@ class ModelMetadata:
     max_detections: int = 100
     letterbox_fill: int = 114
     source_sha256: str = ""
-    roi_op: str = "edgedet::MultiLevelRoIAlign"
+    precision: str = "fp32"
     format_version: int = FORMAT_VERSION
     extra: dict = field(default_factory=dict)
 

@@ -14,12 +14,12 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from runtime.detections import Detections
-from runtime.detector import Detector
-from runtime.frames import now
-from runtime.sinks import Sink, annotated_if_needed
-from runtime.sources import Source
-from runtime.stats import STAGES, LatencyRecorder
+from edgedet.runtime.detections import Detections
+from edgedet.runtime.detector import Detector
+from edgedet.runtime.frames import now
+from edgedet.runtime.sinks import Sink, annotated_if_needed
+from edgedet.runtime.sources import Source
+from edgedet.runtime.stats import STAGES, LatencyRecorder
 
 
 @dataclass
@@ -38,37 +38,28 @@ class StreamState:
     stop: threading.Event = field(default_factory=threading.Event)
 
 
-def _is_staged(detector: Detector) -> bool:
-    return all(hasattr(detector, name) for name in ("preprocess", "infer", "postprocess"))
-
-
-def _infer_staged(detector: Detector, image, rec: LatencyRecorder, staged: bool) -> Detections:
-    """Time pre-process / inference / post-process separately where the backend exposes them."""
-    if staged:
-        t0 = now()
-        batch, scales = detector.preprocess([image])
-        t1 = now()
-        outputs = detector.infer(batch)
-        t2 = now()
-        dets = detector.postprocess(outputs, scales, [image.shape[:2]])[0]
-        t3 = now()
-        rec.add("preprocess", (t1 - t0) * 1e3)
-        rec.add("inference", (t2 - t1) * 1e3)
-        rec.add("postprocess", (t3 - t2) * 1e3)
-        return dets
+def _detect_timed(detector: Detector, image, rec: LatencyRecorder) -> Detections:
+    """One frame through the three stages, each timed."""
     t0 = now()
-    dets = detector([image])[0]
-    rec.add("inference", (now() - t0) * 1e3)
+    batch, scales = detector.preprocess([image])
+    t1 = now()
+    outputs = detector.infer(batch)
+    t2 = now()
+    dets = detector.postprocess(outputs, scales, [image.shape[:2]])[0]
+    t3 = now()
+    rec.add("preprocess", (t1 - t0) * 1e3)
+    rec.add("inference", (t2 - t1) * 1e3)
+    rec.add("postprocess", (t3 - t2) * 1e3)
     return dets
 
 
 def run_stream(detector: Detector, source: Source, sinks: list[Sink], opts: StreamOptions,
                state: StreamState | None = None,
                on_status: Callable[[dict], None] | None = None) -> dict:
-    """Run until the source ends, a limit is hit, or ``state.stop`` is set; sinks are always closed."""
+    """Run until the source ends, a limit is hit, a sink asks to stop or ``state.stop`` is set; the
+    sinks and the source are always closed (the detector belongs to the caller)."""
     state = state or StreamState()
     rec = LatencyRecorder()
-    staged = _is_staged(detector)
     last_status = now()
     try:
         while not state.stop.is_set():
@@ -77,15 +68,15 @@ def run_stream(detector: Detector, source: Source, sinks: list[Sink], opts: Stre
             if opts.duration_s is not None and now() - state.started >= opts.duration_s:
                 break
             t_read = now()
-            frame = source.read(timeout=0.5) if source.live else source.read()
+            frame = source.read(timeout=0.5)
             if frame is None:
-                if source.live and not getattr(source, "_ended", False):
-                    continue
-                break
+                if source.exhausted:
+                    break
+                continue
             t_start = now()
             rec.add("read", (t_start - t_read) * 1e3)
             rec.add("frame_age", (t_start - frame.captured) * 1e3)
-            dets = _infer_staged(detector, frame.image, rec, staged).filter(opts.conf, opts.classes)
+            dets = _detect_timed(detector, frame.image, rec).filter(opts.conf, opts.classes)
             t_ready = now()
             rec.add("e2e", (t_ready - frame.captured) * 1e3)
             annotated = annotated_if_needed(sinks, frame, dets)
@@ -93,6 +84,8 @@ def run_stream(detector: Detector, source: Source, sinks: list[Sink], opts: Stre
                 sink.write(frame, dets, annotated)
             rec.add("sink", (now() - t_ready) * 1e3)
             state.processed += 1
+            if any(sink.stop_requested for sink in sinks):
+                break
             if on_status and t_ready - last_status >= opts.status_every_s:
                 last_status = t_ready
                 on_status(status_line(state, source, rec))
@@ -118,13 +111,14 @@ def host_info() -> dict:
 
 def build_report(detector: Detector, source: Source, state: StreamState, rec: LatencyRecorder) -> dict:
     elapsed = max(now() - state.started, 1e-9)
-    meta = getattr(detector, "meta", None)
+    info = detector.describe()
     return {
-        "model": str(getattr(detector, "path", "")),
-        "architecture": getattr(meta, "architecture", None),
+        "model": info.model,
+        "architecture": info.architecture,
         "canvas": list(detector.canvas),
-        "backend": type(detector).__name__,
-        "provider": (getattr(detector, "providers", None) or ["torch"])[0],
+        "backend": info.backend,
+        "provider": info.device,
+        "precision": info.precision,
         "source": source.description,
         "live": source.live,
         "frames_in": source.frames_in,

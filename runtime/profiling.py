@@ -1,5 +1,9 @@
 """Latency profiles of a Detector: stages timed separately, and ONNX Runtime's per-operator
-profile grouped into backbone / RPN / RoI Align / RoI head / NMS by the graph's structure."""
+profile grouped into backbone / RPN / RoI Align / RoI head / NMS.
+
+The grouping needs the graph's structure, which only the ``onnx`` package can read; the runtime
+never imports it, so the caller passes the node -> stage map (``edgedet.export.stage_map``
+builds it where onnx is installed; without it operators are grouped by their names alone)."""
 
 from __future__ import annotations
 
@@ -11,11 +15,14 @@ from pathlib import Path
 
 import numpy as np
 
-from runtime.frames import now
-from runtime.stats import summarize
+from edgedet.runtime.atomic import atomic_path
+from edgedet.runtime.detector import Detector
+from edgedet.runtime.errors import EdgedetError
+from edgedet.runtime.frames import now
+from edgedet.runtime.stats import summarize
 
 
-def profile_stages(detector, frames: Sequence[np.ndarray], batch: int, iters: int, warmup: int) -> dict:
+def profile_stages(detector: Detector, frames: Sequence[np.ndarray], batch: int, iters: int, warmup: int) -> dict:
     """Pre-process, inference and post-process latency for one batch of ``batch`` frames."""
     chunk = [frames[i % len(frames)] for i in range(batch)]
     hw = [f.shape[:2] for f in chunk]
@@ -43,50 +50,6 @@ def profile_stages(detector, frames: Sequence[np.ndarray], batch: int, iters: in
     return result
 
 
-def node_stages(model_path: str | Path) -> dict[str, str]:
-    """Map node names to pipeline stages from the graph alone (no naming convention needed).
-
-    Needs the ``onnx`` package to read the graph; without it (the bare edge install) the
-    operator profile still comes back, grouped by the node names ONNX Runtime reports.
-    """
-    try:
-        import onnx
-    except ImportError:
-        return {}
-
-    graph = onnx.load(str(model_path), load_external_data=False).graph
-    producer = {out: node for node in graph.node for out in node.output}
-
-    def ancestors(tensors) -> set[str]:
-        seen: set[str] = set()
-        stack = list(tensors)
-        while stack:
-            node = producer.get(stack.pop())
-            if node is not None and node.name not in seen:
-                seen.add(node.name)
-                stack.extend(node.input)
-        return seen
-
-    roi = [n for n in graph.node if n.op_type == "MultiLevelRoIAlign"]
-    stages: dict[str, str] = {}
-    if not roi:
-        return stages
-    backbone = ancestors(roi[0].input[1:])
-    before_roi = ancestors(roi[0].input[:1])
-    for node in graph.node:
-        if node.op_type in ("NonMaxSuppression", "ScatterND") or "nms" in node.name:
-            stages[node.name] = "nms"
-        elif node.name == roi[0].name:
-            stages[node.name] = "roi_align"
-        elif node.name in backbone:
-            stages[node.name] = "backbone"
-        elif node.name in before_roi:
-            stages[node.name] = "rpn"
-        else:
-            stages[node.name] = "roi_head"
-    return stages
-
-
 def _stage_for(name: str, stages: dict[str, str], op: str = "") -> str:
     if name in stages:
         return stages[name]
@@ -101,17 +64,20 @@ def _stage_for(name: str, stages: dict[str, str], op: str = "") -> str:
 
 
 def operator_profile(model_path: str | Path, frames: Sequence[np.ndarray], batch: int, iters: int,
-                     threads: int | None = None, provider: str = "cpu", top: int = 12) -> dict:
-    """Run with ONNX Runtime's profiler; total time per operator type and per stage, per run."""
-    from runtime.onnx_detector import OnnxDetector
+                     threads: int | None = None, provider: str = "cpu", top: int = 12,
+                     stages: dict[str, str] | None = None) -> dict:
+    """Run with ONNX Runtime's profiler; total time per operator type and per stage, per run.
+
+    ``stages`` maps graph node names to stages (see the module docstring)."""
+    from edgedet.runtime.onnx_detector import OnnxDetector
 
     with tempfile.TemporaryDirectory() as tmp:
-        det = OnnxDetector(model_path, provider=provider, threads=threads, profile=str(Path(tmp) / "ort"))
-        data, _ = det.preprocess([frames[i % len(frames)] for i in range(det.meta.batch or batch)])
-        for _ in range(iters):
-            det.infer(data)
-        events = json.loads(Path(det.session.end_profiling()).read_text())
-    stages = node_stages(model_path)
+        with OnnxDetector(model_path, provider=provider, threads=threads, profile=str(Path(tmp) / "ort")) as det:
+            data, _ = det.preprocess([frames[i % len(frames)] for i in range(det.fixed_batch or batch)])
+            for _ in range(iters):
+                det.infer(data)
+            events = json.loads(det.end_profiling().read_text())
+    stages = stages or {}
     by_op: dict[str, float] = defaultdict(float)
     by_stage: dict[str, float] = defaultdict(float)
     for ev in events:
@@ -134,7 +100,7 @@ def histogram_png(series: dict[str, Sequence[float]], path: str | Path, bins: in
     """Latency histograms (one colour per series) drawn with OpenCV: no plotting dependency on the edge."""
     import cv2
 
-    from runtime.annotate import color_for
+    from edgedet.runtime.annotate import color_for
 
     w, h, pad = 900, 420, 50
     img = np.full((h, w, 3), 255, np.uint8)
@@ -161,7 +127,6 @@ def histogram_png(series: dict[str, Sequence[float]], path: str | Path, bins: in
                     (0, 0, 0), 1, cv2.LINE_AA)
     cv2.putText(img, "latency per batch (ms)", (w // 2 - 90, h - 10), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 1)
     cv2.putText(img, f"count (max {peak})", (5, pad - 15), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (0, 0, 0), 1)
-    if not cv2.imwrite(str(path), cv2.cvtColor(img, cv2.COLOR_RGB2BGR)):
-        from runtime.errors import EdgedetError
-
-        raise EdgedetError(f"cannot write plot '{path}'")
+    with atomic_path(path) as tmp:
+        if not cv2.imwrite(str(tmp), cv2.cvtColor(img, cv2.COLOR_RGB2BGR)):
+            raise EdgedetError(f"cannot write plot '{path}': use a .png file name in a writable folder")

@@ -17,25 +17,29 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from runtime.annotate import annotate
-from runtime.detections import Detections
-from runtime.errors import EdgedetError
-from runtime.frames import Frame
+from edgedet.runtime.annotate import annotate
+from edgedet.runtime.atomic import PendingFile
+from edgedet.runtime.detections import Detections
+from edgedet.runtime.errors import EdgedetError
+from edgedet.runtime.frames import Frame
 
 
 class Sink(ABC):
+    """Consumes processed frames. A sink may ask the stream to stop (``stop_requested``): the
+    pipeline then finishes cleanly, closing every sink and the source."""
+
+    wants_annotated = False
+
     @abstractmethod
     def write(self, frame: Frame, detections: Detections, annotated: np.ndarray | None) -> None:
         """Consume one processed frame (``annotated`` is set when any sink wants drawings)."""
 
-    def close(self) -> None:  # noqa: B027  (optional hook: most sinks/sources hold nothing to release)
+    @property
+    def stop_requested(self) -> bool:
+        return False
+
+    def close(self) -> None:  # noqa: B027  (optional hook: most sinks hold nothing to release)
         pass
-
-    wants_annotated = False
-
-
-def _tmp_for(path: Path) -> Path:
-    return path.with_name(f".{path.stem}.partial{path.suffix}")
 
 
 class VideoSink(Sink):
@@ -45,10 +49,10 @@ class VideoSink(Sink):
     def __init__(self, path: str | Path, fps: float | None) -> None:
         self.path = Path(path)
         if self.path.suffix.lower() not in self.CODECS:
-            raise EdgedetError(f"--save '{path}': use a .mp4, .avi or .mkv file name")
+            raise EdgedetError(f"cannot write video '{path}': use a .mp4, .m4v, .avi or .mkv file name")
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.fps = fps if fps and 1 <= fps <= 240 else 30.0
-        self._tmp = _tmp_for(self.path)
+        self._file = PendingFile(self.path)
         self._writer: cv2.VideoWriter | None = None
         self.frames = 0
 
@@ -57,7 +61,7 @@ class VideoSink(Sink):
         if self._writer is None:
             h, w = image.shape[:2]
             fourcc = cv2.VideoWriter_fourcc(*self.CODECS[self.path.suffix.lower()])
-            self._writer = cv2.VideoWriter(str(self._tmp), fourcc, self.fps, (w, h))
+            self._writer = cv2.VideoWriter(str(self._file.tmp), fourcc, self.fps, (w, h))
             if not self._writer.isOpened():
                 raise EdgedetError(f"cannot write video '{self.path}'")
         self._writer.write(cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
@@ -67,15 +71,16 @@ class VideoSink(Sink):
         if self._writer is not None:
             self._writer.release()
             self._writer = None
-            os.replace(self._tmp, self.path)
+            self._file.commit()
+        else:  # no frame came: no video
+            self._file.discard()
 
 
 class JsonlSink(Sink):
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._tmp = _tmp_for(self.path)
-        self._fh = open(self._tmp, "w")
+        self._file = PendingFile(self.path)
+        self._fh = open(self._file.tmp, "w")
         self.lines = 0
 
     def write(self, frame, detections, annotated) -> None:
@@ -88,7 +93,7 @@ class JsonlSink(Sink):
     def close(self) -> None:
         if not self._fh.closed:
             self._fh.close()
-            os.replace(self._tmp, self.path)
+            self._file.commit()
 
 
 class WindowSink(Sink):
@@ -98,15 +103,20 @@ class WindowSink(Sink):
         gui = [ln for ln in cv2.getBuildInformation().splitlines() if ln.strip().startswith("GUI:")]
         if (gui and gui[0].split(":", 1)[1].strip().upper() == "NONE") or not (
                 os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY") or os.name == "nt"):
-            raise EdgedetError("--show needs a display and an OpenCV build with a GUI (pip install opencv-python); "
-                               "use --serve HOST:PORT to watch in a browser instead")
+            raise EdgedetError("a preview window needs a display and an OpenCV build with a GUI (pip install "
+                               "opencv-python); the MJPEG preview server works anywhere, in a browser")
         self.title = title
-        self.closed_by_user = False
+        self._closed_by_user = False
+
+    @property
+    def stop_requested(self) -> bool:
+        """The user pressed q or Esc in the window."""
+        return self._closed_by_user
 
     def write(self, frame, detections, annotated) -> None:
         cv2.imshow(self.title, cv2.cvtColor(annotated, cv2.COLOR_RGB2BGR))
         if cv2.waitKey(1) & 0xFF in (27, ord("q")):
-            self.closed_by_user = True
+            self._closed_by_user = True
 
     def close(self) -> None:
         cv2.destroyAllWindows()
@@ -155,7 +165,7 @@ class MjpegServer(Sink):
         try:
             self._httpd = ThreadingHTTPServer((host, port), Handler)
         except OSError as exc:
-            raise EdgedetError(f"--serve {host}:{port}: cannot listen ({exc.strerror})") from None
+            raise EdgedetError(f"cannot serve the preview on {host}:{port} ({exc.strerror})") from None
         self._httpd.daemon_threads = True
         self.address = self._httpd.server_address
         self._thread = threading.Thread(target=self._httpd.serve_forever, name="edgedet-mjpeg", daemon=True)

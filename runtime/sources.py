@@ -16,9 +16,9 @@ from pathlib import Path
 
 import cv2
 
-from runtime.errors import EdgedetError
-from runtime.frames import Frame, now
-from runtime.images import IMAGE_SUFFIXES, list_images, read_rgb
+from edgedet.runtime.errors import EdgedetError
+from edgedet.runtime.frames import Frame, now
+from edgedet.runtime.images import IMAGE_SUFFIXES, list_images, read_rgb
 
 log = logging.getLogger("edgedet.sources")
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".ts")
@@ -27,7 +27,8 @@ OPEN_TIMEOUT_MS = 5000
 
 
 class Source(ABC):
-    """Iterate frames; ``read`` returns None at the end (or when stopped)."""
+    """Frames from one input. ``read(timeout)`` returns the next frame, or None when none came in
+    time; ``exhausted`` tells the end of the input apart from a slow one."""
 
     live = False
     description = ""
@@ -39,15 +40,28 @@ class Source(ABC):
         self.fps: float | None = None
 
     @abstractmethod
-    def read(self) -> Frame | None:
-        """The next frame, or None when the source is exhausted."""
+    def read(self, timeout: float | None = None) -> Frame | None:
+        """The next frame; None when the source is exhausted or (live sources) none arrived in ``timeout`` s."""
 
-    def close(self) -> None:  # noqa: B027  (optional hook: most sinks/sources hold nothing to release)
+    @property
+    @abstractmethod
+    def exhausted(self) -> bool:
+        """True once no frame will ever come again (end of file, stream closed for good, source closed)."""
+
+    def close(self) -> None:  # noqa: B027  (optional hook: most sources hold nothing to release)
         pass
 
+    def __enter__(self) -> Source:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     def __iter__(self):
-        while (frame := self.read()) is not None:
-            yield frame
+        while not self.exhausted:
+            frame = self.read(timeout=0.5)
+            if frame is not None:
+                yield frame
 
 
 class ImageFolderSource(Source):
@@ -57,8 +71,12 @@ class ImageFolderSource(Source):
         self.description = f"{len(self.files)} images from {spec}"
         self._i = 0
 
-    def read(self) -> Frame | None:
-        if self._i >= len(self.files):
+    @property
+    def exhausted(self) -> bool:
+        return self._i >= len(self.files)
+
+    def read(self, timeout: float | None = None) -> Frame | None:
+        if self.exhausted:
             return None
         image = read_rgb(self.files[self._i])
         frame = Frame(self._i, image, now())
@@ -85,10 +103,18 @@ class VideoFileSource(Source):
         self.fps = self.cap.get(cv2.CAP_PROP_FPS) or None
         self.description = f"video {path}"
         self._i = 0
+        self._ended = False
 
-    def read(self) -> Frame | None:
+    @property
+    def exhausted(self) -> bool:
+        return self._ended
+
+    def read(self, timeout: float | None = None) -> Frame | None:
+        if self._ended:
+            return None
         ok, bgr = self.cap.read()
         if not ok:
+            self._ended = True
             return None
         frame = Frame(self._i, cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), now(), self.cap.get(cv2.CAP_PROP_POS_MSEC) / 1e3)
         self._i += 1
@@ -96,6 +122,7 @@ class VideoFileSource(Source):
         return frame
 
     def close(self) -> None:
+        self._ended = True
         self.cap.release()
 
 
@@ -160,6 +187,11 @@ class LiveSource(Source):
         with self._cond:
             self._ended = True
             self._cond.notify_all()
+
+    @property
+    def exhausted(self) -> bool:
+        with self._cond:
+            return (self._ended or self._stop.is_set()) and self._taken
 
     def read(self, timeout: float | None = None) -> Frame | None:
         deadline = None if timeout is None else time.monotonic() + timeout

@@ -44,6 +44,3 @@ class LatencyRecorder:
 
     def summary(self, name: str) -> dict[str, float]:
         return summarize(self._series.get(name, []))
-
-    def names(self) -> list[str]:
-        return list(self._series)

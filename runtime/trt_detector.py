@@ -1,4 +1,4 @@
-"""The TensorRT ``Detector``: a plain plan file plus its manifest, run without torch.
+"""The TensorRT backend: a plain plan file plus its manifest, run without torch.
 
 Buffers are allocated once for the largest batch of the engine's profile (device memory and
 page-locked host memory), copies are asynchronous on one CUDA stream, and with
@@ -7,45 +7,47 @@ page-locked host memory), copies are asynchronous on one CUDA stream, and with
 ``num_io_tensors``/``get_tensor_name``/``get_tensor_dtype``/``get_tensor_mode``,
 ``IExecutionContext.set_input_shape``/``set_tensor_address``/``execute_async_v3``, and
 cuda-python's ``cudaMemcpyAsync``/``cudaStreamBeginCapture``/``cudaGraphLaunch``.
+``close()`` frees the buffers, the graph executable, the stream, the context and the engine.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
-from runtime.cuda_memory import DeviceBuffer, PinnedArray, check, cudart, gpu_info
-from runtime.detections import Detections
-from runtime.engine_manifest import check_compatible, read_manifest
-from runtime.errors import EdgedetError
-from runtime.letterbox import letterbox
-from runtime.model_metadata import ModelMetadata
-from runtime.outputs import detect_in_batches, detections_from_outputs
+from edgedet.runtime.cuda_memory import DeviceBuffer, PinnedArray, check, cudart, gpu_info
+from edgedet.runtime.detector import BackendInfo, Detector
+from edgedet.runtime.engine_manifest import check_compatible, read_manifest
+from edgedet.runtime.errors import EdgedetError
+from edgedet.runtime.model_files import require_model_file
+from edgedet.runtime.model_metadata import ModelMetadata
 
 
-class TensorRTDetector:
+class TensorRTDetector(Detector):
     def __init__(self, path: str | Path, cuda_graph: bool = False) -> None:
         try:
             import tensorrt as trt
         except ImportError:
             raise EdgedetError("TensorRT is not installed: pip install 'edgedet[trt]' to run .engine files") from None
-        self.path = Path(path)
-        manifest = read_manifest(path)
-        gpu, capability = gpu_info()
-        check_compatible(manifest, trt.__version__, capability, gpu, engine=f"'{path}'")
-        self.meta = ModelMetadata.from_props(manifest.model, source=f"'{path}'")
-        self.class_names, self.canvas = self.meta.class_names, tuple(self.meta.canvas)
-        self.providers = ["TensorRT"]
-        self.max_batch = manifest.profiles[0]["images"]["max"][0]
+        self.path = require_model_file(path, "engine file")
+        self.manifest = read_manifest(path)
+        self.gpu, capability = gpu_info()
+        check_compatible(self.manifest, trt.__version__, capability, self.gpu, engine=f"'{path}'")
+        self.meta = ModelMetadata.from_props(self.manifest.model, source=f"'{path}'")
+        self.class_names, self.canvas = self.meta.class_names, self.meta.canvas
+        self.fill = self.meta.letterbox_fill
+        self.fixed_batch = self.meta.batch
+        self.max_batch = self.manifest.profiles[0]["images"]["max"][0]
         self.rt = cudart()
         self.engine = trt.Runtime(trt.Logger(trt.Logger.WARNING)).deserialize_cuda_engine(self.path.read_bytes())
         if self.engine is None:
             raise EdgedetError(f"TensorRT could not deserialise '{path}'")
         self.context = self.engine.create_execution_context()
         self.stream = check(self.rt.cudaStreamCreate())
-        self.host, self.device, self.outputs = {}, {}, []
+        self.host: dict[str, PinnedArray] = {}
+        self.device: dict[str, DeviceBuffer] = {}
+        self.outputs: list[str] = []
         for i in range(self.engine.num_io_tensors):
             name = self.engine.get_tensor_name(i)
             dtype = np.dtype(trt.nptype(self.engine.get_tensor_dtype(name)))
@@ -58,12 +60,10 @@ class TensorRTDetector:
         self.cuda_graph = cuda_graph
         self._graph, self._graph_batch = None, None
 
-    def preprocess(self, frames: Sequence[np.ndarray]) -> tuple[np.ndarray, list[float]]:
-        if len(frames) > self.max_batch:
-            raise EdgedetError(f"{len(frames)} frames exceed the engine's maximum batch {self.max_batch}")
-        batch = self.host["images"].array[: len(frames)]
-        scales = [letterbox(f, self.canvas, self.meta.letterbox_fill, out=batch[i])[1] for i, f in enumerate(frames)]
-        return batch, scales
+    def input_buffer(self, n: int) -> np.ndarray:
+        if n > self.max_batch:
+            raise EdgedetError(f"{n} frames exceed the engine's maximum batch {self.max_batch}")
+        return self.host["images"].array[:n]
 
     def _enqueue(self, n: int) -> None:
         h2d, d2h = self.rt.cudaMemcpyKind.cudaMemcpyHostToDevice, self.rt.cudaMemcpyKind.cudaMemcpyDeviceToHost
@@ -77,26 +77,41 @@ class TensorRTDetector:
             check(self.rt.cudaMemcpyAsync(out.ptr, self.device[name].ptr, out.nbytes * n // self.max_batch, d2h,
                                           self.stream))
 
+    def _release_graph(self) -> None:
+        if self._graph is not None:
+            self.rt.cudaGraphExecDestroy(self._graph)
+            self._graph, self._graph_batch = None, None
+
     def infer(self, batch: np.ndarray) -> dict[str, np.ndarray]:
         n = len(batch)
         if self.meta.batch is None:
             self.context.set_input_shape("images", (n, *self.canvas, 3))
         if self.cuda_graph:
             if self._graph_batch != n:
+                self._release_graph()
                 check(self.rt.cudaStreamBeginCapture(
                     self.stream, self.rt.cudaStreamCaptureMode.cudaStreamCaptureModeThreadLocal))
                 self._enqueue(n)
                 graph = check(self.rt.cudaStreamEndCapture(self.stream))
                 self._graph, self._graph_batch = check(self.rt.cudaGraphInstantiate(graph, 0)), n
+                self.rt.cudaGraphDestroy(graph)
             check(self.rt.cudaGraphLaunch(self._graph, self.stream))
         else:
             self._enqueue(n)
         check(self.rt.cudaStreamSynchronize(self.stream))
         return {name: self.host[name].array[:n].copy() for name in self.outputs}
 
-    def postprocess(self, outputs, scales, frames_hw) -> list[Detections]:
-        return detections_from_outputs(outputs, scales, frames_hw, self.class_names)
+    def describe(self) -> BackendInfo:
+        return BackendInfo(str(self.path), self.meta.architecture, "tensorrt", self.gpu, self.manifest.precision)
 
-    def __call__(self, frames: Sequence[np.ndarray]) -> list[Detections]:
-        return detect_in_batches(self, frames,
-                                 self.meta.batch or self.max_batch, self.meta.batch, self.meta.letterbox_fill)
+    def close(self) -> None:
+        if getattr(self, "stream", None) is None:
+            return
+        self._release_graph()
+        for buf in (*self.host.values(), *self.device.values()):
+            buf.free()
+        self.host, self.device = {}, {}
+        self.rt.cudaStreamDestroy(self.stream)
+        self.stream = None
+        self.context = None
+        self.engine = None

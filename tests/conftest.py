@@ -70,15 +70,12 @@ def trained(synth_data, tmp_path_factory):
 @pytest.fixture(scope="session")
 def edge_onnx(trained, tmp_path_factory) -> Path:
     """The trained model exported with a dynamic batch."""
-    from edgedet.checkpoints import model_from_checkpoint, sha256_file
-    from export.onnx_export import ExportOptions, export_onnx
-    from runtime.model_metadata import ModelMetadata
+    from edgedet.checkpoints import model_from_checkpoint
+    from edgedet.export.onnx_export import ExportOptions, export_onnx
 
     model, meta = model_from_checkpoint(trained.best)
-    canvas = tuple(meta["canvas"])
-    mm = ModelMetadata(meta["arch"], tuple(meta["class_names"]), canvas, source_sha256=sha256_file(trained.best))
     path = tmp_path_factory.mktemp("onnx") / "edge.onnx"
-    return export_onnx(model, mm, path, ExportOptions(canvas=canvas, batch=None))
+    return export_onnx(model, meta.model_metadata(), path, ExportOptions(canvas=meta.canvas, batch=None))
 
 
 def run_cli(*args: str, cwd: Path | None = None, env: dict | None = None) -> subprocess.CompletedProcess:

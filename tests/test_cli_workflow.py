@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from tests.conftest import run_cli
 
 
+@pytest.mark.slow
 def test_export_check_info_eval_predict(trained, synth_data, tmp_path):
     onnx_path = tmp_path / "m.onnx"
     r = run_cli("export", trained.best, "-o", onnx_path, "--dynamic-batch", "--check", "--json")
@@ -47,6 +50,7 @@ def test_synth_cli_json(tmp_path):
     assert set(paths) == {"train", "val"}
 
 
+@pytest.mark.slow
 def test_help_has_examples():
     for cmd in ("train", "eval", "predict", "export", "check", "info", "demo"):
         r = run_cli(cmd, "--help")

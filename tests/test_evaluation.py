@@ -7,7 +7,7 @@ import pytest
 
 from edgedet.data.coco import load_split
 from edgedet.evaluation.coco_eval import coco_metrics, detections_to_coco
-from runtime.detections import Detections
+from edgedet.runtime.detections import Detections
 
 
 def test_ground_truth_scores_one(synth_data):

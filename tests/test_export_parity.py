@@ -13,10 +13,11 @@ import pytest
 
 from edgedet.architectures.seeded import seeded_model
 from edgedet.checkpoints import model_from_checkpoint
-from export.check import check_parity, parity_images
-from export.onnx_export import ExportOptions, export_onnx
-from export.parity import compare
-from runtime.model_metadata import ModelMetadata
+from edgedet.eager_detector import TorchDetector
+from edgedet.export.check import check_parity, parity_images
+from edgedet.export.onnx_export import ExportOptions, export_onnx
+from edgedet.export.parity import compare
+from edgedet.runtime.model_metadata import ModelMetadata
 
 
 def _assert_parity(report):
@@ -29,11 +30,13 @@ def _assert_parity(report):
 
 def test_trained_edge_model(trained, edge_onnx):
     model, meta = model_from_checkpoint(trained.best)
-    report = check_parity(edge_onnx, model, meta["class_names"], parity_images((128, 128), synthetic=6), batch=4)
+    eager = TorchDetector(model, meta.class_names, meta.canvas)
+    report = check_parity(edge_onnx, eager, parity_images((128, 128), synthetic=6), batch=4)
     _assert_parity(report)
     assert report.batch_consistent is True
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("arch", "canvas", "classes"),
     [
@@ -49,15 +52,15 @@ def test_torchvision_architectures(arch, canvas, classes, tmp_path):
     path = export_onnx(model, ModelMetadata(arch, names, canvas), tmp_path / "m.onnx",
                        ExportOptions(canvas, batch=None))
     images = parity_images(canvas, synthetic=2, photos=True)[:4]
-    _assert_parity(check_parity(path, model, names, images, batch=4))
+    _assert_parity(check_parity(path, TorchDetector(model, names, canvas), images, batch=4))
 
 
+@pytest.mark.slow
 def test_fixed_batch_file(trained, tmp_path):
     model, meta = model_from_checkpoint(trained.best)
-    mm = ModelMetadata(meta["arch"], tuple(meta["class_names"]), (128, 128))
-    path = export_onnx(model, mm, tmp_path / "b2.onnx", ExportOptions((128, 128), batch=2))
-    _assert_parity(check_parity(path, model, meta["class_names"], parity_images((128, 128), synthetic=3,
-                                                                                 photos=False)))
+    path = export_onnx(model, meta.model_metadata(), tmp_path / "b2.onnx", ExportOptions((128, 128), batch=2))
+    eager = TorchDetector(model, meta.class_names, meta.canvas)
+    _assert_parity(check_parity(path, eager, parity_images((128, 128), synthetic=3, photos=False)))
 
 
 def test_compare_reports_ties_at_cutoff_and_errors():

@@ -16,15 +16,17 @@ from onnx import TensorProto, helper
 from onnx.reference import ReferenceEvaluator
 from torchvision.ops import roi_pool
 
-from export.roi_align_function import DOMAIN, OP_TYPE, build_function, node_attributes, register_schema
-from export.roi_align_separable import prefer_separable
+from edgedet.export.roi_align_function import build_function, register_schema
+from edgedet.export.roi_align_separable import prefer_separable
+from edgedet.export.roi_spec import DOMAIN, OP_TYPE, RoIAlignSpec
 from tests.roi_reference import IMAGE, STRIDES, per_level, pyramid, random_rois, reference
 
 SIZES = [(IMAGE[0] // s, IMAGE[1] // s) for s in STRIDES]
 
 
-def one_node_model(attrs: dict, feats, rois, level_sizes) -> onnx.ModelProto:
+def one_node_model(spec: RoIAlignSpec, feats, rois, level_sizes) -> onnx.ModelProto:
     register_schema()
+    attrs = spec.node_attributes()
     names = [f"f{i}" for i in range(len(feats))]
     inputs = [helper.make_tensor_value_info("rois", TensorProto.FLOAT, list(rois.shape))]
     inputs += [helper.make_tensor_value_info(n, TensorProto.FLOAT, list(f.shape)) for n, f in zip(names, feats)]
@@ -32,7 +34,7 @@ def one_node_model(attrs: dict, feats, rois, level_sizes) -> onnx.ModelProto:
     out_shape = [*rois.shape[:2], feats[0].shape[1], 7, 7]
     graph = helper.make_graph([node], "roi", inputs, [helper.make_tensor_value_info("pooled", TensorProto.FLOAT,
                                                                                      out_shape)])
-    fn = build_function(attrs, len(feats), 18, level_sizes=level_sizes)
+    fn = build_function(spec, 18, level_sizes=level_sizes)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18), helper.make_opsetid(DOMAIN, 1)],
                               functions=[fn])
     onnx.checker.check_model(model, full_check=True)
@@ -40,8 +42,8 @@ def one_node_model(attrs: dict, feats, rois, level_sizes) -> onnx.ModelProto:
 
 
 def run_body(feats, rois, level_sizes, *, sampling_ratio=2, aligned=False, mode="align", engine="ort"):
-    attrs = node_attributes(STRIDES, 7, sampling_ratio, aligned, 224.0, 4, mode)
-    model = one_node_model(attrs, feats, rois, level_sizes)
+    spec = RoIAlignSpec(tuple(STRIDES), 7, sampling_ratio, aligned, 224.0, 4, mode=mode)
+    model = one_node_model(spec, feats, rois, level_sizes)
     feed = {"rois": rois.numpy(), **{f"f{i}": f.numpy() for i, f in enumerate(feats)}}
     if engine == "reference":
         return torch.from_numpy(ReferenceEvaluator(model).run(None, feed)[0])
@@ -50,8 +52,8 @@ def run_body(feats, rois, level_sizes, *, sampling_ratio=2, aligned=False, mode=
 
 
 def lowering_ops(level_sizes, **kw) -> set[str]:
-    attrs = node_attributes(STRIDES, 7, kw.get("sampling_ratio", 2), False, 224.0, 4, kw.get("mode", "align"))
-    return {n.op_type for n in build_function(attrs, len(STRIDES), 18, level_sizes=level_sizes).node}
+    spec = RoIAlignSpec(tuple(STRIDES), 7, kw.get("sampling_ratio", 2), mode=kw.get("mode", "align"))
+    return {n.op_type for n in build_function(spec, 18, level_sizes=level_sizes).node}
 
 
 def test_lowering_choice_follows_the_canvas():

@@ -16,7 +16,7 @@ if not torch.cuda.is_available():  # normally already set by conftest, before tr
 
 from torchvision.ops import roi_pool  # noqa: E402
 
-from export.plugins import multilevel_roi_align  # noqa: E402
+from edgedet.export.plugins import multilevel_roi_align  # noqa: E402
 from tests.roi_reference import IMAGE, STRIDES, per_level, pyramid, random_rois, reference  # noqa: E402
 
 
@@ -46,13 +46,27 @@ def test_pool_mode_matches_roi_pool_per_level():
     torch.testing.assert_close(got, want, atol=1e-6, rtol=0)
 
 
-def test_every_level_is_used():
-    from torchvision.ops.poolers import LevelMapper
+def test_level_and_stride_math_is_torchvisions():
+    """Our one level/stride arithmetic (``roi_spec``, and the custom op's level mapping) against
+    torchvision's ``MultiScaleRoIAlign``: the same inferred strides, the same level per RoI, and
+    the test RoIs reach every level (so the kernel tests above cover each)."""
+    from torchvision.ops.poolers import LevelMapper, _setup_scales
 
+    from edgedet.export.custom_ops import level_of
+    from edgedet.export.roi_spec import infer_strides, level_range
+
+    feats = pyramid(channels=2, batch=1)
+    scales, mapper = _setup_scales(feats, [IMAGE], 224, 4)  # what MultiScaleRoIAlign.forward calls
+    strides = infer_strides([tuple(f.shape[-2:]) for f in feats], IMAGE)
+    assert [1 / s for s in strides] == scales
+    k_min, k_max = level_range(strides)
+    assert (k_min, k_max) == (mapper.k_min, mapper.k_max)
     rois = random_rois(2, 40).reshape(-1, 4)
     rois = rois[(rois[:, 2] >= rois[:, 0]) & (rois[:, 3] >= rois[:, 1])]
-    levels = LevelMapper(2, 5)([rois])
-    assert set(levels.tolist()) == {0, 1, 2, 3}
+    want = LevelMapper(k_min, k_max)([rois])
+    got = level_of(rois, 224.0, 4, k_min, k_max)
+    torch.testing.assert_close(got, want.to(got.dtype), atol=0, rtol=0)
+    assert set(got.tolist()) == {0, 1, 2, 3}
 
 
 def test_fp16_close_to_fp32():
@@ -65,10 +79,11 @@ def test_fp16_close_to_fp32():
 
 def test_custom_op_eager_implementation_agrees():
     """The eager implementation behind the exporter's custom op is the same computation."""
-    from export.custom_ops import multilevel_roi_align as op
+    from edgedet.export.custom_ops import roi_align
+    from edgedet.export.roi_spec import RoIAlignSpec
 
     feats, rois = pyramid(channels=3, batch=2), random_rois(2, 24, seed=7)
-    want = op(rois, feats, list(STRIDES), 7, 2, False, 224.0, 4, "align")
+    want = roi_align(rois, feats, RoIAlignSpec(STRIDES))
     got = multilevel_roi_align(feats, rois, image_size=IMAGE)
     torch.testing.assert_close(got, want, atol=1e-5, rtol=1e-5)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 import torchvision
 
@@ -53,6 +54,7 @@ def _fixed_losses(model, data_root, seed: int = 0) -> dict[str, float]:
     return {k: float(v) for k, v in {**rpn_losses, **roi_losses}.items()}
 
 
+@pytest.mark.slow
 def test_all_four_losses_fall(synth_data, tmp_path):
     """A short run on a fixed set lowers each of the four losses (logged per step, and on a fixed probe)."""
     cfg = TrainConfig(data=str(synth_data), out=str(tmp_path), epochs=12, batch_size=4, lr=2e-3, canvas=(128, 128),
@@ -68,6 +70,7 @@ def test_all_four_losses_fall(synth_data, tmp_path):
         assert after[name] < before[name], f"{name}: {before[name]:.4f} -> {after[name]:.4f}"
 
 
+@pytest.mark.slow
 def test_checkpoint_loads_strictly_into_torchvision_constructor(synth_data, tmp_path):
     """A torchvision architecture trained here loads with strict=True into torchvision's own builder."""
     cfg = TrainConfig(data=str(synth_data), out=str(tmp_path), arch="fasterrcnn_mobilenet_v3_large_320_fpn",
@@ -117,3 +120,15 @@ def test_frozen_backbone_stages_do_not_change(synth_data, tmp_path):
     assert torch.equal(init["backbone.body.stem.0.weight"], after["backbone.body.stem.0.weight"])
     assert torch.equal(init["backbone.body.stage2.0.0.weight"], after["backbone.body.stage2.0.0.weight"])
     assert not torch.equal(init["backbone.body.stage4.0.0.weight"], after["backbone.body.stage4.0.0.weight"])
+
+
+def test_plan_states_the_true_step_count(synth_data, tmp_path):
+    """24 training images in batches of 5: the loader drops the partial batch, so an epoch is 4 steps
+    (a ceiling division would promise 5 and leave the progress bar short of 100 %)."""
+    plans, steps = [], []
+    cfg = TrainConfig(data=str(synth_data), out=str(tmp_path), epochs=2, batch_size=5, canvas=(128, 128),
+                      eval_every=-1, max_steps=None)
+    train(cfg, on_step=steps.append, on_plan=plans.append)
+    (plan,) = plans
+    assert plan.steps_per_epoch == 24 // 5 and plan.total_steps == 2 * (24 // 5)
+    assert len(steps) == plan.total_steps and steps[-1]["step"] == plan.total_steps - 1

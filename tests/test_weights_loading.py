@@ -7,7 +7,7 @@ import torch
 
 from edgedet.architectures import build_model
 from edgedet.checkpoints import PREDICTOR_PREFIX, load_backbone, load_into
-from runtime.errors import EdgedetError
+from edgedet.runtime.errors import EdgedetError
 
 
 def test_class_head_is_replaced_when_class_count_differs(tmp_path):

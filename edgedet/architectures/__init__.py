@@ -15,7 +15,7 @@ from torchvision.models import detection as tvd
 from torchvision.models.detection import FasterRCNN
 
 from edgedet.architectures.edge import fasterrcnn_edge_fpn
-from runtime.errors import EdgedetError
+from edgedet.runtime.errors import EdgedetError
 
 
 @dataclass(frozen=True)
@@ -45,8 +45,6 @@ ARCHITECTURES: dict[str, ArchSpec] = {
         ),
     )
 }
-
-DEFAULT_ARCH = "fasterrcnn_edge_fpn"
 
 
 def get_arch(name: str) -> ArchSpec:

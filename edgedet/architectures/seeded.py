@@ -27,7 +27,7 @@ CALIBRATION_PHOTOS = ("immunohistochemistry", "retina", "hubble_deep_field")  # 
 def calibration_canvases(canvas: tuple[int, int], seed: int = 0, synthetic: int = 4) -> list[np.ndarray]:
     """Synthetic scenes, then scikit-image photos (when installed) letterboxed into the canvas."""
     from edgedet.data.synthetic import render_image
-    from runtime.letterbox import letterbox
+    from edgedet.runtime.letterbox import letterbox
 
     rng = np.random.default_rng(seed)
     canvases = [render_image(rng, canvas)[0] for _ in range(synthetic)]

@@ -1,8 +1,9 @@
 """The ``edgedet`` command: the composition root.
 
-Each command's module is imported only when that command runs, so ``edgedet run
-model.onnx`` never loads torch. A user mistake (``EdgedetError``) prints one line and
-exits 2; Ctrl-C exits 130.
+Each command's module imports its heavy dependencies only when it runs, so ``edgedet run
+model.onnx`` never loads torch. A user mistake prints one line, ``error: ...``, and exits 2:
+the library's ``EdgedetError`` and the parser's own refusals (a bad flag value, a missing
+argument) alike. Ctrl-C exits 130.
 """
 
 from __future__ import annotations
@@ -23,6 +24,12 @@ from edgedet.cli import (
     run_cmd,
     train_cmd,
 )
+from edgedet.runtime.errors import EdgedetError
+
+try:  # Typer >= 0.2x vendors Click; older Typer uses Click itself
+    from typer._click import exceptions as parser_errors
+except ImportError:  # pragma: no cover
+    from click import exceptions as parser_errors
 
 app = typer.Typer(
     name="edgedet",
@@ -45,17 +52,30 @@ app.command("profile")(profile_cmd.profile)
 app.command("demo")(demo_cmd.demo)
 
 
-def main() -> None:
-    from runtime.errors import EdgedetError
+def _usage_line(exc: parser_errors.UsageError) -> str:
+    command = exc.ctx.command_path if exc.ctx is not None else "edgedet"
+    return f"{exc.format_message()} (see '{command} --help')"
 
+
+def main(argv: list[str] | None = None) -> None:
     try:
-        app(prog_name="edgedet")
+        code = app(args=argv, prog_name="edgedet", standalone_mode=False)
+    except parser_errors.NoArgsIsHelpError as exc:
+        print(exc.ctx.get_help() if exc.ctx else "", file=sys.stderr)
+        code = 2
+    except parser_errors.UsageError as exc:
+        print(f"error: {_usage_line(exc)}", file=sys.stderr)
+        code = 2
+    except parser_errors.ClickException as exc:
+        print(f"error: {exc.format_message()}", file=sys.stderr)
+        code = exc.exit_code
     except EdgedetError as exc:
         print(f"error: {exc}", file=sys.stderr)
-        sys.exit(2)
-    except KeyboardInterrupt:
+        code = 2
+    except (KeyboardInterrupt, parser_errors.Abort):
         print("interrupted", file=sys.stderr)
-        sys.exit(130)
+        code = 130
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 if __name__ == "__main__":

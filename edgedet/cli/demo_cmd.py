@@ -7,21 +7,22 @@ from pathlib import Path
 import typer
 
 from edgedet.cli.console import console, emit_json
+from edgedet.cli.options import JsonOut
 
 
 def demo(
     out: Path = typer.Option(Path("runs/demo"), "--out", "-o", help="Folder for data, run, model and report."),
-    images: int = typer.Option(1200, help="Synthetic images (train + val)."),
-    epochs: int = typer.Option(6, help="Training epochs."),
+    images: int = typer.Option(1200, min=20, help="Synthetic images (train + val)."),
+    epochs: int = typer.Option(6, min=1, help="Training epochs."),
     seed: int = typer.Option(0),
-    json_out: bool = typer.Option(False, "--json", help="Print report.json on stdout too."),
+    json_out: JsonOut = False,
 ) -> None:
     """The whole path on a CPU in minutes: synthetic data -> train -> eval -> export -> check -> stream -> profile.
 
     Example: edgedet demo --out runs/demo
     """
+    from edgedet.cli.demo import DemoConfig, run_demo
     from edgedet.cli.train_cmd import run_with_progress
-    from edgedet.demo import DemoConfig, run_demo
     from edgedet.training.trainer import train
 
     cfg = DemoConfig(out=out, images=images, epochs=epochs, seed=seed)

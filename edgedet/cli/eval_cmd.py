@@ -7,18 +7,21 @@ from pathlib import Path
 import typer
 
 from edgedet.cli.console import console, emit_json, progress_bar
+from edgedet.cli.options import JsonOut, ModelFile, ProviderOption, Threads
+from edgedet.runtime.onnx_detector import Provider
 
 
 def evaluate(
-    model: Path = typer.Argument(..., help="A .pt checkpoint or an exported .onnx file."),
+    model: ModelFile,
     data: Path = typer.Option(..., "--data", "-d", help="Data folder or annotations JSON (COCO format)."),
     split: str = typer.Option("val", help="Split to evaluate."),
-    batch_size: int = typer.Option(4, "--batch", "-b", min=1),
-    results: Path = typer.Option(None, help="Write COCO results JSON here."),
-    provider: str = typer.Option("cpu", help="ONNX Runtime provider: cpu, cuda, tensorrt."),
-    json_out: bool = typer.Option(False, "--json", help="Print metrics as JSON on stdout."),
+    batch_size: int = typer.Option(4, "--batch", "-b", min=1, help="Frames per inference call."),
+    results: Path | None = typer.Option(None, help="Write COCO results JSON here."),
+    provider: ProviderOption = Provider.cpu,
+    threads: Threads = None,
+    json_out: JsonOut = False,
 ) -> None:
-    """COCO mAP (pycocotools) of any backend, through the same Detector interface.
+    """COCO mAP (pycocotools) of any backend, through the same Detector contract.
 
     Examples:
       edgedet eval runs/shapes/best.pt --data data/shapes
@@ -26,16 +29,17 @@ def evaluate(
     """
     from rich.table import Table
 
+    from edgedet.cli.models import open_detector
     from edgedet.data.coco import load_split
     from edgedet.evaluation.coco_eval import evaluate as run_eval
-    from edgedet.model_loader import load_detector
 
-    data_set = load_split(data, split)
-    detector = load_detector(model, provider=provider)
-    with progress_bar(transient=True) as bar:
-        task = bar.add_task("evaluating", total=len(data_set.images), status="")
-        metrics = run_eval(detector, data_set, batch_size, results, progress=lambda n: bar.advance(task, n))
-    table = Table(title=f"{model.name} on {split} ({len(data_set.images)} images)")
+    with open_detector(model, provider=provider, threads=threads) as detector:
+        data_set = load_split(data, split)
+        with progress_bar(transient=True) as bar:
+            task = bar.add_task("evaluating", total=len(data_set.images), status="")
+            metrics = run_eval(detector, data_set, batch_size, results, progress=lambda n: bar.advance(task, n))
+        info = detector.describe()
+    table = Table(title=f"{model.name} ({info.backend}, {info.precision}) on {split}, {len(data_set.images)} images")
     table.add_column("class")
     table.add_column("AP@[.5:.95]", justify="right")
     for name, ap in metrics["per_class"].items():
@@ -44,4 +48,4 @@ def evaluate(
     console.print(table)
     console.print(f"mAP {metrics['map']:.4f}  mAP@.5 {metrics['map50']:.4f}  mAP@.75 {metrics['map75']:.4f}")
     if json_out:
-        emit_json(metrics)
+        emit_json({**metrics, "backend": info.as_dict()})

@@ -6,33 +6,42 @@ from pathlib import Path
 
 import typer
 
-from edgedet.cli.console import console, emit_json, parse_canvas
+from edgedet.cli.console import console, emit_json
+from edgedet.cli.options import Canvas, JsonOut, RoIMode, parse_canvas
+
+Arch = typer.Option(None, help="Architecture, for a plain state dict (see 'edgedet info --archs').")
+NumClasses = typer.Option(None, min=2, help="Classes including background, for a plain state dict.")
 
 
-def _load(weights: Path, arch: str | None, num_classes: int | None, canvas):
-    from edgedet.checkpoints import model_from_weights, sha256_file
+def _load(weights: Path, arch: str | None, num_classes: int | None, canvas: tuple[int, int] | None):
+    from edgedet.checkpoints import PlainStateDictError, model_from_weights
 
-    model, meta = model_from_weights(weights, arch, num_classes, canvas)
-    return model, meta, sha256_file(weights)
+    try:
+        return model_from_weights(weights, arch, num_classes, canvas)
+    except PlainStateDictError:
+        raise typer.BadParameter(f"'{weights}' is a plain state dict: pass --arch and --num-classes "
+                                 "(background included)", param_hint="WEIGHTS") from None
 
 
 def export(
     weights: Path = typer.Argument(..., help="edgedet checkpoint (.pt) or a plain torchvision state dict."),
-    out: Path = typer.Option(None, "--out", "-o", help="Output .onnx (default: WEIGHTS with .onnx)."),
-    arch: str = typer.Option(None, help="Architecture, for a plain state dict."),
-    num_classes: int = typer.Option(None, help="Classes including background, for a plain state dict."),
-    imgsz: str = typer.Option(None, help="Canvas H or H,W, multiple of 32 (default: the checkpoint's)."),
-    batch: int = typer.Option(1, help="Fixed batch size."),
+    out: Path | None = typer.Option(None, "--out", "-o", help="Output .onnx (default: WEIGHTS with .onnx)."),
+    arch: str | None = Arch,
+    num_classes: int | None = NumClasses,
+    imgsz: Canvas = None,
+    batch: int = typer.Option(1, min=1, help="Fixed batch size."),
     dynamic_batch: bool = typer.Option(False, "--dynamic-batch", help="Dynamic batch dimension instead."),
-    opset: int = typer.Option(18, help="ONNX opset (>= 18)."),
-    score_thresh: float = typer.Option(None, help="Box score threshold (default: the model's, 0.05)."),
-    nms_thresh: float = typer.Option(None, help="Per-class NMS IoU threshold (default: the model's)."),
-    max_dets: int = typer.Option(None, help="K, detections per image (default: the model's, 100)."),
-    roi_mode: str = typer.Option("align", help="align (RoI Align) or pool (RoI Pool)."),
+    opset: int = typer.Option(18, min=18, help="ONNX opset (the exporter's floor is 18)."),
+    score_thresh: float | None = typer.Option(None, min=0.0, max=1.0,
+                                                 help="Box score threshold (default: the model's, 0.05)."),
+    nms_thresh: float | None = typer.Option(None, min=0.0, max=1.0,
+                                               help="Per-class NMS IoU threshold (default: the model's)."),
+    max_dets: int | None = typer.Option(None, min=1, help="K, detections per image (default: the model's, 100)."),
+    roi_mode: RoIMode = typer.Option(RoIMode.align, help="RoI Align or RoI Pool."),
     inline_functions: bool = typer.Option(False, "--inline-functions",
                                           help="Flatten the RoI Align function for tools without function support."),
     check: bool = typer.Option(False, "--check", help="Run the parity check right after export."),
-    json_out: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+    json_out: JsonOut = False,
 ) -> None:
     """Export to one static ONNX file (uint8 NHWC in, padded detections out, metadata inside).
 
@@ -42,47 +51,36 @@ def export(
     """
     import time
 
-    from export.onnx_export import ExportOptions, export_onnx
-    from runtime.errors import EdgedetError
-    from runtime.model_metadata import ModelMetadata
+    from edgedet.export.onnx_export import ExportOptions, export_onnx
 
-    if batch < 1:
-        raise EdgedetError(f"--batch must be at least 1, got {batch}")
-    if roi_mode not in ("align", "pool"):
-        raise EdgedetError(f"--roi-mode must be align or pool, got '{roi_mode}'")
-    canvas = parse_canvas(imgsz)
-    model, meta, sha = _load(weights, arch, num_classes, canvas)
-    canvas = tuple(meta["canvas"])
+    model, meta = _load(weights, arch, num_classes, parse_canvas(imgsz))
     out = out or weights.with_suffix(".onnx")
-    model_meta = ModelMetadata(architecture=meta["arch"], class_names=tuple(meta["class_names"]), canvas=canvas,
-                               source_sha256=sha)
-    opts = ExportOptions(canvas=canvas, batch=None if dynamic_batch else batch, opset=opset,
+    opts = ExportOptions(canvas=meta.canvas, batch=None if dynamic_batch else batch, opset=opset,
                          score_thresh=score_thresh, nms_thresh=nms_thresh, max_detections=max_dets,
                          inline_functions=inline_functions, roi_mode=roi_mode)
     t0 = time.perf_counter()
-    with console.status(f"exporting {meta['arch']} at {canvas[0]}x{canvas[1]}"):
-        path = export_onnx(model, model_meta, out, opts)
+    with console.status(f"exporting {meta.arch} at {meta.canvas[0]}x{meta.canvas[1]}"):
+        path = export_onnx(model, meta.model_metadata(), out, opts)
     seconds = time.perf_counter() - t0
     console.print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB) in {seconds:.1f}s")
     result = {"onnx": str(path), "seconds": seconds}
     if check:
-        report = _run_check(path, model, meta["class_names"], None)
-        result["parity"] = report.summary()
+        result["parity"] = _run_check(path, model, meta, None).summary()
     if json_out:
         emit_json(result)
     if check and not result["parity"]["ok"]:
         raise typer.Exit(1)
 
 
-def _run_check(onnx_path: Path, model, class_names, images: Path | None, batch: int = 4, photos: bool = True):
+def _run_check(onnx_path: Path, model, meta, images: Path | None, batch: int = 4):
     from rich.table import Table
 
-    from export.check import check_parity, parity_images
-    from runtime.onnx_detector import OnnxDetector
+    from edgedet.eager_detector import TorchDetector
+    from edgedet.export.check import check_parity, parity_images
 
-    canvas = OnnxDetector(onnx_path).canvas
+    eager = TorchDetector(model, meta.class_names, meta.canvas, architecture=meta.arch)
     with console.status("checking parity against the eager model"):
-        report = check_parity(onnx_path, model, class_names, parity_images(canvas, images, photos=photos), batch)
+        report = check_parity(onnx_path, eager, parity_images(meta.canvas, images, photos=True), batch)
     table = Table(title=f"parity: {onnx_path.name} vs eager torchvision")
     for col in ("image", "eager", "onnx", "matched", "missing", "extra", "ties@K", "min IoU", "max |Δscore|", "ok"):
         table.add_column(col, justify="right")
@@ -92,7 +90,7 @@ def _run_check(onnx_path: Path, model, class_names, images: Path | None, batch: 
                       "[green]yes" if r.ok else "[red]NO")
     console.print(table)
     if report.batch_consistent is not None:
-        console.print(f"batch-4 vs batch-1: max difference {report.batch_max_diff:.2e} "
+        console.print(f"batch-{batch} vs batch-1: max difference {report.batch_max_diff:.2e} "
                       f"({'consistent' if report.batch_consistent else 'INCONSISTENT'})")
     console.print("[green]parity OK" if report.ok else "[red]parity FAILED")
     return report
@@ -101,11 +99,12 @@ def _run_check(onnx_path: Path, model, class_names, images: Path | None, batch: 
 def check(
     model: Path = typer.Argument(..., help="The exported .onnx file."),
     weights: Path = typer.Option(..., "--weights", "-w", help="The checkpoint / state dict it was exported from."),
-    arch: str = typer.Option(None, help="Architecture, for a plain state dict."),
-    num_classes: int = typer.Option(None, help="Classes including background, for a plain state dict."),
-    images: Path = typer.Option(None, help="Extra images (file, folder, glob) besides synthetic and sample photos."),
-    batch: int = typer.Option(4, help="Batch size for the batch-consistency check (dynamic-batch files)."),
-    json_out: bool = typer.Option(False, "--json", help="Print the parity report as JSON."),
+    arch: str | None = Arch,
+    num_classes: int | None = NumClasses,
+    images: Path | None = typer.Option(None, help="Extra images (file, folder, glob) besides synthetic and "
+                                                     "sample photos."),
+    batch: int = typer.Option(4, min=1, help="Batch size for the batch-consistency check (dynamic-batch files)."),
+    json_out: JsonOut = False,
 ) -> None:
     """Parity of an exported file with the eager torchvision model; exits 1 past tolerance.
 
@@ -114,11 +113,12 @@ def check(
 
     Example: edgedet check shapes.onnx --weights runs/shapes/best.pt --images photos/
     """
-    from runtime.onnx_detector import OnnxDetector
+    from edgedet.runtime.onnx_detector import OnnxDetector
 
-    canvas = OnnxDetector(model).canvas
-    torch_model, meta, _ = _load(weights, arch, num_classes, canvas)
-    report = _run_check(model, torch_model, meta["class_names"], images, batch)
+    with OnnxDetector(model) as detector:
+        canvas = detector.canvas
+    torch_model, meta = _load(weights, arch, num_classes, canvas)
+    report = _run_check(model, torch_model, meta, images, batch)
     if json_out:
         emit_json(report.summary())
     if not report.ok:

@@ -7,12 +7,13 @@ from pathlib import Path
 import typer
 
 from edgedet.cli.console import console, emit_json
+from edgedet.cli.options import JsonOut
 
 
 def info(
-    model: Path = typer.Argument(None, help="An .onnx file or a .pt checkpoint."),
+    model: Path | None = typer.Argument(None, help="An .onnx file, an .engine or a .pt checkpoint."),
     archs: bool = typer.Option(False, "--archs", help="List the architectures instead."),
-    json_out: bool = typer.Option(False, "--json", help="Print as JSON."),
+    json_out: JsonOut = False,
 ) -> None:
     """Show a model's metadata and I/O signature (or the available architectures).
 
@@ -20,9 +21,11 @@ def info(
       edgedet info shapes.onnx
       edgedet info --archs
     """
+    from dataclasses import asdict
+
     from rich.table import Table
 
-    from runtime.errors import EdgedetError
+    from edgedet.runtime.model_files import CHECKPOINT_SUFFIXES, require_model_file
 
     if archs:
         from edgedet.architectures import ARCHITECTURES
@@ -37,40 +40,42 @@ def info(
                               f"{'' if r['torchvision'] else '  (edgedet)'}")
         return
     if model is None:
-        raise EdgedetError("give a model file, or --archs")
-    if model.suffix in (".pt", ".pth"):
+        raise typer.BadParameter("give a model file, or --archs", param_hint="MODEL")
+    model = require_model_file(model)
+    if model.suffix.lower() in CHECKPOINT_SUFFIXES:
         from edgedet.checkpoints import load_checkpoint
 
-        meta = load_checkpoint(model)["meta"]
-        payload = {"file": str(model), "meta": meta}
+        meta = load_checkpoint(model)[1]
         if json_out:
-            emit_json(payload)
+            emit_json({"file": str(model), "meta": asdict(meta)})
         else:
-            for k, v in meta.items():
+            for k, v in asdict(meta).items():
                 if k != "train":
                     console.print(f"{k:>14}: {v}")
         return
-    from dataclasses import asdict
+    from edgedet.runtime.loader import load_detector
+    from edgedet.runtime.onnx_detector import OnnxDetector
 
-    from runtime.onnx_detector import OnnxDetector
-
-    det = OnnxDetector(model)
-    io = {"inputs": [{"name": i.name, "type": i.type, "shape": i.shape} for i in det.session.get_inputs()],
-          "outputs": [{"name": o.name, "type": o.type, "shape": o.shape} for o in det.session.get_outputs()]}
-    payload = {"file": str(model), "metadata": asdict(det.meta), **io}
+    with load_detector(model) as det:
+        payload = {"file": str(model), "backend": det.describe().as_dict(), "metadata": asdict(det.meta)}
+        if isinstance(det, OnnxDetector):  # an ONNX file: show its signature
+            payload["inputs"] = [{"name": i.name, "type": i.type, "shape": i.shape} for i in det.session.get_inputs()]
+            payload["outputs"] = [{"name": o.name, "type": o.type, "shape": o.shape}
+                                  for o in det.session.get_outputs()]
     if json_out:
         emit_json(payload)
         return
     table = Table(title=str(model))
     table.add_column("key")
-    table.add_column("value")
-    for k, v in asdict(det.meta).items():
+    table.add_column("value", overflow="fold")
+    for k, v in payload["metadata"].items():
         table.add_row(k, str(v))
     console.print(table)
-    sig = Table(title="I/O signature")
-    for col in ("", "name", "type", "shape"):
-        sig.add_column(col)
-    for kind in ("inputs", "outputs"):
-        for row in io[kind]:
-            sig.add_row(kind[:-1], row["name"], row["type"], str(row["shape"]))
-    console.print(sig)
+    if "inputs" in payload:
+        sig = Table(title="I/O signature")
+        for col in ("", "name", "type", "shape"):
+            sig.add_column(col)
+        for kind in ("inputs", "outputs"):
+            for row in payload[kind]:
+                sig.add_row(kind[:-1], row["name"], row["type"], str(row["shape"]))
+        console.print(sig)

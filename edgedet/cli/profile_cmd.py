@@ -7,6 +7,17 @@ from pathlib import Path
 import typer
 
 from edgedet.cli.console import console
+from edgedet.cli.options import Threads
+from edgedet.runtime.onnx_detector import Provider
+
+
+def _stage_map(model: Path) -> dict[str, str]:
+    """Graph-based stage grouping where the onnx package is installed (the exporter's side)."""
+    try:
+        from edgedet.export.stage_map import node_stages
+    except ImportError:  # the torch-free edge install has no onnx: group by node names
+        return {}
+    return node_stages(model)
 
 
 def profile(
@@ -14,12 +25,12 @@ def profile(
     batch: int = typer.Option(1, min=1, help="Frames per inference (dynamic-batch files)."),
     iters: int = typer.Option(50, min=1),
     warmup: int = typer.Option(5, min=0),
-    threads: int = typer.Option(None, help="ONNX Runtime intra-op threads."),
-    provider: list[str] = typer.Option(["cpu"], help="Repeat to compare providers: cpu, cuda, tensorrt."),
-    images: str = typer.Option(None, help="Image file/folder/glob to use instead of synthetic frames."),
+    threads: Threads = None,
+    provider: list[Provider] = typer.Option([Provider.cpu], help="Repeat to compare providers."),
+    images: str | None = typer.Option(None, help="Image file/folder/glob to use instead of synthetic frames."),
     operators: bool = typer.Option(True, help="Include ONNX Runtime's per-operator profile."),
-    json_path: Path = typer.Option(None, "--json", help="Write all results as JSON here."),
-    plot: Path = typer.Option(None, help="Latency histogram PNG."),
+    json_path: Path | None = typer.Option(None, "--json", help="Write all results as JSON here."),
+    plot: Path | None = typer.Option(None, help="Latency histogram PNG."),
 ) -> None:
     """Latency p50/p90/p99/max of pre-process, inference and post-process; throughput; where the time goes.
 
@@ -27,35 +38,35 @@ def profile(
       edgedet profile model.onnx --iters 100 --plot latency.png
       edgedet profile a.onnx b.onnx --provider cpu --provider cuda --json profile.json
     """
-    import json
-    import os
-
     import numpy as np
     from rich.table import Table
 
-    from runtime.onnx_detector import OnnxDetector
-    from runtime.profiling import histogram_png, operator_profile, profile_stages
+    from edgedet.runtime.atomic import write_json
+    from edgedet.runtime.images import list_images, read_rgb
+    from edgedet.runtime.onnx_detector import OnnxDetector
+    from edgedet.runtime.profiling import histogram_png, operator_profile, profile_stages
 
     results, samples = [], {}
     for model in models:
         for prov in provider:
-            det = OnnxDetector(model, provider=prov, threads=threads)
-            if images:
-                from runtime.images import list_images, read_rgb
-
-                frames = [read_rgb(p) for p in list_images(images)[:16]]
-            else:
-                rng = np.random.default_rng(0)
-                h, w = det.canvas
-                frames = [rng.integers(0, 256, (h * 3 // 4, w, 3), dtype=np.uint8) for _ in range(4)]
-            b = det.meta.batch or batch
-            with console.status(f"profiling {model.name} on {det.providers[0]}"):
-                r = profile_stages(det, frames, b, iters, warmup)
-                if operators:
-                    r["operators"] = operator_profile(model, frames, b, max(3, iters // 5), threads, prov)
-            label = f"{model.name} [{det.providers[0].replace('ExecutionProvider', '')}]"
+            with OnnxDetector(model, provider=prov, threads=threads) as det:
+                if images:
+                    frames = [read_rgb(p) for p in list_images(images)[:16]]
+                else:
+                    rng = np.random.default_rng(0)
+                    h, w = det.canvas
+                    frames = [rng.integers(0, 256, (h * 3 // 4, w, 3), dtype=np.uint8) for _ in range(4)]
+                b = det.fixed_batch or batch
+                device = det.describe().device
+                with console.status(f"profiling {model.name} on {device}"):
+                    r = profile_stages(det, frames, b, iters, warmup)
+            if operators:
+                with console.status(f"operator profile of {model.name}"):
+                    r["operators"] = operator_profile(model, frames, b, max(3, iters // 5), threads, prov,
+                                                      stages=_stage_map(model))
+            label = f"{model.name} [{device.replace('ExecutionProvider', '')}]"
             samples[label] = r.pop("_samples_total_ms")
-            results.append({"model": str(model), "provider": det.providers[0], **r})
+            results.append({"model": str(model), "provider": device, **r})
     table = Table(title=f"latency per batch (ms), {iters} iterations")
     for col in ("model", "batch", "pre p50", "infer p50", "infer p90", "infer p99", "infer max", "post p50",
                 "total p50", "fps", "overhead"):
@@ -77,6 +88,4 @@ def profile(
         histogram_png(samples, plot)
         console.print(f"wrote {plot}")
     if json_path:
-        tmp = json_path.with_name(f".{json_path.name}.tmp")
-        tmp.write_text(json.dumps(results, indent=2))
-        os.replace(tmp, json_path)
+        write_json(json_path, results)

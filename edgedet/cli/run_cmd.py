@@ -2,41 +2,40 @@
 
 from __future__ import annotations
 
-import json
-import os
 import signal
 from pathlib import Path
 
 import typer
 
 from edgedet.cli.console import console, emit_json
+from edgedet.cli.options import JsonOut, ModelFile, ProviderOption, Threads
+from edgedet.runtime.onnx_detector import Provider
 
 
 def _parse_serve(text: str) -> tuple[str, int]:
-    from runtime.errors import EdgedetError
-
     host, _, port = text.rpartition(":")
-    if not port.isdigit():
-        raise EdgedetError(f"--serve '{text}' is not HOST:PORT (e.g. 127.0.0.1:8080)")
+    if not port.isdigit() or not 0 <= int(port) < 65536:
+        raise typer.BadParameter(f"'{text}' is not HOST:PORT (e.g. 127.0.0.1:8080)", param_hint="'--serve'")
     return host or "127.0.0.1", int(port)
 
 
 def run(
-    model: Path = typer.Argument(..., help="An .onnx file (or a .pt checkpoint: eager, needs torch)."),
+    model: ModelFile,
     source: str = typer.Option(..., "--source", "-s", help="Camera index, video file, image file/folder/glob, "
                                "rtsp:// or http(s):// URL (MJPEG too), or a GStreamer pipeline string."),
-    save: Path = typer.Option(None, help="Annotated video (.mp4/.avi)."),
-    jsonl: Path = typer.Option(None, help="JSON Lines: one object per frame."),
-    show: bool = typer.Option(False, help="Show a window (needs a display)."),
-    serve: str = typer.Option(None, help="MJPEG preview at http://HOST:PORT/."),
-    duration: float = typer.Option(None, help="Stop after S seconds."),
-    max_frames: int = typer.Option(None, help="Stop after N frames."),
-    report: Path = typer.Option(None, help="Write the latency report JSON here."),
-    conf: float = typer.Option(0.25, help="Minimum score."),
-    classes: list[str] = typer.Option(None, "--classes", help="Keep only these class names or ids (repeatable)."),
-    provider: str = typer.Option("cpu", help="cpu, cuda or tensorrt (ONNX Runtime execution providers)."),
-    threads: int = typer.Option(None, help="ONNX Runtime intra-op threads."),
-    json_out: bool = typer.Option(False, "--json", help="Print the report on stdout."),
+    save: Path | None = typer.Option(None, help="Annotated video (.mp4/.avi/.mkv)."),
+    jsonl: Path | None = typer.Option(None, help="JSON Lines: one object per frame."),
+    show: bool = typer.Option(False, help="Show a window (needs a display); q or Esc stops the run."),
+    serve: str | None = typer.Option(None, help="MJPEG preview at http://HOST:PORT/."),
+    duration: float | None = typer.Option(None, min=0.0, help="Stop after S seconds."),
+    max_frames: int | None = typer.Option(None, min=1, help="Stop after N frames."),
+    report: Path | None = typer.Option(None, help="Write the latency report JSON here."),
+    conf: float = typer.Option(0.25, min=0.0, max=1.0, help="Minimum score."),
+    classes: list[str] | None = typer.Option(None, "--classes",
+                                                help="Keep only these class names or ids (repeatable)."),
+    provider: ProviderOption = Provider.cpu,
+    threads: Threads = None,
+    json_out: JsonOut = False,
 ) -> None:
     """Run a model on a live camera, stream or file: newest-frame-only for live sources, lossless for files.
 
@@ -45,14 +44,20 @@ def run(
       edgedet run model.onnx --source video.mp4 --save out.mp4 --jsonl dets.jsonl --report report.json
       edgedet run model.onnx --source rtsp://camera/stream --duration 60 --report r.json
     """
-    from edgedet.model_loader import load_detector
-    from runtime.pipeline import StreamOptions, StreamState, run_stream
-    from runtime.sinks import JsonlSink, MjpegServer, VideoSink, WindowSink
-    from runtime.sources import open_source
+    from edgedet.cli.models import open_detector
+    from edgedet.runtime.atomic import write_json
+    from edgedet.runtime.pipeline import StreamOptions, StreamState, run_stream
+    from edgedet.runtime.sinks import JsonlSink, MjpegServer, VideoSink, WindowSink
+    from edgedet.runtime.sources import open_source
 
-    detector = load_detector(model, provider=provider, threads=threads)
-    src = open_source(source)
+    address = _parse_serve(serve) if serve else None
+    detector = open_detector(model, provider=provider, threads=threads)
     sinks = []
+    try:
+        src = open_source(source)
+    except BaseException:
+        detector.close()
+        raise
     try:
         if save:
             sinks.append(VideoSink(save, src.fps))
@@ -61,13 +66,14 @@ def run(
         if show:
             sinks.append(WindowSink())
         if serve:
-            server = MjpegServer(*_parse_serve(serve))
+            server = MjpegServer(*address)
             sinks.append(server)
             console.print(f"preview at {server.url}")
     except BaseException:
         for s in sinks:
             s.close()
         src.close()
+        detector.close()
         raise
     wanted = [int(c) if c.isdigit() else c for c in classes] if classes else None
     state = StreamState()
@@ -85,13 +91,11 @@ def run(
             result = run_stream(detector, src, sinks, StreamOptions(conf, wanted, duration, max_frames), state,
                                 on_status)
     finally:
+        detector.close()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     if report:
-        report.parent.mkdir(parents=True, exist_ok=True)
-        tmp = report.with_name(f".{report.name}.tmp")
-        tmp.write_text(json.dumps(result, indent=2))
-        os.replace(tmp, report)
+        write_json(report, result)
     e2e = result["e2e_ms"]
     console.print(f"{result['frames_processed']} frames ({result['frames_dropped']} dropped) at {result['fps']:.1f} "
                   f"fps; e2e p50 {e2e['p50']:.1f} ms p99 {e2e['p99']:.1f} ms"

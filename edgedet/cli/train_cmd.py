@@ -6,7 +6,9 @@ from pathlib import Path
 
 import typer
 
-from edgedet.cli.console import console, emit_json, parse_canvas, progress_bar
+from edgedet.cli.console import console, emit_json, progress_bar
+from edgedet.cli.options import Canvas, JsonOut, parse_canvas
+from edgedet.training.config import Optimizer
 
 
 def train(
@@ -16,18 +18,20 @@ def train(
     out: Path = typer.Option(Path("runs/train"), "--out", "-o", help="Run folder: best.pt, last.pt, metrics.csv."),
     batch_size: int = typer.Option(4, "--batch", "-b", min=1),
     lr: float = typer.Option(2e-3, help="Peak learning rate (after warmup, cosine-decayed)."),
-    optimizer: str = typer.Option("adamw", help="adamw or sgd."),
-    imgsz: str = typer.Option(None, help="Canvas H or H,W (multiple of 32); default: the architecture's."),
-    weights: Path = typer.Option(None, help="Start from a checkpoint or torchvision state dict (head "
-                                 "re-initialised if the class count differs)."),
-    backbone_weights: Path = typer.Option(None, help="ImageNet classification weights for the backbone."),
-    trainable_layers: int = typer.Option(None, help="Train only the last N backbone stages (freeze the rest)."),
+    optimizer: Optimizer = typer.Option(Optimizer.adamw, help="The optimiser."),
+    imgsz: Canvas = None,
+    weights: Path | None = typer.Option(None, help="Start from a checkpoint or torchvision state dict (head "
+                                           "re-initialised if the class count differs)."),
+    backbone_weights: Path | None = typer.Option(None, help="ImageNet classification weights for the backbone."),
+    trainable_layers: int | None = typer.Option(None, min=0,
+                                                   help="Train only the last N backbone stages (freeze the rest)."),
     no_augment: bool = typer.Option(False, "--no-augment", help="Disable flip and scale jitter."),
     resume: bool = typer.Option(False, help="Continue from OUT/last.pt (model, optimiser, schedule)."),
-    eval_every: int = typer.Option(1, help="Evaluate every N epochs and after the last (0: last only, -1: never)."),
+    eval_every: int = typer.Option(1, min=-1,
+                                   help="Evaluate every N epochs and after the last (0: last only, -1: never)."),
     seed: int = typer.Option(0),
-    device: str = typer.Option("cpu", help="cpu or cuda."),
-    json_out: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+    device: str = typer.Option("cpu", help="cpu, cuda or cuda:N."),
+    json_out: JsonOut = False,
 ) -> None:
     """Train a Faster R-CNN; logs the four losses per step.
 
@@ -39,6 +43,9 @@ def train(
     from edgedet.training.trainer import TrainConfig
     from edgedet.training.trainer import train as run_training
 
+    if weights and resume:
+        raise typer.BadParameter("--resume continues OUT/last.pt; it cannot start from --weights too",
+                                 param_hint="'--resume'")
     cfg = TrainConfig(data=str(data), out=str(out), arch=arch, epochs=epochs, batch_size=batch_size, lr=lr,
                       optimizer=optimizer, canvas=parse_canvas(imgsz), weights=str(weights) if weights else None,
                       backbone_weights=str(backbone_weights) if backbone_weights else None,
@@ -53,14 +60,15 @@ def train(
 
 
 def run_with_progress(cfg, run_training):
-    """Run training under a rich progress bar showing the four losses."""
+    """Run training under a rich progress bar showing the four losses; its size is the trainer's plan."""
     from edgedet.architectures import get_arch
-    from edgedet.data.coco import load_split
 
     get_arch(cfg.arch)  # fail on a bad name before drawing anything
-    steps = -(-len(load_split(cfg.data, "train", check_images=False).images) // cfg.batch_size) * cfg.epochs
     with progress_bar(transient=True) as bar:
-        task = bar.add_task("training", total=steps, status="")
+        task = bar.add_task("training", total=None, status="preparing")
+
+        def on_plan(plan) -> None:
+            bar.update(task, total=plan.total_steps, completed=plan.start_step)
 
         def on_step(row: dict) -> None:
             bar.update(task, advance=1, status=(
@@ -71,4 +79,4 @@ def run_with_progress(cfg, run_training):
             if "map50" in record:
                 console.print(f"epoch {record['epoch']}: mAP {record['map']:.3f}  mAP@.5 {record['map50']:.3f}")
 
-        return run_training(cfg, on_step=on_step, on_epoch=on_epoch)
+        return run_training(cfg, on_step=on_step, on_epoch=on_epoch, on_plan=on_plan)

@@ -14,7 +14,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from runtime.errors import EdgedetError
+from edgedet.runtime.errors import EdgedetError
 
 
 @dataclass

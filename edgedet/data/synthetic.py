@@ -7,15 +7,14 @@ backgrounds, overlaps and partial occlusion. Boxes are the bounding boxes of the
 
 from __future__ import annotations
 
-import json
 import math
-import os
 from pathlib import Path
 
 import cv2
 import numpy as np
 
-from runtime.errors import EdgedetError
+from edgedet.runtime.atomic import write_json
+from edgedet.runtime.errors import EdgedetError
 
 CLASSES = ("circle", "square", "triangle", "cross")
 MIN_VISIBLE = 0.5
@@ -96,12 +95,6 @@ def render_image(rng: np.random.Generator, size: tuple[int, int], max_objects: i
     return image, anns
 
 
-def _atomic_json(path: Path, payload: dict) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(payload))
-    os.replace(tmp, path)
-
-
 def write_split(root: Path, name: str, count: int, seed: int, size: tuple[int, int], progress=None) -> Path:
     rng = np.random.default_rng([seed, 0 if name == "train" else 1])
     image_dir = root / name / "images"
@@ -119,16 +112,17 @@ def write_split(root: Path, name: str, count: int, seed: int, size: tuple[int, i
             progress()
     categories = [{"id": i + 1, "name": n, "supercategory": "shape"} for i, n in enumerate(CLASSES)]
     ann_path = root / name / "annotations.json"
-    _atomic_json(ann_path, {"info": {"description": f"edgedet synthetic shapes, seed {seed}"},
-                            "images": images, "annotations": annotations, "categories": categories})
+    payload = {"info": {"description": f"edgedet synthetic shapes, seed {seed}"}, "images": images,
+               "annotations": annotations, "categories": categories}
+    write_json(ann_path, payload, indent=None)
     return ann_path
 
 
 def check_args(images: int, val_fraction: float) -> None:
     if images < 2:
-        raise EdgedetError(f"--images must be at least 2 (one train and one val image), got {images}")
+        raise EdgedetError(f"a data set needs at least 2 images (one train and one val image), got {images}")
     if not 0 < val_fraction < 1:
-        raise EdgedetError(f"--val-fraction must be between 0 and 1, got {val_fraction}")
+        raise EdgedetError(f"the val fraction must be between 0 and 1, got {val_fraction}")
 
 
 def synthesize(out: str | Path, images: int, seed: int = 0, size: tuple[int, int] = (256, 256),

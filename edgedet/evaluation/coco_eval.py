@@ -8,15 +8,14 @@ from __future__ import annotations
 
 import contextlib
 import io
-import json
-import os
 from collections.abc import Callable
 from pathlib import Path
 
 from edgedet.data.coco import CocoData
-from runtime.detections import Detections
-from runtime.detector import Detector
-from runtime.images import read_rgb
+from edgedet.runtime.atomic import write_json
+from edgedet.runtime.detections import Detections
+from edgedet.runtime.detector import Detector
+from edgedet.runtime.images import read_rgb
 
 
 def detections_to_coco(data: CocoData, image_id: int, dets: Detections) -> list[dict]:
@@ -74,10 +73,6 @@ def evaluate(detector: Detector, data: CocoData, batch_size: int = 4, results_js
              progress: Callable[[int], None] | None = None) -> dict:
     results = predict_dataset(detector, data, batch_size, progress)
     if results_json:
-        path = Path(results_json)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(path.suffix + ".tmp")
-        tmp.write_text(json.dumps(results))
-        os.replace(tmp, path)
+        write_json(results_json, results, indent=None)
     return coco_metrics(data, results)
 

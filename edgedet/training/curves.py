@@ -5,6 +5,8 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
+from edgedet.runtime.atomic import atomic_path
+
 LOSS_NAMES = ("loss_objectness", "loss_rpn_box_reg", "loss_classifier", "loss_box_reg")
 COLUMNS = ("step", "epoch", "lr", *LOSS_NAMES, "loss")
 
@@ -56,7 +58,6 @@ def plot_losses(csv_path: Path, png_path: Path, smooth: int = 20) -> None:
     ax.legend()
     ax.set_title("edgedet training losses")
     fig.tight_layout()
-    tmp = png_path.with_suffix(".tmp.png")
-    fig.savefig(tmp)
+    with atomic_path(png_path) as tmp:
+        fig.savefig(tmp)
     plt.close(fig)
-    tmp.replace(png_path)

@@ -12,9 +12,9 @@ import torch
 from torch.utils.data import Dataset
 
 from edgedet.data.coco import CocoData
-from runtime.images import read_rgb
-from runtime.letterbox import DEFAULT_FILL
-from runtime.letterbox import letterbox as _letterbox
+from edgedet.runtime.images import read_rgb
+from edgedet.runtime.letterbox import DEFAULT_FILL
+from edgedet.runtime.letterbox import letterbox as _letterbox
 
 
 class DetectionDataset(Dataset):

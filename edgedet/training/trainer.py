@@ -1,5 +1,9 @@
 """The training loop: the four Faster R-CNN losses, AdamW/SGD with warmup + cosine decay,
-periodic checkpoints, resume, backbone freezing and DistributedDataParallel under torchrun.
+per-epoch checkpoints, resume, backbone freezing and DistributedDataParallel under torchrun.
+
+``train`` is assembled from small build steps (data, model, optimiser, loader, resume state),
+and a ``TrainPlan`` states the true number of steps before the first one runs: the loader
+drops the last partial batch, so a progress bar sized from the plan ends exactly at 100 %.
 """
 
 from __future__ import annotations
@@ -9,6 +13,7 @@ import os
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from enum import Enum
 from pathlib import Path
 
 import torch
@@ -16,38 +21,25 @@ from torch import nn
 from torch.utils.data import DataLoader, DistributedSampler
 
 from edgedet.architectures import build_model, get_arch
-from edgedet.checkpoints import load_backbone, load_checkpoint, load_into, make_meta, save_checkpoint
-from edgedet.data.coco import load_split
+from edgedet.checkpoints import CheckpointMeta, load_backbone, load_checkpoint, load_into, save_checkpoint
+from edgedet.data.coco import CocoData, load_split
 from edgedet.eager_detector import TorchDetector
 from edgedet.evaluation.coco_eval import evaluate
+from edgedet.runtime.errors import EdgedetError
+from edgedet.training.config import Optimizer, TrainConfig
 from edgedet.training.curves import LOSS_NAMES, MetricsLog, plot_losses
 from edgedet.training.dataset import DetectionDataset, collate
-from runtime.errors import EdgedetError
 
 
-@dataclass
-class TrainConfig:
-    data: str
-    out: str
-    arch: str = "fasterrcnn_edge_fpn"
-    epochs: int = 10
-    batch_size: int = 8
-    lr: float = 2e-3
-    weight_decay: float = 1e-4
-    optimizer: str = "adamw"
-    warmup_steps: int = 100
-    canvas: tuple[int, int] | None = None
-    weights: str | None = None
-    backbone_weights: str | None = None
-    trainable_layers: int | None = None
-    augment: bool = True
-    resume: bool = False
-    eval_every: int = 1  # evaluate every N epochs and after the last; 0 = after the last only; -1 = never
-    seed: int = 0
-    workers: int = 0
-    device: str = "cpu"
-    max_steps: int | None = None
-    extra: dict = field(default_factory=dict)
+@dataclass(frozen=True)
+class TrainPlan:
+    """The run's size, known before the first step."""
+
+    steps_per_epoch: int
+    epochs: int
+    total_steps: int
+    start_step: int = 0
+    start_epoch: int = 0
 
 
 @dataclass
@@ -61,18 +53,28 @@ class TrainResult:
     seconds: float
 
 
+@dataclass
+class _Progress:
+    epoch: int = 0
+    step: int = 0
+    best_map50: float = -1.0
+    history: list[dict] = field(default_factory=list)
+
+
 def freeze_backbone(model: nn.Module, trainable_layers: int) -> None:
     """Freeze all but the last ``trainable_layers`` stages of ``backbone.body`` (torchvision's
     ``trainable_backbone_layers``), counting the body's children from the output end."""
     stages = list(model.backbone.body.children())
     if not 0 <= trainable_layers <= len(stages):
-        raise EdgedetError(f"--trainable-layers must be between 0 and {len(stages)} for this backbone")
+        raise EdgedetError(f"trainable layers must be between 0 and {len(stages)} for this backbone, "
+                           f"got {trainable_layers}")
     for stage in stages[: len(stages) - trainable_layers]:
         for p in stage.parameters():
             p.requires_grad_(False)
 
 
-def _lr_factor(step: int, total: int, warmup: int) -> float:
+def lr_factor(step: int, total: int, warmup: int) -> float:
+    """Linear warmup from 0.1 % to 100 %, then cosine decay to 2 %."""
     if step < warmup:
         return 0.001 + (1 - 0.001) * step / max(1, warmup)
     progress = (step - warmup) / max(1, total - warmup)
@@ -87,113 +89,151 @@ def _distributed() -> tuple[int, int]:
     return (torch.distributed.get_rank() if world > 1 else 0), world
 
 
-def train(cfg: TrainConfig, on_step: Callable[[dict], None] | None = None,
-          on_epoch: Callable[[dict], None] | None = None) -> TrainResult:
-    t0 = time.perf_counter()
-    rank, world = _distributed()
-    if world > 1 and torch.cuda.is_available():
-        cfg.device = f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}"
-    torch.manual_seed(cfg.seed + rank)
-    train_data = load_split(cfg.data, "train")
-    val_data = load_split(cfg.data, "val")
+# -- build steps ------------------------------------------------------------------------------
+def load_data(cfg: TrainConfig) -> tuple[CocoData, CocoData]:
+    train_data, val_data = load_split(cfg.data, "train"), load_split(cfg.data, "val")
     if train_data.class_names != val_data.class_names:
         raise EdgedetError("train and val annotation files list different categories")
-    spec = get_arch(cfg.arch)
-    canvas = tuple(cfg.canvas or spec.canvas)
-    out = Path(cfg.out)
-    out.mkdir(parents=True, exist_ok=True)
+    return train_data, val_data
 
-    model = build_model(cfg.arch, train_data.num_classes, canvas)
+
+def build_training_model(cfg: TrainConfig, num_classes: int, canvas: tuple[int, int]) -> nn.Module:
+    model = build_model(cfg.arch, num_classes, canvas)
     if cfg.backbone_weights:
         load_backbone(model, cfg.backbone_weights)
     if cfg.weights:
         load_into(model, cfg.weights, cfg.arch)
     if cfg.trainable_layers is not None:
         freeze_backbone(model, cfg.trainable_layers)
-    model.to(cfg.device)
+    return model.to(cfg.device)
 
-    params = [p for p in model.parameters() if p.requires_grad]
-    if cfg.optimizer == "sgd":
-        optim = torch.optim.SGD(params, lr=cfg.lr, momentum=0.9, weight_decay=cfg.weight_decay)
-    elif cfg.optimizer == "adamw":
-        optim = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
-    else:
-        raise EdgedetError(f"unknown optimizer '{cfg.optimizer}': choose adamw or sgd")
 
-    dataset = DetectionDataset(train_data, canvas, augment=cfg.augment, seed=cfg.seed + rank)
+def build_optimizer(cfg: TrainConfig, params: list[nn.Parameter]) -> torch.optim.Optimizer:
+    if Optimizer(cfg.optimizer) is Optimizer.sgd:
+        return torch.optim.SGD(params, lr=cfg.lr, momentum=0.9, weight_decay=cfg.weight_decay)
+    return torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+
+
+def build_loader(cfg: TrainConfig, data: CocoData, canvas: tuple[int, int], rank: int,
+                 world: int) -> tuple[DataLoader, DistributedSampler | None]:
+    dataset = DetectionDataset(data, canvas, augment=cfg.augment, seed=cfg.seed + rank)
     sampler = DistributedSampler(dataset, world, rank, seed=cfg.seed) if world > 1 else None
     generator = torch.Generator().manual_seed(cfg.seed)
     loader = DataLoader(dataset, cfg.batch_size, shuffle=sampler is None, sampler=sampler, collate_fn=collate,
                         num_workers=cfg.workers, drop_last=len(dataset) > cfg.batch_size, generator=generator)
-    steps_per_epoch = len(loader)
-    total_steps = cfg.max_steps or steps_per_epoch * cfg.epochs
-    meta = make_meta(cfg.arch, train_data.class_names, canvas,
-                     {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(cfg).items()})
+    return loader, sampler
 
-    start_epoch, step, best_map50, history = 0, 0, -1.0, []
+
+def plan_training(cfg: TrainConfig, loader: DataLoader, progress: _Progress) -> TrainPlan:
+    steps_per_epoch = len(loader)  # what the sampler really yields (drop_last counted)
+    total = min(cfg.max_steps or steps_per_epoch * cfg.epochs, steps_per_epoch * cfg.epochs)
+    return TrainPlan(steps_per_epoch, cfg.epochs, total, progress.step, progress.epoch)
+
+
+def resume_state(cfg: TrainConfig, model: nn.Module, optim: torch.optim.Optimizer, last_path: Path) -> _Progress:
+    if not cfg.resume:
+        return _Progress()
+    if not last_path.exists():
+        raise EdgedetError(f"cannot resume: no '{last_path}' to resume from")
+    state, _ = load_checkpoint(last_path)
+    model.load_state_dict(state["model"])
+    optim.load_state_dict(state["optimizer"])
+    return _Progress(int(state["epoch"]) + 1, int(state["step"]), float(state["best_map50"]),
+                     list(state["history"]))
+
+
+# -- the loop -----------------------------------------------------------------------------------
+def _train_step(net: nn.Module, optim: torch.optim.Optimizer, params: list, images, targets, cfg: TrainConfig,
+                step: int, total: int) -> dict:
+    factor = lr_factor(step, total, cfg.warmup_steps)
+    for group in optim.param_groups:
+        group["lr"] = cfg.lr * factor
+    images = [i.to(cfg.device) for i in images]
+    targets = [{k: v.to(cfg.device) for k, v in t.items()} for t in targets]
+    losses = net(images, targets)
+    loss = sum(losses[k] for k in LOSS_NAMES)
+    if not torch.isfinite(loss):
+        raise EdgedetError(f"training diverged at step {step} (loss {float(loss)}): lower the learning rate")
+    optim.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(params, 10.0)
+    optim.step()
+    return {"step": step, "lr": cfg.lr * factor, "loss": float(loss.detach()),
+            **{k: float(losses[k].detach()) for k in LOSS_NAMES}}
+
+
+def train(cfg: TrainConfig, on_step: Callable[[dict], None] | None = None,
+          on_epoch: Callable[[dict], None] | None = None,
+          on_plan: Callable[[TrainPlan], None] | None = None) -> TrainResult:
+    t0 = time.perf_counter()
+    rank, world = _distributed()
+    if world > 1 and torch.cuda.is_available():
+        cfg.device = f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}"
+    torch.manual_seed(cfg.seed + rank)
+    train_data, val_data = load_data(cfg)
+    canvas = tuple(cfg.canvas or get_arch(cfg.arch).canvas)
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
     last_path, best_path = out / "last.pt", out / "best.pt"
-    if cfg.resume:
-        if not last_path.exists():
-            raise EdgedetError(f"--resume: no '{last_path}' to resume from")
-        state = load_checkpoint(last_path)
-        model.load_state_dict(state["model"])
-        optim.load_state_dict(state["optimizer"])
-        start_epoch, step = int(state["epoch"]) + 1, int(state["step"])
-        best_map50, history = float(state["best_map50"]), list(state["history"])
 
-    net: nn.Module = model
-    if world > 1:
-        net = nn.parallel.DistributedDataParallel(model, device_ids=[cfg.device] if "cuda" in cfg.device else None)
+    model = build_training_model(cfg, train_data.num_classes, canvas)
+    params = [p for p in model.parameters() if p.requires_grad]
+    optim = build_optimizer(cfg, params)
+    loader, sampler = build_loader(cfg, train_data, canvas, rank, world)
+    progress = resume_state(cfg, model, optim, last_path)
+    plan = plan_training(cfg, loader, progress)
+    if on_plan:
+        on_plan(plan)
+    meta = CheckpointMeta(cfg.arch, train_data.class_names, canvas,
+                          {k: (list(v) if isinstance(v, tuple) else v.value if isinstance(v, Enum) else v)
+                           for k, v in asdict(cfg).items()})
+    net = nn.parallel.DistributedDataParallel(
+        model, device_ids=[cfg.device] if "cuda" in cfg.device else None) if world > 1 else model
 
     log = MetricsLog(out / "metrics.csv", resume=cfg.resume) if rank == 0 else None
-    for epoch in range(start_epoch, cfg.epochs):
+    step = progress.step
+    for epoch in range(progress.epoch, cfg.epochs):
+        if step >= plan.total_steps:
+            break
         if sampler is not None:
             sampler.set_epoch(epoch)
         net.train()
         for images, targets in loader:
-            if step >= total_steps:
+            if step >= plan.total_steps:
                 break
-            factor = _lr_factor(step, total_steps, cfg.warmup_steps)
-            for group in optim.param_groups:
-                group["lr"] = cfg.lr * factor
-            images = [i.to(cfg.device) for i in images]
-            targets = [{k: v.to(cfg.device) for k, v in t.items()} for t in targets]
-            losses = net(images, targets)
-            total = sum(losses[k] for k in LOSS_NAMES)
-            if not torch.isfinite(total):
-                raise EdgedetError(f"training diverged at step {step} (loss {float(total)}): lower --lr")
-            optim.zero_grad(set_to_none=True)
-            total.backward()
-            torch.nn.utils.clip_grad_norm_(params, 10.0)
-            optim.step()
-            row = {"step": step, "epoch": epoch, "lr": cfg.lr * factor, "loss": float(total.detach()),
-                   **{k: float(losses[k].detach()) for k in LOSS_NAMES}}
+            row = {"epoch": epoch, **_train_step(net, optim, params, images, targets, cfg, step, plan.total_steps)}
             if log:
                 log.log(row)
             if on_step:
                 on_step(row)
             step += 1
         if rank == 0:
-            record = {"epoch": epoch, "step": step}
-            last_epoch = epoch == cfg.epochs - 1 or step >= total_steps
-            if cfg.eval_every >= 0 and (last_epoch or (cfg.eval_every and (epoch + 1) % cfg.eval_every == 0)):
-                detector = TorchDetector(model, train_data.class_names, canvas, device=cfg.device)
-                metrics = evaluate(detector, val_data)
-                record.update(map=metrics["map"], map50=metrics["map50"])
-                if metrics["map50"] > best_map50:
-                    best_map50 = metrics["map50"]
-                    save_checkpoint(best_path, model, meta)
-            history.append(record)
-            save_checkpoint(last_path, model, meta, optimizer=optim.state_dict(), epoch=epoch, step=step,
-                            best_map50=best_map50, history=history)
-            if best_map50 < 0:  # nothing evaluated yet: the newest weights are the best we know
-                save_checkpoint(best_path, model, meta)
-            if on_epoch:
-                on_epoch(record)
-        if step >= total_steps:
-            break
+            _end_epoch(cfg, model, meta, optim, progress, epoch, step, plan, train_data, val_data, canvas,
+                       best_path, last_path, on_epoch)
     if log:
         log.close()
         plot_losses(out / "metrics.csv", out / "loss_curve.png")
-    return TrainResult(best_path, last_path, out / "metrics.csv", out / "loss_curve.png", best_map50, history,
-                       time.perf_counter() - t0)
+    return TrainResult(best_path, last_path, out / "metrics.csv", out / "loss_curve.png", progress.best_map50,
+                       progress.history, time.perf_counter() - t0)
+
+
+def _end_epoch(cfg: TrainConfig, model: nn.Module, meta: CheckpointMeta, optim: torch.optim.Optimizer,
+               progress: _Progress, epoch: int, step: int, plan: TrainPlan, train_data: CocoData,
+               val_data: CocoData, canvas: tuple[int, int], best_path: Path, last_path: Path,
+               on_epoch: Callable[[dict], None] | None) -> None:
+    """Evaluate when due, then write ``best.pt`` and ``last.pt``."""
+    record: dict = {"epoch": epoch, "step": step}
+    last_epoch = epoch == cfg.epochs - 1 or step >= plan.total_steps
+    if cfg.eval_every >= 0 and (last_epoch or (cfg.eval_every and (epoch + 1) % cfg.eval_every == 0)):
+        metrics = evaluate(TorchDetector(model, train_data.class_names, canvas, device=cfg.device), val_data)
+        record.update(map=metrics["map"], map50=metrics["map50"])
+        if metrics["map50"] > progress.best_map50:
+            progress.best_map50 = metrics["map50"]
+            save_checkpoint(best_path, model, meta)
+    progress.history.append(record)
+    save_checkpoint(last_path, model, meta, optimizer=optim.state_dict(), epoch=epoch, step=step,
+                    best_map50=progress.best_map50, history=progress.history)
+    if progress.best_map50 < 0:  # nothing evaluated yet: the newest weights are the best we know
+        save_checkpoint(best_path, model, meta)
+    if on_epoch:
+        on_epoch(record)

@@ -11,12 +11,13 @@ time to PTX for the TensorRT plugin (``export.plugins.trt_plugin``).
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
 import torch
 import triton
 import triton.language as tl
+
+from edgedet.export.roi_spec import RoIAlignSpec, RoIMode, infer_strides
 
 MAX_LEVELS = 5
 
@@ -218,31 +219,6 @@ def roi_align_5(rois_ptr, f0, f1, f2, f3, f4, C, R, H0, W0, H1, W1, H2, W2, H3, 
 KERNELS = {1: roi_align_1, 2: roi_align_2, 3: roi_align_3, 4: roi_align_4, 5: roi_align_5}
 
 
-def kernel_constants(strides: Sequence[int], output_size: int, sampling_ratio: int, aligned: bool,
-                     canonical_scale: float, canonical_level: int, mode: str, channels: int,
-                     level_eps: float = 1e-6, block_c: int = 32) -> dict:
-    """The compile-time constants of one kernel instance (shared by the JIT launch and the AOT plugin)."""
-    return {
-        "K_MIN": round(math.log2(strides[0])), "K_MAX": round(math.log2(strides[-1])),
-        "SAMPLING": int(sampling_ratio), "CANONICAL_SCALE": float(canonical_scale),
-        "CANONICAL_LEVEL": float(canonical_level), "LEVEL_EPS": float(level_eps), "OUT": int(output_size),
-        "BINS": triton.next_power_of_2(output_size * output_size), "ALIGNED": bool(aligned),
-        "POOL": mode == "pool", "BLOCK_C": min(block_c, triton.next_power_of_2(channels)),
-    }
-
-
-def infer_strides(features: Sequence[torch.Tensor], image_size: tuple[int, int]) -> list[int]:
-    """Level strides as torchvision's MultiScaleRoIAlign infers its scales (2**round(log2(ratio)))."""
-    strides = []
-    for f in features:
-        sh = 2 ** round(math.log2(f.shape[-2] / image_size[0]))
-        sw = 2 ** round(math.log2(f.shape[-1] / image_size[1]))
-        if sh != sw:
-            raise ValueError(f"level of shape {tuple(f.shape)} has different x and y scales for image {image_size}")
-        strides.append(int(round(1 / sh)))
-    return strides
-
-
 def multilevel_roi_align(
     features: Sequence[torch.Tensor],
     rois: torch.Tensor,
@@ -257,15 +233,14 @@ def multilevel_roi_align(
     block_c: int = 32,
 ) -> torch.Tensor:
     """features: FPN levels [B,C,Hi,Wi] finest first; rois [B,R,4] canvas pixels -> [B,R,C,S,S]."""
-    if mode not in ("align", "pool"):
-        raise ValueError(f"mode must be 'align' or 'pool', got {mode!r}")
     if not 1 <= len(features) <= MAX_LEVELS:
         raise ValueError(f"between 1 and {MAX_LEVELS} feature levels, got {len(features)}")
     b, r, _ = rois.shape
     c = features[0].shape[1]
-    strides = infer_strides(features, image_size)
-    consts = kernel_constants(strides, output_size, sampling_ratio, aligned, canonical_scale, canonical_level,
-                              mode, c, block_c=block_c)
+    strides = infer_strides([tuple(f.shape[-2:]) for f in features], image_size)
+    spec = RoIAlignSpec(tuple(strides), output_size, sampling_ratio, aligned, canonical_scale, canonical_level,
+                        mode=RoIMode(mode))
+    consts = spec.kernel_constants(c, block_c=block_c)
     feats = [f.contiguous() for f in features]
     dims = [d for f in feats for d in (f.shape[-2], f.shape[-1])]
     out = torch.empty((b, r, c, output_size, output_size), dtype=features[0].dtype, device=rois.device)

@@ -28,22 +28,14 @@ import inspect
 import numpy as np
 import numpy.typing as npt
 
-from export.plugins.roi_align_kernel import KERNELS, kernel_constants
-from runtime.errors import EdgedetError
+from edgedet.export.plugins.roi_align_kernel import KERNELS
+from edgedet.export.roi_spec import ATTRIBUTE_KINDS, PARSER_ONLY_ATTRIBUTES, PLUGIN_ID, RoIAlignSpec
+from edgedet.runtime.errors import EdgedetError
 
-PLUGIN_ID = "edgedet::MultiLevelRoIAlign"
-PARSER_ONLY_FIELDS = ("plugin_namespace", "plugin_version")
-PLUGIN_FIELDS: dict[str, type] = {
-    "output_height": int,
-    "output_width": int,
-    "sampling_ratio": int,
-    "aligned": int,
-    "canonical_scale": float,
-    "canonical_level": int,
-    "strides": npt.NDArray[np.int32],
-    "level_eps": float,
-    "mode": str,
-}
+# What the ONNX parser hands over for each attribute kind (see the module docstring).
+_FIELD_TYPES = {"int": int, "float": float, "ints": npt.NDArray[np.int32], "string": str}
+PLUGIN_FIELDS: dict[str, type] = {name: _FIELD_TYPES[kind] for name, kind in ATTRIBUTE_KINDS.items()
+                                  if name not in PARSER_ONLY_ATTRIBUTES}
 _registered: set[int] = set()
 
 
@@ -118,11 +110,7 @@ def register(num_levels: int) -> None:
 
     def aot(*args, **kwargs):
         rois, feats, fields = split(sigs["aot_impl"], args, kwargs)
-        strides = [int(s) for s in fields["strides"]]
-        consts = kernel_constants(strides, int(fields["output_height"]), int(fields["sampling_ratio"]),
-                                  bool(fields["aligned"]), float(fields["canonical_scale"]),
-                                  int(fields["canonical_level"]), str(fields["mode"]), 256,
-                                  level_eps=float(fields["level_eps"]))
+        consts = RoIAlignSpec.from_attributes(fields).kernel_constants(256)
         dtype = "fp16" if feats[0].dtype == trt.float16 else "fp32"
         kernel = KERNELS[num_levels]
         names = list(inspect.signature(kernel.fn).parameters)

@@ -15,10 +15,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from runtime.onnx_detector import OnnxDetector
-from runtime.pipeline import StreamOptions, run_stream
-from runtime.sinks import JsonlSink, MjpegServer, VideoSink
-from runtime.sources import ImageFolderSource, LiveSource, VideoFileSource, open_source
+from edgedet.runtime.onnx_detector import OnnxDetector
+from edgedet.runtime.pipeline import StreamOptions, run_stream
+from edgedet.runtime.sinks import JsonlSink, MjpegServer, VideoSink
+from edgedet.runtime.sources import ImageFolderSource, LiveSource, VideoFileSource, open_source
 from tests.runtime.conftest import count_video_frames, frames_from
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -57,23 +57,16 @@ def test_image_folder_is_lossless_and_ordered(onnx_model, tmp_path):
     assert [f.index for f in src] == list(range(5))
 
 
-class SlowDetector:
-    """Wraps a real detector and sleeps inside inference: a model that cannot keep up at 30 fps."""
+class SlowDetector(OnnxDetector):
+    """A real detector that sleeps inside inference: a model that cannot keep up at 30 fps."""
 
-    def __init__(self, det: OnnxDetector, delay_s: float) -> None:
-        self.det, self.delay_s = det, delay_s
-        self.canvas, self.class_names, self.meta, self.path = det.canvas, det.class_names, det.meta, det.path
-        self.providers = det.providers
-
-    def preprocess(self, frames):
-        return self.det.preprocess(frames)
+    def __init__(self, path: Path, delay_s: float) -> None:
+        super().__init__(path)
+        self.delay_s = delay_s
 
     def infer(self, batch):
         time.sleep(self.delay_s)
-        return self.det.infer(batch)
-
-    def postprocess(self, *a):
-        return self.det.postprocess(*a)
+        return super().infer(batch)
 
 
 def publish_at(server: MjpegServer, frames, fps: float, stop: threading.Event) -> threading.Thread:
@@ -97,7 +90,7 @@ def test_live_mjpeg_drops_frames_and_age_stays_bounded(onnx_model):
     time.sleep(0.3)
     try:
         src = LiveSource(f"http://127.0.0.1:{server.address[1]}/stream.mjpg")
-        det = SlowDetector(OnnxDetector(onnx_model), 0.1)
+        det = SlowDetector(onnx_model, 0.1)
         report = run_stream(det, src, [], StreamOptions(conf=0.05, duration_s=6))
     finally:
         stop.set()
@@ -152,7 +145,7 @@ def test_sigint_leaves_playable_video_and_complete_report(onnx_model, tmp_path):
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
-        partial = list(tmp_path.glob(".d.partial*"))
+        partial = list(tmp_path.glob(".d.*partial*"))
         if partial and partial[0].stat().st_size > 2000:
             break
         time.sleep(0.2)
@@ -218,13 +211,15 @@ def test_cli_run_writes_report_and_profile(onnx_model, video_file, tmp_path):
 
 
 def test_runtime_never_imports_torch():
-    code = ("import sys, runtime, runtime.pipeline, runtime.sources, runtime.sinks, runtime.profiling, "
-            "runtime.onnx_detector, edgedet.cli.app; assert 'torch' not in sys.modules")
+    modules = ["edgedet.runtime", "edgedet.runtime.pipeline", "edgedet.runtime.sources", "edgedet.runtime.sinks",
+               "edgedet.runtime.profiling", "edgedet.runtime.onnx_detector", "edgedet.runtime.loader",
+               "edgedet.cli.app"]
+    code = f"import sys, {', '.join(modules)}; assert 'torch' not in sys.modules and 'onnx' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT, env={**os.environ})
 
 
 def test_overhead_is_measured(onnx_model):
-    from runtime.profiling import profile_stages
+    from edgedet.runtime.profiling import profile_stages
 
     det = OnnxDetector(onnx_model)
     r = profile_stages(det, frames_from(onnx_model, 2), 1, 10, 2)

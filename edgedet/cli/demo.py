@@ -4,12 +4,13 @@ into ``report.json``."""
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+
+from edgedet.runtime.atomic import write_json
 
 
 @dataclass
@@ -20,12 +21,6 @@ class DemoConfig:
     batch_size: int = 4
     lr: float = 2e-3
     seed: int = 0
-
-
-def _write_report(path: Path, report: dict) -> None:
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(report, indent=2, default=str))
-    os.replace(tmp, path)
 
 
 def write_video(frames: list, path: Path, fps: float = 30.0) -> None:
@@ -42,21 +37,20 @@ def run_demo(cfg: DemoConfig, say: Callable[[str], None] = print,
              train_runner: Callable | None = None) -> dict:
     import torch
 
-    from edgedet.checkpoints import model_from_checkpoint, sha256_file
+    from edgedet.checkpoints import model_from_checkpoint
     from edgedet.data.coco import load_split
     from edgedet.data.synthetic import synthesize
     from edgedet.eager_detector import TorchDetector
     from edgedet.evaluation.coco_eval import evaluate
+    from edgedet.export.check import check_parity, parity_images
+    from edgedet.export.onnx_export import ExportOptions, export_onnx
+    from edgedet.runtime.images import read_rgb
+    from edgedet.runtime.onnx_detector import OnnxDetector
+    from edgedet.runtime.pipeline import StreamOptions, run_stream
+    from edgedet.runtime.profiling import profile_stages
+    from edgedet.runtime.sinks import JsonlSink, VideoSink
+    from edgedet.runtime.sources import VideoFileSource
     from edgedet.training.trainer import TrainConfig, train
-    from export.check import check_parity, parity_images
-    from export.onnx_export import ExportOptions, export_onnx
-    from runtime.images import read_rgb
-    from runtime.model_metadata import ModelMetadata
-    from runtime.onnx_detector import OnnxDetector
-    from runtime.pipeline import StreamOptions, run_stream
-    from runtime.profiling import profile_stages
-    from runtime.sinks import JsonlSink, VideoSink
-    from runtime.sources import VideoFileSource
 
     torch.set_num_threads(max(1, os.cpu_count() or 1))
     out = Path(cfg.out)
@@ -72,7 +66,7 @@ def run_demo(cfg: DemoConfig, say: Callable[[str], None] = print,
 
             def __exit__(self, *exc):
                 report["seconds"][name] = round(time.perf_counter() - self.t, 2)
-                _write_report(out / "report.json", report)
+                write_json(out / "report.json", report)
 
         return _Timer()
 
@@ -86,39 +80,41 @@ def run_demo(cfg: DemoConfig, say: Callable[[str], None] = print,
     val = load_split(out / "data", "val")
     model, meta = model_from_checkpoint(result.best)
     with step("eval"):
-        metrics = evaluate(TorchDetector(model, meta["class_names"], tuple(meta["canvas"])), val)
+        eager = TorchDetector(model, meta.class_names, meta.canvas, architecture=meta.arch, source=str(result.best))
+        metrics = evaluate(eager, val)
         report.update(map=metrics["map"], map50=metrics["map50"], per_class=metrics["per_class"])
         say(f"eager mAP {metrics['map']:.3f}  mAP@.5 {metrics['map50']:.3f}")
     onnx_path = out / "model.onnx"
     with step("export"):
-        canvas = tuple(meta["canvas"])
-        mm = ModelMetadata(meta["arch"], tuple(meta["class_names"]), canvas, source_sha256=sha256_file(result.best))
-        export_onnx(model, mm, onnx_path, ExportOptions(canvas=canvas, batch=None))
+        export_onnx(model, meta.model_metadata(), onnx_path, ExportOptions(canvas=meta.canvas, batch=None))
         report["onnx"] = str(onnx_path)
     with step("check"):
-        parity = check_parity(onnx_path, model, meta["class_names"], parity_images(canvas, photos=True), batch=4)
+        parity = check_parity(onnx_path, eager, parity_images(meta.canvas, photos=True), batch=4)
         report["parity"] = {k: v for k, v in parity.summary().items() if k != "per_image"}
         say(f"parity {'OK' if parity.ok else 'FAILED'}: {report['parity']['matched']} matched, "
             f"{report['parity']['missing']} missing, {report['parity']['extra']} extra")
     with step("onnx_eval"):
-        onnx_metrics = evaluate(OnnxDetector(onnx_path), val)
+        with OnnxDetector(onnx_path) as detector:
+            onnx_metrics = evaluate(detector, val)
         report.update(onnx_map=onnx_metrics["map"], onnx_map50=onnx_metrics["map50"])
         say(f"ONNX mAP {onnx_metrics['map']:.3f}  mAP@.5 {onnx_metrics['map50']:.3f}")
     with step("stream"):
         video = out / "val_video.avi"
         write_video([read_rgb(r.path) for r in val.images[:90]], video)
         sinks = [VideoSink(out / "stream_annotated.mp4", 30), JsonlSink(out / "stream.jsonl")]
-        stream = run_stream(OnnxDetector(onnx_path), VideoFileSource(str(video)), sinks, StreamOptions(conf=0.5))
+        with OnnxDetector(onnx_path) as detector:
+            stream = run_stream(detector, VideoFileSource(str(video)), sinks, StreamOptions(conf=0.5))
         report["stream"] = {k: stream[k] for k in ("frames_in", "frames_processed", "frames_dropped", "fps",
                                                    "e2e_ms", "stages_ms")}
         say(f"stream: {stream['frames_processed']} frames at {stream['fps']:.1f} fps, "
             f"e2e p50 {stream['e2e_ms']['p50']:.1f} ms")
     with step("profile"):
-        prof = profile_stages(OnnxDetector(onnx_path), [read_rgb(r.path) for r in val.images[:8]], 1, 50, 5)
+        with OnnxDetector(onnx_path) as detector:
+            prof = profile_stages(detector, [read_rgb(r.path) for r in val.images[:8]], 1, 50, 5)
         prof.pop("_samples_total_ms")
         report["profile"] = prof
         say(f"profile: inference p50 {prof['inference_ms']['p50']:.1f} ms, runtime overhead "
             f"{prof['overhead_pct_of_inference']:.1f}% of inference")
     report["seconds"]["total"] = round(time.perf_counter() - t_all, 2)
-    _write_report(out / "report.json", report)
+    write_json(out / "report.json", report)
     return report

@@ -1,0 +1,26 @@
+"""Open any model file as a ``Detector``: ``.pt`` eager, ``.onnx`` ONNX Runtime, ``.engine`` TensorRT.
+
+The composition point between the torch side and the runtime: torch is imported only for
+``.pt``, so ONNX users never load it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from edgedet.runtime.detector import Detector
+from edgedet.runtime.loader import load_detector
+from edgedet.runtime.model_files import CHECKPOINT_SUFFIXES, require_model_file
+from edgedet.runtime.onnx_detector import Provider
+
+
+def open_detector(path: str | Path, provider: Provider | str = Provider.cpu, threads: int | None = None) -> Detector:
+    path = require_model_file(path)
+    if path.suffix.lower() in CHECKPOINT_SUFFIXES:
+        from edgedet.checkpoints import model_from_checkpoint
+        from edgedet.eager_detector import TorchDetector
+
+        model, meta = model_from_checkpoint(path)
+        return TorchDetector(model, meta.class_names, meta.canvas, device="cuda" if provider == "cuda" else "cpu",
+                             architecture=meta.arch, source=str(path))
+    return load_detector(path, provider=provider, threads=threads)

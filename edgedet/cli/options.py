@@ -1,0 +1,50 @@
+"""Options shared by several commands, defined once (Polygraphy's argument groups, in Typer).
+
+The CLI owns its flags: each option's type, choices and range live here, so a bad value is refused
+by the parser with a line naming the flag, and the library below never mentions a flag.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from edgedet.export.roi_spec import RoIMode
+from edgedet.runtime.onnx_detector import Provider
+
+__all__ = ["Canvas", "JsonOut", "ModelFile", "ProviderOption", "RoIMode", "Threads", "parse_canvas"]
+
+
+def parse_canvas(text: str | None) -> tuple[int, int] | None:
+    """'320' -> (320, 320); '480,640' or '480x640' -> (480, 640); each side a positive multiple of 32."""
+    if text is None:
+        return None
+    parts = [p for p in text.replace("x", ",").split(",") if p.strip()]
+    try:
+        values = [int(p) for p in parts]
+    except ValueError:
+        values = []
+    if len(values) == 1:
+        values = values * 2
+    if len(values) != 2:
+        raise typer.BadParameter(f"'{text}' is not H or H,W in pixels")
+    if min(values) <= 0 or values[0] % 32 or values[1] % 32:
+        raise typer.BadParameter(f"{values[0]}x{values[1]} is not a positive multiple of 32 in both sides: "
+                                 "use e.g. 320 or 640,480")
+    return values[0], values[1]
+
+
+def _canvas_callback(value: str | None) -> str | None:
+    parse_canvas(value)
+    return value
+
+
+JsonOut = Annotated[bool, typer.Option("--json", help="Print the result as JSON on stdout (humans read stderr).")]
+Threads = Annotated[int | None, typer.Option(min=1, help="Inference threads (default: the runtime's choice).")]
+ProviderOption = Annotated[Provider, typer.Option(
+    "--provider", help="ONNX Runtime execution provider; falls back to the CPU where missing.")]
+Canvas = Annotated[str | None, typer.Option(
+    "--imgsz", callback=_canvas_callback, help="Canvas H or H,W in pixels, multiples of 32.")]
+ModelFile = Annotated[Path, typer.Argument(help="A model: .onnx (exported), .engine (TensorRT) or .pt (eager).")]

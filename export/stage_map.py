@@ -1,0 +1,49 @@
+"""Which pipeline stage each node of an exported graph belongs to, for the operator profile.
+
+Read from the graph's structure alone (no naming convention): the RoI Align node's feature
+inputs descend from the backbone, its RoI input from the RPN, and what follows it is the RoI
+head; NMS nodes are recognised by type. It lives in the exporter because it reads the graph with
+the ``onnx`` package, which the torch-free runtime does not import.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import onnx
+
+from edgedet.export.roi_spec import OP_TYPE
+
+
+def node_stages(model_path: str | Path) -> dict[str, str]:
+    graph = onnx.load(str(model_path), load_external_data=False).graph
+    producer = {out: node for node in graph.node for out in node.output}
+
+    def ancestors(tensors) -> set[str]:
+        seen: set[str] = set()
+        stack = list(tensors)
+        while stack:
+            node = producer.get(stack.pop())
+            if node is not None and node.name not in seen:
+                seen.add(node.name)
+                stack.extend(node.input)
+        return seen
+
+    roi = [n for n in graph.node if n.op_type == OP_TYPE]
+    stages: dict[str, str] = {}
+    if not roi:
+        return stages
+    backbone = ancestors(roi[0].input[1:])
+    before_roi = ancestors(roi[0].input[:1])
+    for node in graph.node:
+        if node.op_type in ("NonMaxSuppression", "ScatterND") or "nms" in node.name:
+            stages[node.name] = "nms"
+        elif node.name == roi[0].name:
+            stages[node.name] = "roi_align"
+        elif node.name in backbone:
+            stages[node.name] = "backbone"
+        elif node.name in before_roi:
+            stages[node.name] = "rpn"
+        else:
+            stages[node.name] = "roi_head"
+    return stages

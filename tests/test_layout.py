@@ -1,0 +1,74 @@
+"""The package layout and its layers: one ``edgedet`` namespace over three folders, and the
+import-linter contracts that keep the layers one-way (shown to fail when a layer is crossed)."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import tomllib
+
+ROOT = Path(__file__).resolve().parents[1]
+MAPPING = {"edgedet": "edgedet", "edgedet.runtime": "runtime", "edgedet.export": "export"}
+
+
+def test_every_package_folder_is_listed():
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    assert config["package-dir"] == MAPPING
+    found = set()
+    for package, folder in MAPPING.items():
+        for init in (ROOT / folder).rglob("__init__.py"):
+            rel = init.parent.relative_to(ROOT / folder)
+            found.add(".".join([package, *rel.parts]))
+    assert set(config["packages"]) == found
+
+
+def test_editable_install_resolves_the_folders():
+    import edgedet.export
+    import edgedet.runtime
+
+    assert Path(edgedet.runtime.__file__).parent == ROOT / "runtime"
+    assert Path(edgedet.export.__file__).parent == ROOT / "export"
+
+
+def _lint(source: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(ROOT / "tools" / "lint_layers.py"), "--source", str(source)],
+                          capture_output=True, text=True, timeout=300)
+
+
+def _copy_project(tmp_path: Path) -> Path:
+    dst = tmp_path / "project"
+    dst.mkdir()
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(ROOT / name, dst / name)
+    for folder in MAPPING.values():
+        shutil.copytree(ROOT / folder, dst / folder, ignore=shutil.ignore_patterns("__pycache__"))
+    return dst
+
+
+def test_layers_hold():
+    r = _lint(ROOT)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "2 kept, 0 broken" in r.stdout
+
+
+@pytest.mark.parametrize(
+    ("module", "line", "broken"),
+    [
+        ("runtime/letterbox.py", "import torch  # noqa", "The runtime is the torch-free edge install BROKEN"),
+        ("export/parity.py", "import edgedet.cli.console  # noqa", "One way: runtime <- model side <- export <- CLI "
+                                                                 "BROKEN"),
+        ("edgedet/data/coco.py", "from edgedet.export import roi_spec  # noqa", "CLI BROKEN"),
+    ],
+    ids=["runtime-imports-torch", "exporter-imports-cli", "model-side-imports-exporter"],
+)
+def test_a_crossed_layer_fails(tmp_path, module, line, broken):
+    project = _copy_project(tmp_path)
+    path = project / module
+    path.write_text(path.read_text() + f"\n{line}\n")
+    r = _lint(project)
+    assert r.returncode != 0
+    assert broken in r.stdout, r.stdout
