@@ -99,7 +99,8 @@ def run_stream(detector: Detector, source: Source, sinks: list[Sink], opts: Stre
 def status_line(state: StreamState, source: Source, rec: LatencyRecorder) -> dict:
     elapsed = max(now() - state.started, 1e-9)
     return {"frames": state.processed, "fps": state.processed / elapsed, "e2e_ms": rec.last("e2e"),
-            "inference_ms": rec.last("inference"), "dropped": source.frames_dropped, "outages": source.outages}
+            "inference_ms": rec.last("inference"), "dropped": source.frames_dropped, "outages": source.outages,
+            "decode_errors": source.decode_errors}
 
 
 def host_info() -> dict:
@@ -124,7 +125,7 @@ def build_report(detector: Detector, source: Source, state: StreamState, rec: La
         "frames_in": source.frames_in,
         "frames_processed": state.processed,
         "frames_dropped": source.frames_dropped,
-        "outages": source.outages,
+        **source.health(),
         "wall_s": round(elapsed, 3),
         "fps": round(state.processed / elapsed, 3),
         "e2e_ms": rec.summary("e2e"),

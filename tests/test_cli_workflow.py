@@ -40,7 +40,7 @@ def test_export_check_info_eval_predict(trained, synth_data, tmp_path):
                 "--conf", "0.1")
     assert r.returncode == 0, r.stderr
     assert len(list((tmp_path / "pred").glob("*.jpg"))) == 6
-    assert len(json.loads(r.stdout)) == 6
+    assert len(json.loads(r.stdout)["images"]) == 6
 
 
 def test_synth_cli_json(tmp_path):

@@ -121,6 +121,7 @@ def test_reference_evaluator_agrees_with_onnxruntime(edge_onnx, synth_data):
     np.testing.assert_array_equal(ref[3][0, :n], got[3][0, :n])
 
 
+@pytest.mark.slow
 def test_inline_variant_matches(trained, edge_onnx, tmp_path, synth_data):
     from edgedet.checkpoints import model_from_checkpoint
     from edgedet.export.onnx_export import ExportOptions, export_onnx

@@ -22,24 +22,31 @@ def predict(
 ) -> None:
     """Detect on images and write copies with boxes, class names and scores drawn.
 
+    Files that cannot be read are skipped with a warning and listed (exit 0 when at least one
+    image was processed).
+
     Example: edgedet predict model.onnx data/shapes/val/images --out runs/predict --conf 0.5
     """
     from edgedet.cli.models import open_detector
     from edgedet.runtime.annotate import annotate
-    from edgedet.runtime.images import list_images, read_rgb, write_rgb
+    from edgedet.runtime.errors import EdgedetError
+    from edgedet.runtime.images import write_rgb
+    from edgedet.runtime.sources import ImageFolderSource
 
-    report = {}
-    with open_detector(model, provider=provider, threads=threads) as detector:
-        files = list_images(images)
-        out.mkdir(parents=True, exist_ok=True)
+    detections = {}
+    with open_detector(model, provider=provider, threads=threads) as detector, ImageFolderSource(images) as source:
         with progress_bar(transient=True) as bar:
-            task = bar.add_task("predicting", total=len(files), status="")
-            for path in files:
-                frame = read_rgb(path)
-                dets = detector([frame])[0].filter(conf)
-                write_rgb(out / (path.stem + ".jpg"), annotate(frame, dets))
-                report[str(path)] = dets.to_records()
-                bar.advance(task)
-    console.print(f"wrote {len(files)} annotated images to {out}")
+            task = bar.add_task("predicting", total=len(source.files), status="")
+            for frame in source:
+                path = source.files[frame.index]
+                dets = detector([frame.image])[0].filter(conf)
+                out.mkdir(parents=True, exist_ok=True)
+                write_rgb(out / (path.stem + ".jpg"), annotate(frame.image, dets))
+                detections[str(path)] = dets.to_records()
+                bar.update(task, completed=frame.index + 1)
+    if not detections:
+        raise EdgedetError(f"none of the {len(source.files)} images at '{images}' could be read")
+    skipped = f"; skipped {len(source.unreadable)} unreadable" if source.unreadable else ""
+    console.print(f"wrote {len(detections)} annotated images to {out}{skipped}")
     if json_out:
-        emit_json(report)
+        emit_json({"images": detections, "unreadable": source.unreadable})

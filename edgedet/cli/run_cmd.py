@@ -46,6 +46,7 @@ def run(
     """
     from edgedet.cli.models import open_detector
     from edgedet.runtime.atomic import write_json
+    from edgedet.runtime.errors import EdgedetError
     from edgedet.runtime.pipeline import StreamOptions, StreamState, run_stream
     from edgedet.runtime.sinks import JsonlSink, MjpegServer, VideoSink, WindowSink
     from edgedet.runtime.sources import open_source
@@ -86,7 +87,8 @@ def run(
         with console.status("starting") as status:
             def on_status(s: dict) -> None:
                 status.update(f"{s['frames']} frames  {s['fps']:.1f} fps  e2e {s['e2e_ms']:.0f} ms  "
-                              f"infer {s['inference_ms']:.0f} ms  dropped {s['dropped']}  outages {s['outages']}")
+                              f"infer {s['inference_ms']:.0f} ms  dropped {s['dropped']}  outages {s['outages']}  "
+                              f"undecodable {s['decode_errors']}")
 
             result = run_stream(detector, src, sinks, StreamOptions(conf, wanted, duration, max_frames), state,
                                 on_status)
@@ -96,9 +98,17 @@ def run(
             signal.signal(sig, handler)
     if report:
         write_json(report, result)
+    if result["frames_processed"] == 0 and (result["unreadable"] or result["decode_errors"] or result["ended_early"]):
+        raise EdgedetError(f"no frame of '{source}' could be read ({result['unreadable']} unreadable files, "
+                           f"{result['decode_errors']} undecodable frames)")
     e2e = result["e2e_ms"]
+    skipped = [f"{result[k]} {what}" for k, what in (("unreadable", "unreadable files"),
+                                                      ("decode_errors", "undecodable frames"), ("outages", "outages"))
+               if result[k]]
+    if result["ended_early"]:
+        skipped.append(f"the video ended early ({result['frames_in']} of {result['frames_expected']} frames)")
     console.print(f"{result['frames_processed']} frames ({result['frames_dropped']} dropped) at {result['fps']:.1f} "
                   f"fps; e2e p50 {e2e['p50']:.1f} ms p99 {e2e['p99']:.1f} ms"
-                  + (f"; report {report}" if report else ""))
+                  + (f"; {', '.join(skipped)}" if skipped else "") + (f"; report {report}" if report else ""))
     if json_out:
         emit_json(result)

@@ -82,6 +82,7 @@ def publish_at(server: MjpegServer, frames, fps: float, stop: threading.Event) -
     return t
 
 
+@pytest.mark.slow
 def test_live_mjpeg_drops_frames_and_age_stays_bounded(onnx_model):
     frames = frames_from(onnx_model, 8)
     server = MjpegServer("127.0.0.1", 0)
