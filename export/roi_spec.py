@@ -69,6 +69,14 @@ def _next_power_of_2(n: int) -> int:
     return 1 << max(0, int(n) - 1).bit_length()
 
 
+def _scalar(value: Any) -> Any:
+    """A numeric attribute as a Python number, however it came: a number, or the one-element INT32 /
+    FLOAT32 array the TensorRT ONNX parser hands a plugin (NumPy >= 2.4 refuses ``int(array([7]))``)."""
+    if getattr(value, "ndim", 0) > 0 or isinstance(value, (list, tuple)):
+        (value,) = list(value)
+    return value.item() if hasattr(value, "item") else value
+
+
 def _text(value: Any) -> str:
     """A STRING attribute as text, however it came: str, bytes, or the NUL-terminated CHAR array the
     TensorRT ONNX parser hands a plugin."""
@@ -133,16 +141,17 @@ class RoIAlignSpec:
     def from_attributes(cls, attrs: Mapping[str, Any]) -> RoIAlignSpec:
         """The spec back from node attributes or plugin fields (bytes, NUL-terminated CHAR arrays
         and INT32 arrays as the parsers deliver them)."""
-        if int(attrs["output_height"]) != int(attrs["output_width"]):
+        number = {k: _scalar(v) for k, v in attrs.items() if ATTRIBUTE_KINDS.get(k) in ("int", "float")}
+        if int(number["output_height"]) != int(number["output_width"]):
             raise ValueError("MultiLevelRoIAlign pools square bins: output_height must equal output_width")
         return cls(
             strides=tuple(int(s) for s in attrs["strides"]),
-            output_size=int(attrs["output_height"]),
-            sampling_ratio=int(attrs["sampling_ratio"]),
-            aligned=bool(int(attrs["aligned"])),
-            canonical_scale=float(attrs["canonical_scale"]),
-            canonical_level=int(attrs["canonical_level"]),
-            level_eps=float(attrs.get("level_eps", 1e-6)),
+            output_size=int(number["output_height"]),
+            sampling_ratio=int(number["sampling_ratio"]),
+            aligned=bool(int(number["aligned"])),
+            canonical_scale=float(number["canonical_scale"]),
+            canonical_level=int(number["canonical_level"]),
+            level_eps=float(number.get("level_eps", 1e-6)),
             mode=RoIMode(_text(attrs["mode"])),
         )
 

@@ -168,12 +168,17 @@ def build_engine(onnx_path: str | Path, out: str | Path, opts: BuildOptions) -> 
     if opts.int8 and opts.calib and not read_cache(opts.calib_cache):
         check_calibration_set(opts.calib, meta.batch or (opts.batch or (1, 1, 1))[1])
     trt = import_tensorrt()
+    from edgedet.export.plugins.ptx import check_driver, compile_kernel
+    from edgedet.export.plugins.trt_plugin import check_tensorrt_version, register
+    from edgedet.runtime.cuda_memory import driver_version, gpu_info
+
+    check_tensorrt_version(trt.__version__)
     check_precision_support(trt.__version__, opts)
-    from edgedet.export.plugins.trt_plugin import register
-    from edgedet.runtime.cuda_memory import gpu_info
 
     gpu_name, capability = gpu_info()
-    register(spec.num_levels)
+    target = "sm_" + capability.replace(".", "")
+    check_driver(compile_kernel(spec, "fp32", target).ptx, driver_version())  # before TensorRT fails at enqueue
+    register(spec.num_levels, target)
     plan = build_plan(onnx_path, meta, opts,
                       memory_pool_limits={trt.MemoryPoolType.WORKSPACE: int(opts.workspace_gib * (1 << 30))})
     from polygraphy.exception import PolygraphyException

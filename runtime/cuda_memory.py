@@ -32,11 +32,26 @@ def check(result):
     return values[0] if len(values) == 1 else tuple(values)
 
 
+INSUFFICIENT_DRIVER = 35  # cudaErrorInsufficientDriver
+NO_DEVICE = 100  # cudaErrorNoDevice
+
+
+def driver_version() -> int:
+    """The CUDA version the installed driver supports, as cudaDriverGetVersion says it (12040 = 12.4)."""
+    return int(check(cudart().cudaDriverGetVersion()))
+
+
 def gpu_info(device: int = 0) -> tuple[str, str]:
-    """(name, compute capability 'major.minor'); a clear error where there is no GPU."""
+    """(name, compute capability 'major.minor'); one clear line where there is no usable GPU."""
     rt = cudart()
     err, count = rt.cudaGetDeviceCount()
-    if int(err) != 0 or count == 0:
+    if int(err) == INSUFFICIENT_DRIVER:
+        raise EdgedetError("the NVIDIA driver is older than the CUDA runtime cuda-python brings (a CUDA 13 "
+                           "cuda-python on a CUDA 12 driver?): pip install 'cuda-python>=12.6,<13' to match a "
+                           "CUDA 12 driver, or update the driver")
+    if int(err) not in (0, NO_DEVICE):
+        raise EdgedetError(f"CUDA cannot list the GPUs ({err}): check the NVIDIA driver")
+    if count == 0 or int(err) == NO_DEVICE:
         raise EdgedetError("no CUDA GPU found: TensorRT engines are built and run on an NVIDIA GPU")
     props = check(rt.cudaGetDeviceProperties(device))
     name = props.name.decode() if isinstance(props.name, bytes) else str(props.name)

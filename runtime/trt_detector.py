@@ -82,19 +82,33 @@ class TensorRTDetector(Detector):
             self.rt.cudaGraphExecDestroy(self._graph)
             self._graph, self._graph_batch = None, None
 
+    def _capture(self, n: int) -> None:
+        """Capture one enqueue of batch ``n`` as a CUDA graph (replacing the previous one). As trtexec
+        does, one run after the shape change goes first, outside the capture, so TensorRT's lazy
+        initialisation is not recorded; a failed enqueue ends the capture so the stream stays usable."""
+        self._release_graph()
+        self._enqueue(n)
+        check(self.rt.cudaStreamSynchronize(self.stream))
+        check(self.rt.cudaStreamBeginCapture(self.stream,
+                                             self.rt.cudaStreamCaptureMode.cudaStreamCaptureModeThreadLocal))
+        try:
+            self._enqueue(n)
+        except BaseException:
+            self.rt.cudaStreamEndCapture(self.stream)
+            raise
+        graph = check(self.rt.cudaStreamEndCapture(self.stream))
+        try:
+            self._graph, self._graph_batch = check(self.rt.cudaGraphInstantiate(graph, 0)), n
+        finally:
+            self.rt.cudaGraphDestroy(graph)
+
     def infer(self, batch: np.ndarray) -> dict[str, np.ndarray]:
         n = len(batch)
         if self.meta.batch is None:
             self.context.set_input_shape("images", (n, *self.canvas, 3))
         if self.cuda_graph:
             if self._graph_batch != n:
-                self._release_graph()
-                check(self.rt.cudaStreamBeginCapture(
-                    self.stream, self.rt.cudaStreamCaptureMode.cudaStreamCaptureModeThreadLocal))
-                self._enqueue(n)
-                graph = check(self.rt.cudaStreamEndCapture(self.stream))
-                self._graph, self._graph_batch = check(self.rt.cudaGraphInstantiate(graph, 0)), n
-                self.rt.cudaGraphDestroy(graph)
+                self._capture(n)
             check(self.rt.cudaGraphLaunch(self._graph, self.stream))
         else:
             self._enqueue(n)

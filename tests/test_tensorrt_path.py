@@ -25,8 +25,10 @@ from edgedet.runtime.errors import EdgedetError
 from edgedet.runtime.letterbox import letterbox
 from tests.conftest import assert_one_line_error, run_cli
 
-ONNX_TO_PY = {onnx.defs.OpSchema.AttrType.INT: int, onnx.defs.OpSchema.AttrType.FLOAT: float,
-              onnx.defs.OpSchema.AttrType.STRING: str, onnx.defs.OpSchema.AttrType.INTS: np.ndarray}
+# What onnx-tensorrt's plugin importer hands over per ONNX attribute type (a one-element array for INT
+# and FLOAT), and so what the plugin declares.
+ONNX_TO_FIELD = {onnx.defs.OpSchema.AttrType.INT: np.int32, onnx.defs.OpSchema.AttrType.FLOAT: np.float32,
+                 onnx.defs.OpSchema.AttrType.STRING: str, onnx.defs.OpSchema.AttrType.INTS: np.int32}
 
 
 def test_plugin_fields_are_the_node_attributes(edge_onnx):
@@ -34,12 +36,12 @@ def test_plugin_fields_are_the_node_attributes(edge_onnx):
     written = {a.name for a in node.attribute}
     assert set(PLUGIN_FIELDS) | set(PARSER_ONLY_ATTRIBUTES) == written
     for name, kind in PLUGIN_FIELDS.items():
-        expected = ONNX_TO_PY[ATTRIBUTE_TYPES[name]]
-        origin = getattr(kind, "__origin__", kind)
-        assert origin is expected, (name, kind, expected)
+        expected = ONNX_TO_FIELD[ATTRIBUTE_TYPES[name]]
+        if expected is str:
+            assert kind is str, name
+        else:  # numpy.typing.NDArray[dtype]
+            assert kind.__origin__ is np.ndarray and kind.__args__[1].__args__[0] is expected, (name, kind)
     assert {a.name: a.s for a in node.attribute}["plugin_namespace"] == b"edgedet"
-    # onnx-tensorrt's plugin importer hands INTS attributes over as an INT32 array
-    assert PLUGIN_FIELDS["strides"].__args__[1].__args__[0] is np.int32
 
 
 class _Annotations:
@@ -204,3 +206,26 @@ def test_engine_matches_onnxruntime(edge_onnx, tmp_path, synth_data):
         for a, b in zip(ort_dets, trt_dets):
             assert len(a) == len(b)
             np.testing.assert_allclose(a.boxes, b.boxes, atol=0.05)
+
+
+@pytest.mark.tensorrt
+def test_cuda_graph_recaptures_on_batch_change_and_frees(edge_onnx, tmp_path, synth_data):
+    """Warm-up outside the capture, one graph per batch size in turn, the old executable destroyed,
+    results equal to plain enqueues; close() frees everything (a second close is harmless)."""
+    from edgedet.export.tensorrt_build import BuildOptions, build_engine
+    from edgedet.runtime.images import list_images, read_rgb
+    from edgedet.runtime.trt_detector import TensorRTDetector
+
+    engine = tmp_path / "m.engine"
+    build_engine(edge_onnx, engine, BuildOptions(batch=(1, 2, 4)))
+    frames = [read_rgb(p) for p in list_images(synth_data / "val" / "images")[:4]]
+    with TensorRTDetector(engine) as plain, TensorRTDetector(engine, cuda_graph=True) as graphed:
+        for n in (1, 4, 2, 4):
+            batch, _ = graphed.preprocess(frames[:n])
+            got = graphed.infer(batch)
+            assert graphed._graph_batch == n and graphed._graph is not None
+            want = plain.infer(plain.preprocess(frames[:n])[0])
+            for name in want:
+                np.testing.assert_allclose(got[name], want[name], atol=1e-5)
+    graphed.close()
+    assert graphed.stream is None and not graphed.host

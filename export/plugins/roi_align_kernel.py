@@ -12,12 +12,15 @@ time to PTX for the TensorRT plugin (``export.plugins.trt_plugin``).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-import torch
 import triton
 import triton.language as tl
 
 from edgedet.export.roi_spec import RoIAlignSpec, RoIMode, infer_strides
+
+if TYPE_CHECKING:  # torch only for the JIT launch below: the AOT compile (compile_ptx) runs without it
+    import torch
 
 MAX_LEVELS = 5
 
@@ -233,6 +236,8 @@ def multilevel_roi_align(
     block_c: int = 32,
 ) -> torch.Tensor:
     """features: FPN levels [B,C,Hi,Wi] finest first; rois [B,R,4] canvas pixels -> [B,R,C,S,S]."""
+    import torch
+
     if not 1 <= len(features) <= MAX_LEVELS:
         raise ValueError(f"between 1 and {MAX_LEVELS} feature levels, got {len(features)}")
     b, r, _ = rois.shape
