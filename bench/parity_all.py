@@ -3,6 +3,7 @@ synthetic images and real photos, batch 1 and batch 4 from one dynamic-batch fil
 
     python bench/parity_all.py                 # all architectures, default canvases
     python bench/parity_all.py --arch fasterrcnn_resnet50_fpn --synthetic 2
+    python bench/parity_all.py --backend openvino     # the same files through OpenVINO f32
 """
 
 from __future__ import annotations
@@ -18,8 +19,9 @@ import torch
 from edgedet.architectures import ARCHITECTURES
 from edgedet.architectures.seeded import seeded_model
 from edgedet.eager_detector import TorchDetector
-from edgedet.export.check import check_parity, parity_images
+from edgedet.export.check import compare_detectors, parity_images
 from edgedet.export.onnx_export import ExportOptions, export_onnx
+from edgedet.runtime.loader import load_detector
 from edgedet.runtime.model_metadata import ModelMetadata
 
 
@@ -29,6 +31,7 @@ def main() -> None:
     ap.add_argument("--classes", type=int, default=91)
     ap.add_argument("--synthetic", type=int, default=2)
     ap.add_argument("--json", type=Path)
+    ap.add_argument("--backend", default="onnxruntime", choices=["onnxruntime", "openvino"])
     args = ap.parse_args()
     torch.set_num_threads(2)
     archs = args.arch or [a for a, spec in ARCHITECTURES.items() if spec.torchvision]
@@ -43,11 +46,14 @@ def main() -> None:
                                ExportOptions(canvas, batch=None))
             export_s = time.perf_counter() - t
             eager = TorchDetector(model, names, canvas, architecture=arch)
-            report = check_parity(path, eager, parity_images(canvas, synthetic=args.synthetic), batch=4)
+            with load_detector(path, backend=args.backend) as candidate:
+                report = compare_detectors(candidate, eager, parity_images(canvas, synthetic=args.synthetic),
+                                           batch=4)
         s = {k: v for k, v in report.summary().items() if k != "per_image"}
         s["export_s"] = round(export_s, 1)
         results[arch] = s
-        print(f"{arch} @ {canvas[0]}x{canvas[1]}: ok={s['ok']} images={s['images']} eager={s['reference_detections']} "
+        print(f"[{args.backend}] {arch} @ {canvas[0]}x{canvas[1]}: ok={s['ok']} images={s['images']} "
+              f"eager={s['reference_detections']} "
               f"matched={s['matched']} missing={s['missing']} extra={s['extra']} ties@K={s['ties_at_cutoff']} "
               f"minIoU={s['iou_min']:.5f} max|dscore|={s['score_diff_max']:.2e} batch4==batch1: "
               f"{s['batch_consistent']} ({s['batch_max_diff']:.1e}) export {s['export_s']}s", flush=True)

@@ -70,11 +70,13 @@ def check_parity(onnx_path: str | Path, reference: Detector, images: Sequence[tu
                  batch: int = 4) -> ParityReport:
     """``reference`` (one image at a time) vs onnxruntime on the same canvases, per image; then batch-B vs batch-1."""
     with OnnxDetector(onnx_path) as detector:
-        return _compare_runs(detector, reference, images, batch)
+        return compare_detectors(detector, reference, images, batch)
 
 
-def _compare_runs(detector: OnnxDetector, reference: Detector, images: Sequence[tuple[str, np.ndarray]],
-                  batch: int) -> ParityReport:
+def compare_detectors(detector: Detector, reference: Detector, images: Sequence[tuple[str, np.ndarray]],
+                      batch: int = 4) -> ParityReport:
+    """Any deployed-model backend (``detector``, with its file's ``meta``) against a reference backend on
+    the same canvases: per image at batch 1 (or the file's fixed batch), then batch-B vs batch-1."""
     canvas, fill = detector.canvas, detector.fill
     canvases = [letterbox(img, canvas, fill)[0] for _, img in images]
     k = detector.meta.max_detections

@@ -1,10 +1,12 @@
-"""``load_detector``: a deployed model file (``.onnx``, ``.engine``) as a ``Detector``.
+"""``load_detector``: a deployed model file (``.onnx``, ``.engine``) as a ``Detector``, on the backend
+asked for.
 
 The runtime's one entry point; the CLI adds eager ``.pt`` checkpoints on top (they need torch).
 """
 
 from __future__ import annotations
 
+from enum import Enum
 from pathlib import Path
 
 from edgedet.runtime.detector import Detector
@@ -13,19 +15,41 @@ from edgedet.runtime.model_files import CHECKPOINT_SUFFIXES, ENGINE_SUFFIXES, ON
 from edgedet.runtime.onnx_detector import Provider
 
 
-def load_detector(path: str | Path, provider: Provider | str = Provider.cpu,
-                  threads: int | None = None) -> Detector:
+class Backend(str, Enum):
+    """``auto``: TensorRT for engines, ONNX Runtime for ONNX files."""
+
+    auto = "auto"
+    onnxruntime = "onnxruntime"
+    openvino = "openvino"
+    tensorrt = "tensorrt"
+
+
+def load_detector(path: str | Path, backend: Backend | str = Backend.auto, precision: str = "fp32",
+                  provider: Provider | str = Provider.cpu, threads: int | None = None) -> Detector:
+    """``precision`` applies to OpenVINO (fp32, bf16); an engine's precision was fixed when it was built."""
     path = require_model_file(path)
+    backend = Backend(backend)
     suffix = path.suffix.lower()
-    if suffix in ENGINE_SUFFIXES:
-        from edgedet.runtime.trt_detector import TensorRTDetector
-
-        return TensorRTDetector(path)
-    if suffix in ONNX_SUFFIXES:
-        from edgedet.runtime.onnx_detector import OnnxDetector
-
-        return OnnxDetector(path, provider=provider, threads=threads)
     if suffix in CHECKPOINT_SUFFIXES:
         raise EdgedetError(f"'{path}' is a PyTorch checkpoint: export it with 'edgedet export' to run it without "
                            "torch")
-    raise EdgedetError(f"unsupported model file '{path}': give an .onnx file or a TensorRT .engine")
+    if suffix not in ENGINE_SUFFIXES + ONNX_SUFFIXES:
+        raise EdgedetError(f"unsupported model file '{path}': give an .onnx file or a TensorRT .engine")
+    if suffix in ENGINE_SUFFIXES:
+        if backend not in (Backend.auto, Backend.tensorrt):
+            raise EdgedetError(f"'{path}' is a TensorRT engine: it runs on the tensorrt backend only")
+        from edgedet.runtime.trt_detector import TensorRTDetector
+
+        return TensorRTDetector(path)
+    if backend is Backend.tensorrt:
+        raise EdgedetError(f"the tensorrt backend runs engines: build one from '{path}' with 'edgedet build'")
+    if precision != "fp32" and backend is not Backend.openvino:
+        raise EdgedetError(f"precision {precision} needs the openvino backend (onnxruntime runs the file as "
+                           "exported)")
+    if backend is Backend.openvino:
+        from edgedet.runtime.openvino_detector import OpenVinoDetector
+
+        return OpenVinoDetector(path, precision=precision, threads=threads)
+    from edgedet.runtime.onnx_detector import OnnxDetector
+
+    return OnnxDetector(path, provider=provider, threads=threads)

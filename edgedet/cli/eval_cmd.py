@@ -7,8 +7,10 @@ from pathlib import Path
 import typer
 
 from edgedet.cli.console import console, emit_json, progress_bar
-from edgedet.cli.options import JsonOut, ModelFile, ProviderOption, Threads
+from edgedet.cli.options import BackendOption, JsonOut, ModelFile, PrecisionOption, ProviderOption, Threads
+from edgedet.runtime.loader import Backend
 from edgedet.runtime.onnx_detector import Provider
+from edgedet.runtime.openvino_detector import Precision
 
 
 def evaluate(
@@ -17,6 +19,8 @@ def evaluate(
     split: str = typer.Option("val", help="Split to evaluate."),
     batch_size: int = typer.Option(4, "--batch", "-b", min=1, help="Frames per inference call."),
     results: Path | None = typer.Option(None, help="Write COCO results JSON here."),
+    backend: BackendOption = Backend.auto,
+    precision: PrecisionOption = Precision.fp32,
     provider: ProviderOption = Provider.cpu,
     threads: Threads = None,
     json_out: JsonOut = False,
@@ -26,6 +30,7 @@ def evaluate(
     Examples:
       edgedet eval runs/shapes/best.pt --data data/shapes
       edgedet eval model.onnx --data data/shapes --json
+      edgedet eval model.onnx --data data/shapes --backend openvino --precision bf16   (bf16's cost in mAP)
     """
     from rich.table import Table
 
@@ -33,7 +38,8 @@ def evaluate(
     from edgedet.data.coco import load_split
     from edgedet.evaluation.coco_eval import evaluate as run_eval
 
-    with open_detector(model, provider=provider, threads=threads) as detector:
+    with open_detector(model, provider=provider, threads=threads, backend=backend,
+                       precision=precision.value) as detector:
         data_set = load_split(data, split)
         with progress_bar(transient=True) as bar:
             task = bar.add_task("evaluating", total=len(data_set.images), status="")

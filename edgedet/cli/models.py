@@ -9,18 +9,23 @@ from __future__ import annotations
 from pathlib import Path
 
 from edgedet.runtime.detector import Detector
-from edgedet.runtime.loader import load_detector
+from edgedet.runtime.errors import EdgedetError
+from edgedet.runtime.loader import Backend, load_detector
 from edgedet.runtime.model_files import CHECKPOINT_SUFFIXES, require_model_file
 from edgedet.runtime.onnx_detector import Provider
 
 
-def open_detector(path: str | Path, provider: Provider | str = Provider.cpu, threads: int | None = None) -> Detector:
+def open_detector(path: str | Path, provider: Provider | str = Provider.cpu, threads: int | None = None,
+                  backend: Backend | str = Backend.auto, precision: str = "fp32") -> Detector:
     path = require_model_file(path)
     if path.suffix.lower() in CHECKPOINT_SUFFIXES:
+        if Backend(backend) is not Backend.auto or precision != "fp32":
+            raise EdgedetError(f"'{path}' is a PyTorch checkpoint: it runs eagerly in fp32; export it to use "
+                               "another backend or precision")
         from edgedet.checkpoints import model_from_checkpoint
         from edgedet.eager_detector import TorchDetector
 
         model, meta = model_from_checkpoint(path)
         return TorchDetector(model, meta.class_names, meta.canvas, device="cuda" if provider == "cuda" else "cpu",
                              architecture=meta.arch, source=str(path))
-    return load_detector(path, provider=provider, threads=threads)
+    return load_detector(path, backend=backend, precision=precision, provider=provider, threads=threads)

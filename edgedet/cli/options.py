@@ -12,9 +12,12 @@ from typing import Annotated
 import typer
 
 from edgedet.export.roi_spec import RoIMode
+from edgedet.runtime.loader import Backend
 from edgedet.runtime.onnx_detector import Provider
+from edgedet.runtime.openvino_detector import Precision
 
-__all__ = ["Canvas", "JsonOut", "ModelFile", "ProviderOption", "RoIMode", "Threads", "parse_canvas"]
+__all__ = ["BackendOption", "Canvas", "JsonOut", "ModelFile", "PrecisionOption", "ProviderOption", "RoIMode",
+           "Threads", "parse_canvas"]
 
 
 def parse_canvas(text: str | None) -> tuple[int, int] | None:
@@ -45,6 +48,10 @@ JsonOut = Annotated[bool, typer.Option("--json", help="Print the result as JSON 
 Threads = Annotated[int | None, typer.Option(min=1, help="Inference threads (default: the runtime's choice).")]
 ProviderOption = Annotated[Provider, typer.Option(
     "--provider", help="ONNX Runtime execution provider; falls back to the CPU where missing.")]
+BackendOption = Annotated[Backend, typer.Option(
+    "--backend", help="Inference backend for .onnx files (auto: onnxruntime; engines run on tensorrt).")]
+PrecisionOption = Annotated[Precision, typer.Option(
+    "--precision", help="OpenVINO inference precision: fp32 (exact) or bf16 (CPUs with native bf16).")]
 Canvas = Annotated[str | None, typer.Option(
     "--imgsz", callback=_canvas_callback, help="Canvas H or H,W in pixels, multiples of 32.")]
 ModelFile = Annotated[Path, typer.Argument(help="A model: .onnx (exported), .engine (TensorRT) or .pt (eager).")]

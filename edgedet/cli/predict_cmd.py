@@ -7,8 +7,10 @@ from pathlib import Path
 import typer
 
 from edgedet.cli.console import console, emit_json, progress_bar
-from edgedet.cli.options import JsonOut, ModelFile, ProviderOption, Threads
+from edgedet.cli.options import BackendOption, JsonOut, ModelFile, PrecisionOption, ProviderOption, Threads
+from edgedet.runtime.loader import Backend
 from edgedet.runtime.onnx_detector import Provider
+from edgedet.runtime.openvino_detector import Precision
 
 
 def predict(
@@ -16,6 +18,8 @@ def predict(
     images: str = typer.Argument(..., help="Image file, folder or glob."),
     out: Path = typer.Option(Path("runs/predict"), "--out", "-o", help="Folder for annotated images."),
     conf: float = typer.Option(0.25, min=0.0, max=1.0, help="Draw detections scoring at least this."),
+    backend: BackendOption = Backend.auto,
+    precision: PrecisionOption = Precision.fp32,
     provider: ProviderOption = Provider.cpu,
     threads: Threads = None,
     json_out: JsonOut = False,
@@ -34,7 +38,8 @@ def predict(
     from edgedet.runtime.sources import ImageFolderSource
 
     detections = {}
-    with open_detector(model, provider=provider, threads=threads) as detector, ImageFolderSource(images) as source:
+    with open_detector(model, provider=provider, threads=threads, backend=backend,
+                       precision=precision.value) as detector, ImageFolderSource(images) as source:
         with progress_bar(transient=True) as bar:
             task = bar.add_task("predicting", total=len(source.files), status="")
             for frame in source:

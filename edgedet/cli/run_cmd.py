@@ -8,8 +8,10 @@ from pathlib import Path
 import typer
 
 from edgedet.cli.console import console, emit_json
-from edgedet.cli.options import JsonOut, ModelFile, ProviderOption, Threads
+from edgedet.cli.options import BackendOption, JsonOut, ModelFile, PrecisionOption, ProviderOption, Threads
+from edgedet.runtime.loader import Backend
 from edgedet.runtime.onnx_detector import Provider
+from edgedet.runtime.openvino_detector import Precision
 
 
 def _parse_serve(text: str) -> tuple[str, int]:
@@ -33,6 +35,8 @@ def run(
     conf: float = typer.Option(0.25, min=0.0, max=1.0, help="Minimum score."),
     classes: list[str] | None = typer.Option(None, "--classes",
                                                 help="Keep only these class names or ids (repeatable)."),
+    backend: BackendOption = Backend.auto,
+    precision: PrecisionOption = Precision.fp32,
     provider: ProviderOption = Provider.cpu,
     threads: Threads = None,
     json_out: JsonOut = False,
@@ -43,6 +47,7 @@ def run(
       edgedet run model.onnx --source 0 --serve 127.0.0.1:8080
       edgedet run model.onnx --source video.mp4 --save out.mp4 --jsonl dets.jsonl --report report.json
       edgedet run model.onnx --source rtsp://camera/stream --duration 60 --report r.json
+      edgedet run model.onnx --source 0 --backend openvino --precision bf16
     """
     from edgedet.cli.models import open_detector
     from edgedet.runtime.atomic import write_json
@@ -52,7 +57,8 @@ def run(
     from edgedet.runtime.sources import open_source
 
     address = _parse_serve(serve) if serve else None
-    detector = open_detector(model, provider=provider, threads=threads)
+    detector = open_detector(model, provider=provider, threads=threads, backend=backend,
+                       precision=precision.value)
     sinks = []
     try:
         src = open_source(source)

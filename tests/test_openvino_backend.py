@@ -1,0 +1,60 @@
+"""The OpenVINO backend: our .onnx read directly (local functions inlined in memory), f32 unless bf16
+is asked for, exact against the eager model by the export parity check at batch 1 and 4."""
+
+from __future__ import annotations
+
+import pytest
+
+from edgedet.checkpoints import model_from_checkpoint
+from edgedet.eager_detector import TorchDetector
+from edgedet.export.check import compare_detectors, parity_images
+from edgedet.runtime.errors import EdgedetError
+from edgedet.runtime.loader import load_detector
+from tests.conftest import assert_one_line_error, run_cli
+
+pytest.importorskip("openvino")
+
+
+def test_openvino_f32_matches_eager_at_batch_1_and_4(trained, edge_onnx):
+    model, meta = model_from_checkpoint(trained.best)
+    with load_detector(edge_onnx, backend="openvino") as det:
+        info = det.describe()
+        assert (info.backend, info.precision, info.device) == ("openvino", "fp32", "CPU")
+        report = compare_detectors(det, TorchDetector(model, meta.class_names, meta.canvas),
+                                   parity_images(meta.canvas, synthetic=6), batch=4)
+    summary = report.summary()
+    assert summary["reference_detections"] > 0
+    assert summary["missing"] == 0 and summary["extra"] == 0, summary
+    assert summary["iou_min"] >= 0.99 and summary["score_diff_max"] <= 1e-3, summary
+    assert report.batch_consistent is True
+
+
+def test_openvino_bf16_is_only_used_when_asked(edge_onnx, synth_data):
+    from edgedet.runtime.images import list_images, read_rgb
+
+    frames = [read_rgb(p) for p in list_images(synth_data / "val" / "images")[:2]]
+    with load_detector(edge_onnx, backend="openvino", precision="bf16") as det:
+        assert det.describe().precision == "bf16"
+        assert len(det(frames)) == 2
+    with pytest.raises(EdgedetError, match="needs the openvino backend"):
+        load_detector(edge_onnx, precision="bf16")
+
+
+def test_cli_eval_on_openvino_equals_onnxruntime(edge_onnx, synth_data):
+    import json
+
+    maps = {}
+    for backend in ("onnxruntime", "openvino"):
+        r = run_cli("eval", edge_onnx, "--data", synth_data, "--backend", backend, "--json")
+        assert r.returncode == 0, r.stderr
+        out = json.loads(r.stdout)
+        assert out["backend"]["backend"] == backend
+        maps[backend] = (out["map"], out["map50"])
+    assert maps["openvino"] == pytest.approx(maps["onnxruntime"], abs=1e-3)
+
+
+def test_engine_on_another_backend_is_refused(tmp_path):
+    engine = tmp_path / "m.engine"
+    engine.write_bytes(b"plan")
+    assert_one_line_error(run_cli("run", engine, "--source", tmp_path, "--backend", "openvino"),
+                          "runs on the tensorrt backend only")
