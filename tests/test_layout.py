@@ -9,13 +9,13 @@ import sys
 from pathlib import Path
 
 import pytest
-import tomllib
 
 ROOT = Path(__file__).resolve().parents[1]
 MAPPING = {"edgedet": "edgedet", "edgedet.runtime": "runtime", "edgedet.export": "export"}
 
 
 def test_every_package_folder_is_listed():
+    tomllib = pytest.importorskip("tomllib")  # Python >= 3.11
     config = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
     assert config["package-dir"] == MAPPING
     found = set()
