@@ -2,8 +2,11 @@
 
 Read from the graph's structure alone (no naming convention): the RoI Align node's feature
 inputs descend from the backbone, its RoI input from the RPN, and what follows it is the RoI
-head; NMS nodes are recognised by type. It lives in the exporter because it reads the graph with
-the ``onnx`` package, which the torch-free runtime does not import.
+head; NMS nodes are recognised by type. Every node's output value names map to its stage too:
+ONNX Runtime's graph optimisers name the nodes they create after the value they compute (a fused
+Conv+ReLU of the backbone reports as ``relu_3_nchwc``), so a profile names values as often as nodes.
+It lives in the exporter because it reads the graph with the ``onnx`` package, which the torch-free
+runtime does not import.
 """
 
 from __future__ import annotations
@@ -37,13 +40,16 @@ def node_stages(model_path: str | Path) -> dict[str, str]:
     before_roi = ancestors(roi[0].input[:1])
     for node in graph.node:
         if node.op_type in ("NonMaxSuppression", "ScatterND") or "nms" in node.name:
-            stages[node.name] = "nms"
+            stage = "nms"
         elif node.name == roi[0].name:
-            stages[node.name] = "roi_align"
+            stage = "roi_align"
         elif node.name in backbone:
-            stages[node.name] = "backbone"
+            stage = "backbone"
         elif node.name in before_roi:
-            stages[node.name] = "rpn"
+            stage = "rpn"
         else:
-            stages[node.name] = "roi_head"
+            stage = "roi_head"
+        stages[node.name] = stage
+        for value in node.output:
+            stages.setdefault(value, stage)
     return stages

@@ -29,8 +29,10 @@ PROVIDER_CHAINS = {
 
 
 def make_session(path: str | Path, provider: Provider | str = Provider.cpu, threads: int | None = None,
-                 profile: str | None = None):
-    """An onnxruntime session; providers missing from this build fall back to the CPU."""
+                 profile: str | None = None, spin: bool = True):
+    """An onnxruntime session; providers missing from this build fall back to the CPU. ``spin=False``
+    stops idle intra-op threads from spinning: needed when several sessions share the cores run by
+    run (measured: a spinning idle session steals a busy one's cores)."""
     import onnxruntime as ort
 
     try:
@@ -42,6 +44,8 @@ def make_session(path: str | Path, provider: Provider | str = Provider.cpu, thre
     options = ort.SessionOptions()
     if threads:
         options.intra_op_num_threads = threads
+    if not spin:
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     if profile:  # a file prefix for ONNX Runtime's trace
         options.enable_profiling = True
         options.profile_file_prefix = profile
@@ -58,9 +62,9 @@ class OnnxDetector(Detector):
     """Runs an edgedet ONNX file; frames of any size, any count (chunked to a fixed batch)."""
 
     def __init__(self, path: str | Path, provider: Provider | str = Provider.cpu, threads: int | None = None,
-                 profile: str | None = None) -> None:
+                 profile: str | None = None, spin: bool = True) -> None:
         self.path = Path(path)
-        self.session = make_session(path, provider, threads, profile)
+        self.session = make_session(path, provider, threads, profile, spin)
         props = self.session.get_modelmeta().custom_metadata_map
         self.meta = ModelMetadata.from_props(props, source=f"'{path}'")
         self.class_names = self.meta.class_names

@@ -7,8 +7,6 @@ queueing a live source hides is visible in the numbers.
 
 from __future__ import annotations
 
-import os
-import platform
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -17,6 +15,7 @@ from dataclasses import dataclass, field
 from edgedet.runtime.detections import Detections
 from edgedet.runtime.detector import Detector
 from edgedet.runtime.frames import now
+from edgedet.runtime.host import host_info
 from edgedet.runtime.sinks import Sink, annotated_if_needed
 from edgedet.runtime.sources import Source
 from edgedet.runtime.stats import STAGES, LatencyRecorder
@@ -101,13 +100,6 @@ def status_line(state: StreamState, source: Source, rec: LatencyRecorder) -> dic
     return {"frames": state.processed, "fps": state.processed / elapsed, "e2e_ms": rec.last("e2e"),
             "inference_ms": rec.last("inference"), "dropped": source.frames_dropped, "outages": source.outages,
             "decode_errors": source.decode_errors}
-
-
-def host_info() -> dict:
-    import onnxruntime
-
-    return {"platform": platform.platform(), "machine": platform.machine(), "cpus": os.cpu_count(),
-            "python": platform.python_version(), "onnxruntime": onnxruntime.__version__}
 
 
 def build_report(detector: Detector, source: Source, state: StreamState, rec: LatencyRecorder) -> dict:

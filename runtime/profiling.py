@@ -50,9 +50,19 @@ def profile_stages(detector: Detector, frames: Sequence[np.ndarray], batch: int,
     return result
 
 
+ORT_SUFFIXES = ("_nchwc", "_token", "_output", "_fused", "_reorder")  # names ONNX Runtime derives from a value
+
+
 def _stage_for(name: str, stages: dict[str, str], op: str = "") -> str:
+    name = name.removeprefix("fused ")  # ONNX Runtime's fused node keeps the first node's name
     if name in stages:
         return stages[name]
+    if op in ("ReorderInput", "ReorderOutput"):  # layout conversions ONNX Runtime inserts (NCHWc)
+        return "layout"
+    for suffix in ORT_SUFFIXES:  # relu_3_nchwc, conv2d_11_nchwc_token_4, ...: the value it was named after
+        base = name.split(suffix)[0]
+        if base != name and base in stages:
+            return stages[base]
     if "MultiLevelRoIAlign" in name or "inlfunc" in name:
         return "roi_align"
     if op == "NonMaxSuppression":

@@ -76,3 +76,31 @@ def test_compare_reports_ties_at_cutoff_and_errors():
     assert r.min_iou < 0.99 and not r.ok
     r = compare("label", ref, (ref[0], ref[1], np.array([2, 1])), max_detections=100)
     assert r.missing == 1 and r.extra == 1
+
+
+def test_proposal_budget_export_matches_eager_at_that_budget(trained, tmp_path):
+    """``--proposals``: the budget is applied to the model, so its export matches the eager model run at
+    the same budget, and the file records it."""
+    from edgedet.architectures import set_proposal_budget
+    from edgedet.export.check import compare_detectors
+    from edgedet.runtime.onnx_detector import OnnxDetector
+
+    model, meta = model_from_checkpoint(trained.best)
+    pre, post = set_proposal_budget(model, 20)
+    assert post == 20 and pre == round(500 * 20 / 200)  # the edge architecture's 500 pre / 200 post, scaled
+    path = export_onnx(model, meta.model_metadata(), tmp_path / "p20.onnx", ExportOptions((128, 128), batch=None))
+    with OnnxDetector(path) as det:
+        assert det.meta.extra["rpn_post_nms_top_n"] == 20 and det.meta.extra["rpn_pre_nms_top_n"] == pre
+        _assert_parity(compare_detectors(det, TorchDetector(model, meta.class_names, meta.canvas),
+                                         parity_images((128, 128), synthetic=4, photos=False), batch=4))
+
+
+@pytest.mark.slow
+def test_cli_check_uses_the_files_budget(trained, tmp_path):
+    from tests.conftest import run_cli
+
+    out = tmp_path / "p30.onnx"
+    r = run_cli("export", trained.best, "-o", out, "--proposals", "30", "--dynamic-batch")
+    assert r.returncode == 0, r.stderr
+    r = run_cli("check", out, "--weights", trained.best, "--json")
+    assert r.returncode == 0, r.stderr

@@ -74,3 +74,17 @@ def build_model(arch: str, num_classes: int, canvas: tuple[int, int] | None = No
     model = spec.build(num_classes, min_size=min(h, w), max_size=max(h, w), **kwargs)
     model.eval()
     return model
+
+
+def set_proposal_budget(model: FasterRCNN, proposals: int, pre_nms: int | None = None) -> tuple[int, int]:
+    """Keep ``proposals`` RPN proposals per image at inference (post-NMS top-n), scaling the pre-NMS
+    top-n per level by the same factor unless ``pre_nms`` is given; returns (pre, post). Applied to the
+    model itself, so the eager model and its export run the same budget (and the parity check
+    compares like with like)."""
+    if proposals < 1:
+        raise EdgedetError(f"a proposal budget must be at least 1, got {proposals}")
+    rpn = model.rpn
+    pre, post = int(rpn._pre_nms_top_n["testing"]), int(rpn._post_nms_top_n["testing"])
+    new_pre = int(pre_nms) if pre_nms else max(proposals, round(pre * proposals / post))
+    rpn._pre_nms_top_n["testing"], rpn._post_nms_top_n["testing"] = new_pre, int(proposals)
+    return new_pre, int(proposals)

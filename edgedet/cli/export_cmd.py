@@ -37,6 +37,9 @@ def export(
     nms_thresh: float | None = typer.Option(None, min=0.0, max=1.0,
                                                help="Per-class NMS IoU threshold (default: the model's)."),
     max_dets: int | None = typer.Option(None, min=1, help="K, detections per image (default: the model's, 100)."),
+    proposals: int | None = typer.Option(None, min=1, help="RPN proposals kept per image (post-NMS top-n; the "
+                                         "pre-NMS top-n scales with it): fewer is faster on CPUs, see "
+                                         "bench/budget_sweep.py for the mAP cost (default: the model's)."),
     roi_mode: RoIMode = typer.Option(RoIMode.align, help="RoI Align or RoI Pool."),
     inline_functions: bool = typer.Option(False, "--inline-functions",
                                           help="Flatten the RoI Align function for tools without function support."),
@@ -48,12 +51,17 @@ def export(
     Examples:
       edgedet export runs/shapes/best.pt -o shapes.onnx --check
       edgedet export coco.pth --arch fasterrcnn_resnet50_fpn --num-classes 91 --imgsz 800 --dynamic-batch
+      edgedet export runs/shapes/best.pt -o fast.onnx --proposals 50 --check
     """
     import time
 
     from edgedet.export.onnx_export import ExportOptions, export_onnx
 
     model, meta = _load(weights, arch, num_classes, parse_canvas(imgsz))
+    if proposals:
+        from edgedet.architectures import set_proposal_budget
+
+        set_proposal_budget(model, proposals)
     out = out or weights.with_suffix(".onnx")
     opts = ExportOptions(canvas=meta.canvas, batch=None if dynamic_batch else batch, opset=opset,
                          score_thresh=score_thresh, nms_thresh=nms_thresh, max_detections=max_dets,
@@ -113,11 +121,14 @@ def check(
 
     Example: edgedet check shapes.onnx --weights runs/shapes/best.pt --images photos/
     """
+    from edgedet.architectures import set_proposal_budget
     from edgedet.runtime.onnx_detector import OnnxDetector
 
     with OnnxDetector(model) as detector:
-        canvas = detector.canvas
+        canvas, extra = detector.canvas, detector.meta.extra
     torch_model, meta = _load(weights, arch, num_classes, canvas)
+    if "rpn_post_nms_top_n" in extra:  # the file's proposal budget, so eager runs the same one
+        set_proposal_budget(torch_model, int(extra["rpn_post_nms_top_n"]), int(extra["rpn_pre_nms_top_n"]))
     report = _run_check(model, torch_model, meta, images, batch)
     if json_out:
         emit_json(report.summary())

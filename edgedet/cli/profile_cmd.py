@@ -39,9 +39,11 @@ def profile(
       edgedet profile a.onnx b.onnx --provider cpu --provider cuda --json profile.json
     """
     import numpy as np
+    from rich import box
     from rich.table import Table
 
     from edgedet.runtime.atomic import write_json
+    from edgedet.runtime.host import host_info
     from edgedet.runtime.images import list_images, read_rgb
     from edgedet.runtime.onnx_detector import OnnxDetector
     from edgedet.runtime.profiling import histogram_png, operator_profile, profile_stages
@@ -67,17 +69,21 @@ def profile(
             label = f"{model.name} [{device.replace('ExecutionProvider', '')}]"
             samples[label] = r.pop("_samples_total_ms")
             results.append({"model": str(model), "provider": device, **r})
-    table = Table(title=f"latency per batch (ms), {iters} iterations")
-    for col in ("model", "batch", "pre p50", "infer p50", "infer p90", "infer p99", "infer max", "post p50",
-                "total p50", "fps", "overhead"):
-        table.add_column(col, justify="right")
+    cpu = host_info()["cpu"]
+    features = ", ".join(f"{name} {'yes' if cpu[name] else 'no'}" for name in ("avx512", "vnni", "bf16", "amx"))
+    console.print(f"host: {cpu['model']}; {features}")
+    table = Table(title=f"latency per batch (ms), {iters} iterations", box=box.SIMPLE_HEAD, pad_edge=False)
+    table.add_column("model [device]", overflow="fold", max_width=24)
+    for col in ("b", "pre", "p50", "p90", "p99", "max", "post", "fps", "ovh"):
+        table.add_column(col, justify="right", no_wrap=True)
     for label, r in zip(samples, results):
-        table.add_row(label, str(r["batch"]), f"{r['preprocess_ms']['p50']:.2f}", f"{r['inference_ms']['p50']:.1f}",
-                      f"{r['inference_ms']['p90']:.1f}", f"{r['inference_ms']['p99']:.1f}",
-                      f"{r['inference_ms']['max']:.1f}", f"{r['postprocess_ms']['p50']:.2f}",
-                      f"{r['total_ms']['p50']:.1f}", f"{r['throughput_fps']:.1f}",
+        inf = r["inference_ms"]
+        table.add_row(label, str(r["batch"]), f"{r['preprocess_ms']['p50']:.2f}", f"{inf['p50']:.1f}",
+                      f"{inf['p90']:.1f}", f"{inf['p99']:.1f}", f"{inf['max']:.1f}",
+                      f"{r['postprocess_ms']['p50']:.2f}", f"{r['throughput_fps']:.1f}",
                       f"{r['overhead_pct_of_inference']:.1f}%")
     console.print(table)
+    console.print("p50..max: inference; pre/post: letterbox and box mapping; ovh: pre + post as % of inference")
     for label, r in zip(samples, results):
         if "operators" in r:
             ops = r["operators"]
@@ -88,4 +94,4 @@ def profile(
         histogram_png(samples, plot)
         console.print(f"wrote {plot}")
     if json_path:
-        write_json(json_path, results)
+        write_json(json_path, {"host": host_info(), "results": results})

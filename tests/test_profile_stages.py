@@ -1,0 +1,53 @@
+"""``edgedet profile``: ONNX Runtime's operator times grouped into the model's real stages (nothing
+of substance left in "other", for every architecture), and a table that reads at 80 columns."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from edgedet.export.stage_map import node_stages
+from edgedet.runtime.profiling import operator_profile
+from tests.conftest import run_cli
+
+STAGES = {"backbone", "rpn", "roi_align", "roi_head", "nms"}
+
+
+def grouped(path, canvas) -> dict:
+    frames = [np.random.default_rng(0).integers(0, 256, (canvas[0] * 3 // 4, canvas[1], 3), dtype=np.uint8)]
+    return operator_profile(path, frames, 1, 3, threads=2, stages=node_stages(path))["stages"]
+
+
+def check_groups(stages: dict) -> None:
+    assert STAGES <= set(stages), stages
+    assert stages.get("other", {"pct": 0.0})["pct"] < 3.0, stages
+    assert stages["backbone"]["ms"] > 0, stages  # the backbone's fused convolutions are found again
+
+
+def test_edge_model_groups_add_up(edge_onnx):
+    check_groups(grouped(edge_onnx, (128, 128)))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("arch", ["fasterrcnn_mobilenet_v3_large_320_fpn", "fasterrcnn_mobilenet_v3_large_fpn",
+                                  "fasterrcnn_resnet50_fpn", "fasterrcnn_resnet50_fpn_v2"])
+def test_torchvision_architectures_group_add_up(arch, tmp_path):
+    from edgedet.architectures.seeded import seeded_model
+    from edgedet.export.onnx_export import ExportOptions, export_onnx
+    from edgedet.runtime.model_metadata import ModelMetadata
+
+    canvas = (320, 320) if arch.endswith("320_fpn") else (256, 256)
+    model = seeded_model(arch, 5, canvas)
+    names = ("__background__",) + tuple(f"c{i}" for i in range(1, 5))
+    path = export_onnx(model, ModelMetadata(arch, names, canvas), tmp_path / "m.onnx", ExportOptions(canvas))
+    check_groups(grouped(path, canvas))
+
+
+def test_profile_table_reads_at_80_columns(edge_onnx):
+    r = run_cli("profile", edge_onnx, "--iters", "3", "--warmup", "1", env={"COLUMNS": "80"})
+    assert r.returncode == 0, r.stderr
+    lines = r.stderr.splitlines()
+    assert all(len(line) <= 80 for line in lines), max(lines, key=len)
+    table = [ln for ln in lines if "edge.onnx" in ln and "%" in ln]
+    assert table and "…" not in "".join(lines)
+    assert any(ln.startswith("host: ") and "avx512" in ln for ln in lines)
