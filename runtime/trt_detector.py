@@ -119,7 +119,7 @@ class TensorRTDetector(Detector):
         return BackendInfo(str(self.path), self.meta.architecture, "tensorrt", self.gpu, self.manifest.precision)
 
     def close(self) -> None:
-        if getattr(self, "stream", None) is None:
+        if self.stream is None:  # closed already
             return
         self._release_graph()
         for buf in (*self.host.values(), *self.device.values()):
