@@ -13,6 +13,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
+from enum import Enum
 
 import numpy as np
 
@@ -20,6 +21,15 @@ from edgedet.runtime.detections import Detections
 from edgedet.runtime.letterbox import DEFAULT_FILL, letterbox
 from edgedet.runtime.model_metadata import ModelMetadata
 from edgedet.runtime.outputs import detections_from_outputs
+
+
+class Precision(str, Enum):
+    """How a backend computes: ``fp32`` (exact), ``bf16`` (OpenVINO on CPUs with native bf16), ``int8``
+    (a file ``edgedet quantize`` wrote: its convolutions run int8, the rest fp32)."""
+
+    fp32 = "fp32"
+    bf16 = "bf16"
+    int8 = "int8"
 
 
 @dataclass(frozen=True)

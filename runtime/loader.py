@@ -9,9 +9,10 @@ from __future__ import annotations
 from enum import Enum
 from pathlib import Path
 
-from edgedet.runtime.detector import Detector
+from edgedet.runtime.detector import Detector, Precision
 from edgedet.runtime.errors import EdgedetError
 from edgedet.runtime.model_files import CHECKPOINT_SUFFIXES, ENGINE_SUFFIXES, ONNX_SUFFIXES, require_model_file
+from edgedet.runtime.model_metadata import require_precision
 from edgedet.runtime.onnx_detector import Provider
 
 
@@ -24,11 +25,12 @@ class Backend(str, Enum):
     tensorrt = "tensorrt"
 
 
-def load_detector(path: str | Path, backend: Backend | str = Backend.auto, precision: str = "fp32",
+def load_detector(path: str | Path, backend: Backend | str = Backend.auto, precision: Precision | str = Precision.fp32,
                   provider: Provider | str = Provider.cpu, threads: int | None = None) -> Detector:
-    """``precision`` applies to OpenVINO (fp32, bf16); an engine's precision was fixed when it was built."""
+    """``precision``: bf16 is OpenVINO's (CPUs with native bf16); int8 names a file ``edgedet quantize``
+    wrote (ONNX Runtime and OpenVINO both run it); an engine's precision was fixed when it was built."""
     path = require_model_file(path)
-    backend = Backend(backend)
+    backend, precision = Backend(backend), Precision(precision)
     suffix = path.suffix.lower()
     if suffix in CHECKPOINT_SUFFIXES:
         raise EdgedetError(f"'{path}' is a PyTorch checkpoint: export it with 'edgedet export' to run it without "
@@ -43,13 +45,18 @@ def load_detector(path: str | Path, backend: Backend | str = Backend.auto, preci
         return TensorRTDetector(path)
     if backend is Backend.tensorrt:
         raise EdgedetError(f"the tensorrt backend runs engines: build one from '{path}' with 'edgedet build'")
-    if precision != "fp32" and backend is not Backend.openvino:
-        raise EdgedetError(f"precision {precision} needs the openvino backend (onnxruntime runs the file as "
-                           "exported)")
+    if precision is Precision.bf16 and backend is not Backend.openvino:
+        raise EdgedetError("precision bf16 needs the openvino backend (onnxruntime runs the file as exported)")
     if backend is Backend.openvino:
         from edgedet.runtime.openvino_detector import OpenVinoDetector
 
         return OpenVinoDetector(path, precision=precision, threads=threads)
     from edgedet.runtime.onnx_detector import OnnxDetector
 
-    return OnnxDetector(path, provider=provider, threads=threads)
+    detector = OnnxDetector(path, provider=provider, threads=threads)
+    try:
+        require_precision(detector.meta, precision, path)
+    except EdgedetError:
+        detector.close()
+        raise
+    return detector

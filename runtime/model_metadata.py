@@ -65,3 +65,10 @@ class ModelMetadata:
         parsed["class_names"] = tuple(parsed.get("class_names", ()))
         parsed["canvas"] = tuple(parsed["canvas"])
         return cls(**parsed)
+
+
+def require_precision(meta: ModelMetadata, precision: str, path: object) -> None:
+    """``int8`` is a property of the file (``edgedet quantize`` wrote it), not a switch of the backend."""
+    if precision == "int8" and meta.precision != "int8":
+        raise EdgedetError(f"'{path}' is a {meta.precision} file: make an int8 one with 'edgedet quantize {path} "
+                           "--calib IMAGES', then run that file")

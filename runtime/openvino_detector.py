@@ -10,23 +10,17 @@ only when requested. With f32 the detections equal onnxruntime's.
 
 from __future__ import annotations
 
-from enum import Enum
 from pathlib import Path
 
 import numpy as np
 
-from edgedet.runtime.detector import BackendInfo, Detector
+from edgedet.runtime.detector import BackendInfo, Detector, Precision
 from edgedet.runtime.errors import EdgedetError
 from edgedet.runtime.model_files import require_model_file
-from edgedet.runtime.model_metadata import ModelMetadata
+from edgedet.runtime.model_metadata import ModelMetadata, require_precision
 
-
-class Precision(str, Enum):
-    fp32 = "fp32"
-    bf16 = "bf16"
-
-
-_HINTS = {Precision.fp32: "f32", Precision.bf16: "bf16"}
+# What OpenVINO computes the float part in; an int8 file's quantized convolutions run int8 either way.
+_HINTS = {Precision.fp32: "f32", Precision.bf16: "bf16", Precision.int8: "f32"}
 
 
 def inlined_model_bytes(path: Path) -> tuple[bytes, dict[str, str]]:
@@ -57,6 +51,7 @@ class OpenVinoDetector(Detector):
         self.meta = ModelMetadata.from_props(props, source=f"'{path}'")
         self.class_names, self.canvas = self.meta.class_names, self.meta.canvas
         self.fixed_batch, self.fill = self.meta.batch, self.meta.letterbox_fill
+        require_precision(self.meta, self.precision, self.path)
         config = {"INFERENCE_PRECISION_HINT": _HINTS[self.precision]}
         if threads:
             config["INFERENCE_NUM_THREADS"] = int(threads)
@@ -78,7 +73,10 @@ class OpenVinoDetector(Detector):
         return {name: np.array(result[port]) for port, name in self._outputs}
 
     def describe(self) -> BackendInfo:
-        return BackendInfo(str(self.path), self.meta.architecture, "openvino", self.device, self.precision.value)
+        precision = self.precision.value
+        if self.meta.precision == Precision.int8.value:
+            precision = "int8+bf16" if self.precision is Precision.bf16 else "int8"
+        return BackendInfo(str(self.path), self.meta.architecture, "openvino", self.device, precision)
 
     def close(self) -> None:
         self._request = None

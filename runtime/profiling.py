@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import tempfile
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -24,30 +24,42 @@ from edgedet.runtime.stats import summarize
 
 def profile_stages(detector: Detector, frames: Sequence[np.ndarray], batch: int, iters: int, warmup: int) -> dict:
     """Pre-process, inference and post-process latency for one batch of ``batch`` frames."""
-    chunk = [frames[i % len(frames)] for i in range(batch)]
-    hw = [f.shape[:2] for f in chunk]
-    times: dict[str, list[float]] = defaultdict(list)
+    return profile_side_by_side({"model": detector}, frames, batch, iters, warmup)["model"]
+
+
+def profile_side_by_side(detectors: Mapping[str, Detector], frames: Sequence[np.ndarray], batch: int, iters: int,
+                         warmup: int) -> dict[str, dict]:
+    """``profile_stages`` of several detectors interleaved run by run (the first ``warmup`` rounds not
+    counted), so machine noise — a neighbour's load, the CPU's clock — hits every configuration alike
+    and their ratio means something. A fixed-batch file gets its own batch."""
+    times: dict[str, dict[str, list[float]]] = {name: defaultdict(list) for name in detectors}
     for i in range(warmup + iters):
-        t0 = now()
-        data, scales = detector.preprocess(chunk)
-        t1 = now()
-        outputs = detector.infer(data)
-        t2 = now()
-        detector.postprocess(outputs, scales, hw)
-        t3 = now()
-        if i >= warmup:
-            times["preprocess"].append((t1 - t0) * 1e3)
-            times["inference"].append((t2 - t1) * 1e3)
-            times["postprocess"].append((t3 - t2) * 1e3)
-            times["total"].append((t3 - t0) * 1e3)
-    result = {f"{k}_ms": summarize(v) for k, v in times.items()}
-    result["batch"] = batch
-    result["iters"] = iters
-    result["throughput_fps"] = round(batch * 1e3 / float(np.mean(times["total"])), 3)
-    result["overhead_pct_of_inference"] = round(
-        100 * (np.mean(times["preprocess"]) + np.mean(times["postprocess"])) / np.mean(times["inference"]), 2)
-    result["_samples_total_ms"] = times["total"]
-    return result
+        for name, detector in detectors.items():
+            b = detector.fixed_batch or batch
+            chunk = [frames[j % len(frames)] for j in range(b)]
+            t0 = now()
+            data, scales = detector.preprocess(chunk)
+            t1 = now()
+            outputs = detector.infer(data)
+            t2 = now()
+            detector.postprocess(outputs, scales, [f.shape[:2] for f in chunk])
+            t3 = now()
+            if i >= warmup:
+                for key, value in (("preprocess", t1 - t0), ("inference", t2 - t1), ("postprocess", t3 - t2),
+                                   ("total", t3 - t0)):
+                    times[name][key].append(value * 1e3)
+    results = {}
+    for name, detector in detectors.items():
+        t = times[name]
+        result = {f"{k}_ms": summarize(v) for k, v in t.items()}
+        result["batch"] = detector.fixed_batch or batch
+        result["iters"] = iters
+        result["throughput_fps"] = round(result["batch"] * 1e3 / float(np.mean(t["total"])), 3)
+        result["overhead_pct_of_inference"] = round(
+            100 * (np.mean(t["preprocess"]) + np.mean(t["postprocess"])) / np.mean(t["inference"]), 2)
+        result["_samples_total_ms"] = t["total"]
+        results[name] = result
+    return results
 
 
 ORT_SUFFIXES = ("_nchwc", "_token", "_output", "_fused", "_reorder")  # names ONNX Runtime derives from a value

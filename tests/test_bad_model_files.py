@@ -23,6 +23,7 @@ COMMANDS = {
     "run": (".onnx", lambda m, ctx: ["run", m, "--source", ctx["images"], "--max-frames", "1",
                                      "--jsonl", ctx["out"] / "d.jsonl"]),
     "profile": (".onnx", lambda m, ctx: ["profile", m, "--iters", "1", "--json", ctx["out"] / "p.json"]),
+    "quantize": (".onnx", lambda m, ctx: ["quantize", m, "--calib", ctx["images"], "-o", ctx["out"] / "q.onnx"]),
     "build": (".onnx", lambda m, ctx: ["build", m, "-o", ctx["out"] / "m.engine"]),
     "export": (".pt", lambda m, ctx: ["export", m, "-o", ctx["out"] / "m.onnx"]),
     "eval-checkpoint": (".pt", lambda m, ctx: ["eval", m, "--data", ctx["data"]]),

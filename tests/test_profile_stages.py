@@ -51,3 +51,24 @@ def test_profile_table_reads_at_80_columns(edge_onnx):
     table = [ln for ln in lines if "edge.onnx" in ln and "%" in ln]
     assert table and "…" not in "".join(lines)
     assert any(ln.startswith("host: ") and "avx512" in ln for ln in lines)
+
+
+def test_profile_compares_backends_and_precisions_side_by_side(edge_onnx, tmp_path):
+    pytest.importorskip("openvino")
+    import json
+
+    out = tmp_path / "p.json"
+    r = run_cli("profile", edge_onnx, "--backend", "onnxruntime", "--backend", "openvino", "--precision", "fp32",
+                "--precision", "bf16", "--iters", "4", "--warmup", "1", "--no-operators", "--json", out,
+                env={"COLUMNS": "80"})
+    assert r.returncode == 0, r.stderr
+    assert all(len(line) <= 80 for line in r.stderr.splitlines())
+    rows = json.loads(out.read_text())["results"]
+    # bf16 is OpenVINO's: onnxruntime gets fp32 only, in the order asked
+    assert [(x["backend"], x["precision"]) for x in rows] == [("onnxruntime", "fp32"), ("openvino", "fp32"),
+                                                              ("openvino", "bf16")]
+    first = rows[0]["inference_ms"]["p50"]
+    for x in rows:
+        assert x["speedup_vs_first"] == pytest.approx(first / x["inference_ms"]["p50"], rel=1e-2)
+        assert x["iters"] == 4 and x["inference_ms"]["p50"] > 0
+    assert "vs 1st" in r.stderr and "edge.onnx ov bf16" in r.stderr.replace("\n ", " ")

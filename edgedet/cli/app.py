@@ -21,6 +21,7 @@ from edgedet.cli import (
     info_cmd,
     predict_cmd,
     profile_cmd,
+    quantize_cmd,
     run_cmd,
     train_cmd,
 )
@@ -46,6 +47,7 @@ app.command("predict")(predict_cmd.predict)
 app.command("export")(export_cmd.export)
 app.command("check")(export_cmd.check)
 app.command("info")(info_cmd.info)
+app.command("quantize")(quantize_cmd.quantize)
 app.command("build")(build_cmd.build)
 app.command("run")(run_cmd.run)
 app.command("profile")(profile_cmd.profile)

@@ -12,9 +12,9 @@ from typing import Annotated
 import typer
 
 from edgedet.export.roi_spec import RoIMode
+from edgedet.runtime.detector import Precision
 from edgedet.runtime.loader import Backend
 from edgedet.runtime.onnx_detector import Provider
-from edgedet.runtime.openvino_detector import Precision
 
 __all__ = ["BackendOption", "Canvas", "JsonOut", "ModelFile", "PrecisionOption", "ProviderOption", "RoIMode",
            "Threads", "parse_canvas"]
@@ -51,7 +51,7 @@ ProviderOption = Annotated[Provider, typer.Option(
 BackendOption = Annotated[Backend, typer.Option(
     "--backend", help="Inference backend for .onnx files (auto: onnxruntime; engines run on tensorrt).")]
 PrecisionOption = Annotated[Precision, typer.Option(
-    "--precision", help="OpenVINO inference precision: fp32 (exact) or bf16 (CPUs with native bf16).")]
+    "--precision", help="fp32 (exact); bf16 (openvino, CPUs with native bf16); int8 (a file from 'edgedet quantize').")]
 Canvas = Annotated[str | None, typer.Option(
     "--imgsz", callback=_canvas_callback, help="Canvas H or H,W in pixels, multiples of 32.")]
 ModelFile = Annotated[Path, typer.Argument(help="A model: .onnx (exported), .engine (TensorRT) or .pt (eager).")]

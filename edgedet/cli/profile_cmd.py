@@ -8,6 +8,8 @@ import typer
 
 from edgedet.cli.console import console
 from edgedet.cli.options import Threads
+from edgedet.runtime.detector import Precision
+from edgedet.runtime.loader import Backend
 from edgedet.runtime.onnx_detector import Provider
 
 
@@ -20,23 +22,50 @@ def _stage_map(model: Path) -> dict[str, str]:
     return node_stages(model)
 
 
+def _configurations(models: list[Path], backends: list[Backend], precisions: list[Precision],
+                    providers: list[Provider]) -> list[tuple[Path, Backend, Precision, Provider]]:
+    """Every runnable combination, in the order asked (the first is the baseline of the ratios).
+    bf16 is OpenVINO's; providers are ONNX Runtime's."""
+    combos = []
+    for model in models:
+        for backend in backends:
+            for precision in precisions:
+                if precision is Precision.bf16 and backend is not Backend.openvino:
+                    continue
+                for provider in (providers if backend in (Backend.auto, Backend.onnxruntime) else providers[:1]):
+                    combos.append((model, backend, precision, provider))
+    return combos
+
+
+def _short(info) -> str:
+    backend = {"onnxruntime": "ort", "openvino": "ov", "tensorrt": "trt"}.get(info.backend, info.backend)
+    device = info.device.replace("ExecutionProvider", "").lower()
+    return f"{backend}/{device} {info.precision}" if device not in ("cpu",) else f"{backend} {info.precision}"
+
+
 def profile(
     models: list[Path] = typer.Argument(..., help="One or more .onnx files (compared side by side)."),
     batch: int = typer.Option(1, min=1, help="Frames per inference (dynamic-batch files)."),
     iters: int = typer.Option(50, min=1),
     warmup: int = typer.Option(5, min=0),
     threads: Threads = None,
-    provider: list[Provider] = typer.Option([Provider.cpu], help="Repeat to compare providers."),
+    backend: list[Backend] = typer.Option([Backend.onnxruntime], "--backend", help="Repeat to compare backends."),
+    precision: list[Precision] = typer.Option([Precision.fp32], "--precision",
+                                              help="Repeat to compare: fp32, bf16 (openvino), int8 (int8 files)."),
+    provider: list[Provider] = typer.Option([Provider.cpu], help="ONNX Runtime providers; repeat to compare."),
     images: str | None = typer.Option(None, help="Image file/folder/glob to use instead of synthetic frames."),
     operators: bool = typer.Option(True, help="Include ONNX Runtime's per-operator profile."),
     json_path: Path | None = typer.Option(None, "--json", help="Write all results as JSON here."),
     plot: Path | None = typer.Option(None, help="Latency histogram PNG."),
 ) -> None:
-    """Latency p50/p90/p99/max of pre-process, inference and post-process; throughput; where the time goes.
+    """Latency p50/p90/p99 of pre-process, inference and post-process, throughput and where the time
+    goes, for every model x backend x precision given, timed interleaved run by run (machine noise
+    hits all alike); 'vs 1st' is the first row's p50 over each row's.
 
     Examples:
       edgedet profile model.onnx --iters 100 --plot latency.png
-      edgedet profile a.onnx b.onnx --provider cpu --provider cuda --json profile.json
+      edgedet profile model.onnx model.int8.onnx --backend onnxruntime --backend openvino
+      edgedet profile model.onnx --backend openvino --precision fp32 --precision bf16 --json p.json
     """
     import numpy as np
     from rich import box
@@ -45,51 +74,69 @@ def profile(
     from edgedet.runtime.atomic import write_json
     from edgedet.runtime.host import host_info
     from edgedet.runtime.images import list_images, read_rgb
+    from edgedet.runtime.loader import load_detector
     from edgedet.runtime.onnx_detector import OnnxDetector
-    from edgedet.runtime.profiling import histogram_png, operator_profile, profile_stages
+    from edgedet.runtime.profiling import histogram_png, operator_profile, profile_side_by_side
 
-    results, samples = [], {}
-    for model in models:
-        for prov in provider:
-            with OnnxDetector(model, provider=prov, threads=threads) as det:
-                if images:
-                    frames = [read_rgb(p) for p in list_images(images)[:16]]
-                else:
-                    rng = np.random.default_rng(0)
-                    h, w = det.canvas
-                    frames = [rng.integers(0, 256, (h * 3 // 4, w, 3), dtype=np.uint8) for _ in range(4)]
-                b = det.fixed_batch or batch
-                device = det.describe().device
-                with console.status(f"profiling {model.name} on {device}"):
-                    r = profile_stages(det, frames, b, iters, warmup)
-            if operators:
-                with console.status(f"operator profile of {model.name}"):
-                    r["operators"] = operator_profile(model, frames, b, max(3, iters // 5), threads, prov,
-                                                      stages=_stage_map(model))
-            label = f"{model.name} [{device.replace('ExecutionProvider', '')}]"
-            samples[label] = r.pop("_samples_total_ms")
-            results.append({"model": str(model), "provider": device, **r})
+    detectors, labels, providers = {}, {}, {}
+    configurations = _configurations(models, backend, precision, provider)
+    try:
+        for model, back, prec, prov in configurations:
+            if prec is Precision.int8 or back is Backend.openvino or prec is Precision.bf16:
+                det = load_detector(model, backend=back, precision=prec, threads=threads)
+            else:  # no spinning: an idle ONNX Runtime pool must not steal the cores of the next row's run
+                det = OnnxDetector(model, provider=prov, threads=threads, spin=len(configurations) == 1)
+            label = f"{model.name} {_short(det.describe())}"
+            if label in labels.values():  # e.g. an int8 file asked for at fp32 and int8: the same thing
+                det.close()
+                continue
+            key = f"{len(detectors)}"
+            detectors[key], labels[key], providers[key] = det, label, prov
+        first = next(iter(detectors.values()))
+        if images:
+            frames = [read_rgb(p) for p in list_images(images)[:16]]
+        else:
+            rng = np.random.default_rng(0)
+            h, w = first.canvas
+            frames = [rng.integers(0, 256, (h * 3 // 4, w, 3), dtype=np.uint8) for _ in range(4)]
+        with console.status(f"profiling {len(detectors)} configuration(s), interleaved"):
+            runs = profile_side_by_side(detectors, frames, batch, iters, warmup)
+        results, samples = [], {}
+        for key, det in detectors.items():
+            r = runs[key]
+            info = det.describe()
+            if operators and info.backend == "onnxruntime":
+                with console.status(f"operator profile of {labels[key]}"):
+                    r["operators"] = operator_profile(info.model, frames, r["batch"], max(3, iters // 5), threads,
+                                                      providers[key], stages=_stage_map(Path(info.model)))
+            samples[labels[key]] = r.pop("_samples_total_ms")
+            results.append({"label": labels[key], **info.as_dict(), "provider": info.device, **r})
+    finally:
+        for det in detectors.values():
+            det.close()
     cpu = host_info()["cpu"]
     features = ", ".join(f"{name} {'yes' if cpu[name] else 'no'}" for name in ("avx512", "vnni", "bf16", "amx"))
     console.print(f"host: {cpu['model']}; {features}")
     table = Table(title=f"latency per batch (ms), {iters} iterations", box=box.SIMPLE_HEAD, pad_edge=False)
-    table.add_column("model [device]", overflow="fold", max_width=24)
-    for col in ("b", "pre", "p50", "p90", "p99", "max", "post", "fps", "ovh"):
+    table.add_column("model backend precision", overflow="fold", max_width=26)
+    for col in ("b", "pre", "p50", "p90", "p99", "post", "fps", "ovh", "vs 1st"):
         table.add_column(col, justify="right", no_wrap=True)
-    for label, r in zip(samples, results):
+    base = results[0]["inference_ms"]["p50"]
+    for r in results:
         inf = r["inference_ms"]
-        table.add_row(label, str(r["batch"]), f"{r['preprocess_ms']['p50']:.2f}", f"{inf['p50']:.1f}",
-                      f"{inf['p90']:.1f}", f"{inf['p99']:.1f}", f"{inf['max']:.1f}",
-                      f"{r['postprocess_ms']['p50']:.2f}", f"{r['throughput_fps']:.1f}",
-                      f"{r['overhead_pct_of_inference']:.1f}%")
+        r["speedup_vs_first"] = round(base / inf["p50"], 3)
+        table.add_row(r["label"], str(r["batch"]), f"{r['preprocess_ms']['p50']:.2f}", f"{inf['p50']:.1f}",
+                      f"{inf['p90']:.1f}", f"{inf['p99']:.1f}", f"{r['postprocess_ms']['p50']:.2f}",
+                      f"{r['throughput_fps']:.1f}", f"{r['overhead_pct_of_inference']:.0f}%",
+                      f"{r['speedup_vs_first']:.2f}x")
     console.print(table)
-    console.print("p50..max: inference; pre/post: letterbox and box mapping; ovh: pre + post as % of inference")
-    for label, r in zip(samples, results):
+    console.print("p50..p99: inference; pre/post: letterbox and box mapping; ovh: pre + post as % of inference")
+    for r in results:
         if "operators" in r:
             ops = r["operators"]
             stages = ", ".join(f"{k} {v['ms']:.1f} ms ({v['pct']:.0f}%)" for k, v in ops["stages"].items())
             top = ", ".join(f"{o['op']} {o['ms']:.1f}" for o in ops["operators"][:6])
-            console.print(f"[bold]{label}[/] stages: {stages}\n  top operators (ms): {top}")
+            console.print(f"[bold]{r['label']}[/] stages: {stages}\n  top operators (ms): {top}")
     if plot:
         histogram_png(samples, plot)
         console.print(f"wrote {plot}")

@@ -9,9 +9,9 @@ import typer
 
 from edgedet.cli.console import console, emit_json
 from edgedet.cli.options import BackendOption, JsonOut, ModelFile, PrecisionOption, ProviderOption, Threads
+from edgedet.runtime.detector import Precision
 from edgedet.runtime.loader import Backend
 from edgedet.runtime.onnx_detector import Provider
-from edgedet.runtime.openvino_detector import Precision
 
 
 def _parse_serve(text: str) -> tuple[str, int]:

@@ -1,0 +1,208 @@
+"""Every CPU path side by side: torchvision's own ONNX export in ONNX Runtime (the baseline), our file
+in ONNX Runtime and OpenVINO at fp32 and bf16, our NNCF INT8 file (convolutions only) in both, and
+eager torchvision, on the same weights, canvas, photo and threads, timed interleaved run by run.
+
+Each row reports inference p50, the speed-up over torchvision's export, detection agreement with
+eager (share of eager's confident detections, score >= 0.5, found with the same label at IoU >= 0.5)
+and, for trained models, mAP@.5 on their validation split (pycocotools) — seeded random weights
+cannot judge reduced precision (their detections flip under any perturbation), trained ones can.
+
+Models: ``mobilenet320`` (fasterrcnn_mobilenet_v3_large_320_fpn @ 320, seeded, 91 classes),
+``mobilenet320-trained`` (the same architecture trained on the synthetic shapes at 320; trained once
+with ``edgedet train`` and cached under ~/.cache/edgedet/bench), ``resnet50`` (fasterrcnn_resnet50_fpn
+@ 800, seeded) and ``demo`` (a demo run's checkpoint and data).
+
+    python bench/cpu_backends.py --models mobilenet320 mobilenet320-trained --json cpu.json
+    python bench/cpu_backends.py --models demo --demo runs/demo
+    python bench/cpu_backends.py --models resnet50 --iters 8
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+import onnxruntime as ort
+import torch
+
+from edgedet.architectures.seeded import seeded_model
+from edgedet.checkpoints import model_from_checkpoint
+from edgedet.data.coco import CocoData, load_split
+from edgedet.eager_detector import TorchDetector, canvas_tensor
+from edgedet.evaluation.coco_eval import evaluate
+from edgedet.export.accuracy_gate import agreement
+from edgedet.export.check import parity_images, sample_photos
+from edgedet.export.int8_file import GateLimits, write_int8_model
+from edgedet.export.onnx_export import ExportOptions, export_onnx
+from edgedet.runtime.detector import BackendInfo, Detector
+from edgedet.runtime.letterbox import letterbox
+from edgedet.runtime.loader import load_detector
+from edgedet.runtime.model_metadata import ModelMetadata
+from edgedet.runtime.onnx_detector import OnnxDetector
+from edgedet.runtime.profiling import profile_side_by_side
+
+sys.path.insert(0, str(Path(__file__).parent))
+from export_latency import torchvision_export  # noqa: E402
+
+CACHE = Path.home() / ".cache" / "edgedet" / "bench"
+
+
+class TorchvisionExportDetector(Detector):
+    """torchvision's ``torch.onnx.export`` of the same model in ONNX Runtime, behind the Detector
+    contract so it is timed and matched exactly like ours: uint8 canvases in, padded outputs out
+    (its graph takes one CHW float image per run)."""
+
+    def __init__(self, path: Path, class_names: tuple[str, ...], canvas: tuple[int, int], threads: int) -> None:
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = threads
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        self.session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+        self.class_names, self.canvas, self.path = class_names, canvas, path
+
+    def infer(self, batch: np.ndarray) -> dict[str, np.ndarray]:
+        runs = [self.session.run(None, {"image": canvas_tensor(c).numpy()}) for c in batch]
+        k = max([len(r[2]) for r in runs] + [1])
+        out = {"num_detections": np.zeros(len(runs), np.int32), "boxes": np.zeros((len(runs), k, 4), np.float32),
+               "scores": np.zeros((len(runs), k), np.float32), "labels": np.zeros((len(runs), k), np.int64)}
+        for i, (boxes, labels, scores) in enumerate(runs):
+            n = len(scores)
+            out["num_detections"][i] = n
+            out["boxes"][i, :n], out["scores"][i, :n], out["labels"][i, :n] = boxes, scores, labels
+        return out
+
+    def describe(self) -> BackendInfo:
+        return BackendInfo(str(self.path), "torchvision export", "onnxruntime", "CPUExecutionProvider")
+
+    def close(self) -> None:
+        self.session = None
+
+
+@dataclass
+class Subject:
+    name: str
+    model: torch.nn.Module
+    meta: ModelMetadata
+    calib: Path  # calibration images (a folder)
+    val: CocoData | None  # labelled validation split for mAP@.5 (trained models)
+
+
+def trained_mobilenet320() -> Path:
+    """fasterrcnn_mobilenet_v3_large_320_fpn trained on synthetic shapes at 320 (about 20 minutes here,
+    once; cached)."""
+    run, data = CACHE / "mobilenet320_shapes", CACHE / "shapes320"
+    if not (run / "best.pt").is_file():
+        edgedet = [sys.executable, "-m", "edgedet.cli.app"]
+        if not (data / "val" / "annotations.json").is_file():
+            subprocess.run([*edgedet, "data", "synth", str(data), "--images", "1200", "--size", "320", "--seed", "0"],
+                           check=True)
+        subprocess.run([*edgedet, "train", "--data", str(data), "--arch", "fasterrcnn_mobilenet_v3_large_320_fpn",
+                        "--imgsz", "320", "--epochs", "2", "--out", str(run), "--eval-every", "0"], check=True)
+    return run / "best.pt"
+
+
+def photo_folder(canvas: tuple[int, int], folder: Path) -> Path:
+    """Real photos and synthetic scenes as files: the calibration set of a seeded model."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, img in parity_images(canvas, synthetic=8, photos=True):
+        cv2.imwrite(str(folder / f"{name}.png"), cv2.cvtColor(img, cv2.COLOR_RGB2BGR))
+    return folder
+
+
+def subject(name: str, args: argparse.Namespace, tmp: Path) -> Subject:
+    if name in ("mobilenet320", "resnet50"):
+        arch, side = (("fasterrcnn_mobilenet_v3_large_320_fpn", 320) if name == "mobilenet320"
+                      else ("fasterrcnn_resnet50_fpn", 800))
+        model = seeded_model(arch, 91, (side, side), seed=0)
+        names = ("__background__",) + tuple(f"c{i}" for i in range(1, 91))
+        meta = ModelMetadata(arch, names, (side, side))
+        return Subject(name, model, meta, photo_folder((side, side), tmp / f"{name}_calib"), None)
+    if name == "mobilenet320-trained":
+        checkpoint, data = trained_mobilenet320(), CACHE / "shapes320"
+    else:
+        checkpoint, data = args.demo / "train" / "best.pt", args.demo / "data"
+    model, meta = model_from_checkpoint(checkpoint)
+    return Subject(name, model, meta.model_metadata(), data / "train" / "images", load_split(data, "val"))
+
+
+def measure(sub: Subject, args: argparse.Namespace, tmp: Path) -> list[dict]:
+    canvas = sub.meta.canvas
+    ours = export_onnx(sub.model, sub.meta, tmp / f"{sub.name}.onnx", ExportOptions(canvas, batch=None))
+    photo = sample_photos()[0][1]
+    theirs = tmp / f"{sub.name}.torchvision.onnx"
+    torchvision_export(sub.model, canvas_tensor(letterbox(photo, canvas)[0]), theirs)
+    int8 = write_int8_model(ours, sub.calib, tmp / f"{sub.name}.int8.onnx", subset=args.calib, labelled=sub.val,
+                            limits=GateLimits(force=True), threads=args.threads, iters=0)
+    t = args.threads
+    rows = {
+        "torchvision export, onnxruntime fp32": TorchvisionExportDetector(theirs, sub.meta.class_names, canvas, t),
+        "ours, onnxruntime fp32": OnnxDetector(ours, threads=t, spin=False),
+        "ours, openvino fp32": load_detector(ours, backend="openvino", threads=t),
+        "ours, openvino bf16": load_detector(ours, backend="openvino", precision="bf16", threads=t),
+        "ours int8, onnxruntime": load_detector(int8.path, precision="int8", threads=t),
+        "ours int8, openvino": load_detector(int8.path, backend="openvino", precision="int8", threads=t),
+        "ours int8, openvino bf16 rest": load_detector(int8.path, backend="openvino", precision="bf16", threads=t),
+        "eager torchvision": TorchDetector(sub.model, sub.meta.class_names, canvas),
+    }
+    eager = rows["eager torchvision"]
+    frames = [img for _, img in parity_images(canvas, synthetic=4, photos=True)]
+    runs = profile_side_by_side(rows, [photo], 1, args.iters, args.warmup)
+    base = runs["torchvision export, onnxruntime fp32"]["inference_ms"]["p50"]
+    out = []
+    for label, det in rows.items():
+        share, confident = agreement(det, eager, frames)
+        row = {"model": sub.name, "path": label, "p50_ms": runs[label]["inference_ms"]["p50"],
+               "speedup_vs_torchvision_export": round(base / runs[label]["inference_ms"]["p50"], 3),
+               "agreement_vs_eager": round(share, 4), "eager_confident": confident}
+        if sub.val is not None:
+            row["map50"] = round(evaluate(det, sub.val)["map50"], 4)
+        out.append(row)
+        print(f"  {label:34s} {row['p50_ms']:8.1f} ms {row['speedup_vs_torchvision_export']:5.2f}x  agreement "
+              f"{100 * share:5.1f} % of {confident}" + (f"  mAP@.5 {row['map50']:.3f}" if "map50" in row else ""),
+              flush=True)
+    for det in rows.values():
+        det.close()
+    out[0]["int8_gate"] = int8.gate.as_dict()
+    return out
+
+
+def markdown(rows: list[dict]) -> str:
+    lines = ["| model | path | p50 ms | vs torchvision export | agreement vs eager | mAP@.5 |",
+             "| --- | --- | --- | --- | --- | --- |"]
+    for r in rows:
+        map50 = f"{r['map50']:.3f}" if "map50" in r else "—"
+        lines.append(f"| {r['model']} | {r['path']} | {r['p50_ms']:.1f} | {r['speedup_vs_torchvision_export']:.2f}x | "
+                     f"{100 * r['agreement_vs_eager']:.1f} % of {r['eager_confident']} | {map50} |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--models", nargs="+", default=["mobilenet320", "mobilenet320-trained", "resnet50"],
+                    choices=["mobilenet320", "mobilenet320-trained", "resnet50", "demo"])
+    ap.add_argument("--demo", type=Path, default=Path("runs/demo"), help="A demo run's folder (for 'demo').")
+    ap.add_argument("--iters", type=int, default=30)
+    ap.add_argument("--warmup", type=int, default=3)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--calib", type=int, default=64, help="Calibration images at most.")
+    ap.add_argument("--json", type=Path)
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for name in args.models:
+            print(f"{name}:", flush=True)
+            rows += measure(subject(name, args, Path(tmp)), args, Path(tmp))
+    print(markdown(rows))
+    if args.json:
+        args.json.write_text(json.dumps(rows, indent=2))
+
+
+if __name__ == "__main__":
+    main()

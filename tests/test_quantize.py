@@ -1,0 +1,112 @@
+"""``edgedet quantize``: NNCF INT8 of the convolutions only, gated on pycocotools mAP@.5 against fp32,
+runnable on ONNX Runtime and OpenVINO; the whole-graph recipe is refused by the gate, nothing written."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+
+import pytest
+
+from edgedet.data.coco import load_split
+from edgedet.evaluation.coco_eval import evaluate
+from edgedet.runtime.errors import EdgedetError
+from edgedet.runtime.loader import load_detector
+from edgedet.runtime.model_metadata import ModelMetadata
+from tests.conftest import assert_one_line_error, run_cli
+
+pytest.importorskip("nncf")
+pytest.importorskip("openvino")
+onnx = pytest.importorskip("onnx")
+
+
+@pytest.fixture(scope="module")
+def int8_file(edge_onnx, synth_data, tmp_path_factory):
+    out = tmp_path_factory.mktemp("int8") / "edge.int8.onnx"
+    r = run_cli("quantize", edge_onnx, "--calib", synth_data / "train" / "images", "--data", synth_data,
+                "-o", out, "--iters", "2", "--json")
+    assert r.returncode == 0, r.stderr
+    return out, json.loads(r.stdout)
+
+
+def test_int8_file_quantizes_the_convolutions_only(int8_file, edge_onnx):
+    from edgedet.export.quantize import float_op_counts, quantized_op_counts
+
+    path, printed = int8_file
+    model = onnx.load(str(path))
+    convs = sum(n.op_type == "Conv" for n in onnx.load(str(edge_onnx)).graph.node)
+    assert quantized_op_counts(model) == Counter({"Conv": convs})  # every conv int8, nothing else
+    assert float_op_counts(model)["Gemm"] == 3 and float_op_counts(model)["Conv"] == 0  # box head stays float
+    meta = ModelMetadata.from_props({p.key: p.value for p in model.metadata_props})
+    facts = meta.extra["quantization"]
+    assert meta.precision == "int8" and facts == printed["quantization"]
+    assert facts["recipe"]["ops"] == ["Conv"] and facts["calibration_images"] == 24
+    assert len(facts["calibration_sha256"]) == 64
+
+
+def test_gate_figures_are_pycocotools_on_both_files(int8_file, edge_onnx, synth_data):
+    path, printed = int8_file
+    gate = printed["quantization"]["accuracy"]
+    val = load_split(synth_data, "val")
+    with load_detector(edge_onnx) as fp32, load_detector(path, backend="openvino", precision="int8") as int8:
+        assert int8.describe().precision == "int8"
+        assert gate["reference"] == pytest.approx(evaluate(fp32, val)["map50"], abs=1e-9)
+        assert gate["candidate"] == pytest.approx(evaluate(int8, val)["map50"], abs=1e-9)
+    assert gate["metric"] == "map50" and gate["passed"] and gate["change"] >= -0.01
+    assert gate["latency_p50_ms"]["fp32"] > 0 and gate["latency_p50_ms"]["int8"] > 0
+
+
+def test_int8_file_runs_on_onnxruntime_too(int8_file, synth_data):
+    from edgedet.export.accuracy_gate import agreement
+    from edgedet.runtime.images import list_images, read_rgb
+
+    path, _ = int8_file
+    frames = [read_rgb(p) for p in list_images(synth_data / "val" / "images")]
+    with load_detector(path, precision="int8") as ort, load_detector(path, backend="openvino") as ov:
+        assert ort.describe().precision == ov.describe().precision == "int8"
+        # two int8 kernels, one file; the few-step fixture model scores below 0.2, so all its detections count
+        share, counted = agreement(ov, ort, frames, min_score=0.1)
+    assert counted > 100 and share >= 0.95
+
+
+def test_int8_precision_needs_an_int8_file(edge_onnx):
+    for backend in ("onnxruntime", "openvino"):
+        with pytest.raises(EdgedetError, match="edgedet quantize"):
+            load_detector(edge_onnx, backend=backend, precision="int8")
+
+
+@pytest.fixture(scope="module")
+def fragile_onnx(tmp_path_factory):
+    """Seeded random weights: their confident detections flip under any perturbation, so int8 keeps few
+    of them — a model the gate must refuse to quantize."""
+    from edgedet.architectures.seeded import seeded_model
+    from edgedet.export.onnx_export import ExportOptions, export_onnx
+
+    canvas = (128, 128)
+    model = seeded_model("fasterrcnn_edge_fpn", 5, canvas, seed=0)
+    meta = ModelMetadata("fasterrcnn_edge_fpn", ("__background__", "a", "b", "c", "d"), canvas)
+    path = tmp_path_factory.mktemp("fragile") / "seeded.onnx"
+    return export_onnx(model, meta, path, ExportOptions(canvas, batch=None))
+
+
+def test_gate_refuses_and_leaves_nothing(fragile_onnx, synth_data, tmp_path):
+    out = tmp_path / "seeded.int8.onnx"
+    argv = ("quantize", fragile_onnx, "--calib", synth_data / "train" / "images", "-o", out, "--iters", "0")
+    r = run_cli(*argv)
+    assert_one_line_error(r, "failed the accuracy gate", "agreement", "nothing written")
+    assert r.returncode == 2 and list(tmp_path.iterdir()) == []
+    r = run_cli(*argv, "--force", "--json")  # forced: written, and the file says it failed
+    assert r.returncode == 0, r.stderr
+    gate = ModelMetadata.from_props({p.key: p.value for p in onnx.load(str(out)).metadata_props}
+                                    ).extra["quantization"]["accuracy"]
+    assert gate["metric"] == "agreement" and gate["passed"] is False and gate["confident_detections"] > 0
+    assert gate["candidate"] < 0.95 and json.loads(r.stdout)["quantization"]["accuracy"] == gate
+
+
+def test_quantize_refuses_bad_input(edge_onnx, tmp_path):
+    assert_one_line_error(run_cli("quantize", edge_onnx, "--calib", tmp_path, "-o", tmp_path / "x.onnx"),
+                          "no images found")
+    assert_one_line_error(run_cli("quantize", edge_onnx, "--calib", tmp_path, "-o", edge_onnx), "input file")
+    assert_one_line_error(run_cli("quantize", edge_onnx, "--calib", tmp_path, "--exclude", "(", "-o",
+                                  tmp_path / "x.onnx"), "regular expression")
+    assert list(tmp_path.iterdir()) == []
