@@ -3,9 +3,12 @@ in ONNX Runtime and OpenVINO at fp32 and bf16, our NNCF INT8 file (convolutions 
 eager torchvision, on the same weights, canvas, photo and threads, timed interleaved run by run.
 
 Each row reports inference p50, the speed-up over torchvision's export, detection agreement with
-eager (share of eager's confident detections, score >= 0.5, found with the same label at IoU >= 0.5)
-and, for trained models, mAP@.5 on their validation split (pycocotools) — seeded random weights
-cannot judge reduced precision (their detections flip under any perturbation), trained ones can.
+eager (the share of eager's detections found with the same label at IoU >= 0.5: of those scoring
+>= 0.5, and of all above the model's score threshold) and, for trained models, mAP@.5 on their
+validation split (pycocotools) — seeded random weights cannot judge reduced precision (their
+detections flip under any perturbation), trained ones can. ``--budget MODEL=N`` adds rows at an RPN
+proposal budget of N (``edgedet export --proposals N``), agreement still measured against the
+full-budget eager model.
 
 Models: ``mobilenet320`` (fasterrcnn_mobilenet_v3_large_320_fpn @ 320, seeded, 91 classes),
 ``mobilenet320-trained`` (the same architecture trained on the synthetic shapes at 320; trained once
@@ -20,6 +23,7 @@ with ``edgedet train`` and cached under ~/.cache/edgedet/bench), ``resnet50`` (f
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import subprocess
 import sys
@@ -32,15 +36,16 @@ import numpy as np
 import onnxruntime as ort
 import torch
 
+from edgedet.architectures import set_proposal_budget
 from edgedet.architectures.seeded import seeded_model
 from edgedet.checkpoints import model_from_checkpoint
 from edgedet.data.coco import CocoData, load_split
 from edgedet.eager_detector import TorchDetector, canvas_tensor
 from edgedet.evaluation.coco_eval import evaluate
-from edgedet.export.accuracy_gate import agreement
 from edgedet.export.check import parity_images, sample_photos
 from edgedet.export.int8_file import GateLimits, write_int8_model
 from edgedet.export.onnx_export import ExportOptions, export_onnx
+from edgedet.runtime.agreement import agreement
 from edgedet.runtime.detector import BackendInfo, Detector
 from edgedet.runtime.letterbox import letterbox
 from edgedet.runtime.loader import load_detector
@@ -131,55 +136,76 @@ def subject(name: str, args: argparse.Namespace, tmp: Path) -> Subject:
     return Subject(name, model, meta.model_metadata(), data / "train" / "images", load_split(data, "val"))
 
 
+def budget_model(model: torch.nn.Module, proposals: int) -> torch.nn.Module:
+    budgeted = copy.deepcopy(model)
+    set_proposal_budget(budgeted, proposals)
+    return budgeted
+
+
 def measure(sub: Subject, args: argparse.Namespace, tmp: Path) -> list[dict]:
-    canvas = sub.meta.canvas
-    ours = export_onnx(sub.model, sub.meta, tmp / f"{sub.name}.onnx", ExportOptions(canvas, batch=None))
+    canvas, t = sub.meta.canvas, args.threads
     photo = sample_photos()[0][1]
     theirs = tmp / f"{sub.name}.torchvision.onnx"
     torchvision_export(sub.model, canvas_tensor(letterbox(photo, canvas)[0]), theirs)
-    int8 = write_int8_model(ours, sub.calib, tmp / f"{sub.name}.int8.onnx", subset=args.calib, labelled=sub.val,
-                            limits=GateLimits(force=True), threads=args.threads, iters=0)
-    t = args.threads
-    rows = {
-        "torchvision export, onnxruntime fp32": TorchvisionExportDetector(theirs, sub.meta.class_names, canvas, t),
-        "ours, onnxruntime fp32": OnnxDetector(ours, threads=t, spin=False),
-        "ours, openvino fp32": load_detector(ours, backend="openvino", threads=t),
-        "ours, openvino bf16": load_detector(ours, backend="openvino", precision="bf16", threads=t),
-        "ours int8, onnxruntime": load_detector(int8.path, precision="int8", threads=t),
-        "ours int8, openvino": load_detector(int8.path, backend="openvino", precision="int8", threads=t),
-        "ours int8, openvino bf16 rest": load_detector(int8.path, backend="openvino", precision="bf16", threads=t),
-        "eager torchvision": TorchDetector(sub.model, sub.meta.class_names, canvas),
-    }
-    eager = rows["eager torchvision"]
+    rows: dict[str, Detector] = {
+        "torchvision export, onnxruntime fp32": TorchvisionExportDetector(theirs, sub.meta.class_names, canvas, t)}
+    gates = {}
+    budgets = [None] + ([args.budget[sub.name]] if sub.name in args.budget else [])
+    for proposals in budgets:
+        tag = f", {proposals} proposals" if proposals else ""
+        model = budget_model(sub.model, proposals) if proposals else sub.model
+        stem = f"{sub.name}{proposals or ''}"
+        ours = export_onnx(model, sub.meta, tmp / f"{stem}.onnx", ExportOptions(canvas, batch=None))
+        int8 = write_int8_model(ours, sub.calib, tmp / f"{stem}.int8.onnx", subset=args.calib,
+                                labelled=sub.val, limits=GateLimits(force=True), threads=t, iters=0)
+        gates[proposals or "default"] = int8.gate.as_dict()
+        rows[f"ours, onnxruntime fp32{tag}"] = OnnxDetector(ours, threads=t, spin=False)
+        if not proposals:
+            rows["ours, openvino fp32"] = load_detector(ours, backend="openvino", threads=t)
+        rows[f"ours, openvino bf16{tag}"] = load_detector(ours, backend="openvino", precision="bf16", threads=t)
+        if not proposals:
+            rows["ours int8, onnxruntime"] = load_detector(int8.path, precision="int8", threads=t)
+        rows[f"ours int8, openvino{tag}"] = load_detector(int8.path, backend="openvino", precision="int8", threads=t)
+        rows[f"ours int8, openvino bf16 rest{tag}"] = load_detector(int8.path, backend="openvino", precision="bf16",
+                                                                    threads=t)
+    eager = rows["eager torchvision"] = TorchDetector(sub.model, sub.meta.class_names, canvas)
     frames = [img for _, img in parity_images(canvas, synthetic=4, photos=True)]
     runs = profile_side_by_side(rows, [photo], 1, args.iters, args.warmup)
     base = runs["torchvision export, onnxruntime fp32"]["inference_ms"]["p50"]
     out = []
     for label, det in rows.items():
-        share, confident = agreement(det, eager, frames)
+        confident, n_confident = agreement(det, eager, frames)
+        every, n_every = agreement(det, eager, frames, min_score=sub.meta.score_thresh)
         row = {"model": sub.name, "path": label, "p50_ms": runs[label]["inference_ms"]["p50"],
                "speedup_vs_torchvision_export": round(base / runs[label]["inference_ms"]["p50"], 3),
-               "agreement_vs_eager": round(share, 4), "eager_confident": confident}
+               "agreement_confident": round(confident, 4), "eager_confident": n_confident,
+               "agreement_all": round(every, 4), "eager_all": n_every}
         if sub.val is not None:
             row["map50"] = round(evaluate(det, sub.val)["map50"], 4)
         out.append(row)
-        print(f"  {label:34s} {row['p50_ms']:8.1f} ms {row['speedup_vs_torchvision_export']:5.2f}x  agreement "
-              f"{100 * share:5.1f} % of {confident}" + (f"  mAP@.5 {row['map50']:.3f}" if "map50" in row else ""),
-              flush=True)
+        print(f"  {label:48s} {row['p50_ms']:8.1f} ms {row['speedup_vs_torchvision_export']:5.2f}x  agreement "
+              f"{100 * confident:5.1f} % of {n_confident} / {100 * every:5.1f} % of {n_every}"
+              + (f"  mAP@.5 {row['map50']:.3f}" if "map50" in row else ""), flush=True)
     for det in rows.values():
         det.close()
-    out[0]["int8_gate"] = int8.gate.as_dict()
+    out[0]["int8_gates"] = gates
     return out
 
 
 def markdown(rows: list[dict]) -> str:
-    lines = ["| model | path | p50 ms | vs torchvision export | agreement vs eager | mAP@.5 |",
+    lines = ["| model | path | p50 ms | vs torchvision export | agreement with eager: score >= 0.5 / all | mAP@.5 |",
              "| --- | --- | --- | --- | --- | --- |"]
     for r in rows:
         map50 = f"{r['map50']:.3f}" if "map50" in r else "—"
         lines.append(f"| {r['model']} | {r['path']} | {r['p50_ms']:.1f} | {r['speedup_vs_torchvision_export']:.2f}x | "
-                     f"{100 * r['agreement_vs_eager']:.1f} % of {r['eager_confident']} | {map50} |")
+                     f"{100 * r['agreement_confident']:.1f} % of {r['eager_confident']} / "
+                     f"{100 * r['agreement_all']:.1f} % of {r['eager_all']} | {map50} |")
     return "\n".join(lines)
+
+
+def parse_budgets(items: list[str]) -> dict[str, int]:
+    """'mobilenet320=50' pairs: extra rows at that RPN proposal budget for that model."""
+    return {name: int(n) for name, _, n in (item.partition("=") for item in items)}
 
 
 def main() -> None:
@@ -191,8 +217,11 @@ def main() -> None:
     ap.add_argument("--warmup", type=int, default=3)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--calib", type=int, default=64, help="Calibration images at most.")
+    ap.add_argument("--budget", nargs="*", default=["mobilenet320=50", "mobilenet320-trained=50", "demo=50"],
+                    help="MODEL=N: also run that model at N RPN proposals (validated on the trained models).")
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()
+    args.budget = parse_budgets(args.budget)
     torch.set_num_threads(args.threads)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:

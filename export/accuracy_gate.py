@@ -17,10 +17,8 @@ import numpy as np
 
 from edgedet.data.coco import CocoData
 from edgedet.evaluation.coco_eval import evaluate
-from edgedet.export.parity import box_iou
+from edgedet.runtime.agreement import agreement
 from edgedet.runtime.detector import Detector
-
-CONFIDENT = 0.5
 
 
 @dataclass(frozen=True)
@@ -61,22 +59,6 @@ def map_gate(candidate: Detector, reference: Detector, data: CocoData, max_drop:
     ref = evaluate(reference, data, batch_size)["map50"]
     cand = evaluate(candidate, data, batch_size)["map50"]
     return GateResult("map50", float(ref), float(cand), max_drop, len(data.images))
-
-
-def agreement(candidate: Detector, reference: Detector, frames: Sequence[np.ndarray],
-              min_score: float = CONFIDENT) -> tuple[float, int]:
-    """(share of the reference's confident detections the candidate also reports, their number)."""
-    found = total = 0
-    for frame in frames:
-        ref, cand = reference([frame])[0], candidate([frame])[0]
-        keep = ref.scores >= min_score
-        rb, rl = ref.boxes[keep], ref.labels[keep]
-        total += len(rb)
-        if not len(rb) or not len(cand.boxes):
-            continue
-        ious = np.where(rl[:, None] == cand.labels[None, :], box_iou(rb, cand.boxes), 0.0)
-        found += int((ious.max(axis=1) >= 0.5).sum())
-    return (found / total if total else 1.0), total
 
 
 def agreement_gate(candidate: Detector, reference: Detector, frames: Sequence[np.ndarray],

@@ -12,23 +12,11 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
+from edgedet.runtime.agreement import box_iou
 from edgedet.runtime.outputs import OUTPUT_NAMES
 
 IOU_MIN = 0.99
 SCORE_TOL = 1e-3
-
-
-def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Pairwise IoU of [N,4] and [M,4] x1,y1,x2,y2 boxes."""
-    a = a.astype(np.float64)[:, None]
-    b = b.astype(np.float64)[None]
-    iw = np.clip(np.minimum(a[..., 2], b[..., 2]) - np.maximum(a[..., 0], b[..., 0]), 0, None)
-    ih = np.clip(np.minimum(a[..., 3], b[..., 3]) - np.maximum(a[..., 1], b[..., 1]), 0, None)
-    inter = iw * ih
-    area_a = (a[..., 2] - a[..., 0]) * (a[..., 3] - a[..., 1])
-    area_b = (b[..., 2] - b[..., 0]) * (b[..., 3] - b[..., 1])
-    union = area_a + area_b - inter
-    return np.where(union > 0, inter / np.where(union > 0, union, 1), (np.abs(a - b).sum(-1) == 0).astype(float))
 
 
 @dataclass

@@ -24,30 +24,43 @@ from edgedet.runtime.stats import summarize
 
 def profile_stages(detector: Detector, frames: Sequence[np.ndarray], batch: int, iters: int, warmup: int) -> dict:
     """Pre-process, inference and post-process latency for one batch of ``batch`` frames."""
-    return profile_side_by_side({"model": detector}, frames, batch, iters, warmup)["model"]
+    return profile_side_by_side({"model": detector}, frames, batch, iters, warmup, block=iters)["model"]
 
 
 def profile_side_by_side(detectors: Mapping[str, Detector], frames: Sequence[np.ndarray], batch: int, iters: int,
-                         warmup: int) -> dict[str, dict]:
-    """``profile_stages`` of several detectors interleaved run by run (the first ``warmup`` rounds not
-    counted), so machine noise — a neighbour's load, the CPU's clock — hits every configuration alike
-    and their ratio means something. A fixed-batch file gets its own batch."""
+                         warmup: int, block: int = 4) -> dict[str, dict]:
+    """``profile_stages`` of several detectors interleaved, so machine noise — a neighbour's load, the
+    CPU's clock — hits every configuration alike and their ratio means something. They take turns in
+    blocks: each turn runs one uncounted call, then ``block`` counted ones. The uncounted call absorbs
+    the switch: measured here, ONNX Runtime run straight after OpenVINO (whose idle workers still hold
+    the cores for a moment) is 1.6x slower than in a block of its own. ``warmup`` uncounted calls each
+    come first. A fixed-batch file gets its own batch."""
     times: dict[str, dict[str, list[float]]] = {name: defaultdict(list) for name in detectors}
-    for i in range(warmup + iters):
+
+    def one_call(name: str, detector: Detector, counted: bool) -> None:
+        b = detector.fixed_batch or batch
+        chunk = [frames[j % len(frames)] for j in range(b)]
+        t0 = now()
+        data, scales = detector.preprocess(chunk)
+        t1 = now()
+        outputs = detector.infer(data)
+        t2 = now()
+        detector.postprocess(outputs, scales, [f.shape[:2] for f in chunk])
+        t3 = now()
+        if counted:
+            for key, value in (("preprocess", t1 - t0), ("inference", t2 - t1), ("postprocess", t3 - t2),
+                               ("total", t3 - t0)):
+                times[name][key].append(value * 1e3)
+
+    for name, detector in detectors.items():
+        for _ in range(warmup):
+            one_call(name, detector, False)
+    block = max(1, block)
+    for _ in range(-(-iters // block)):
         for name, detector in detectors.items():
-            b = detector.fixed_batch or batch
-            chunk = [frames[j % len(frames)] for j in range(b)]
-            t0 = now()
-            data, scales = detector.preprocess(chunk)
-            t1 = now()
-            outputs = detector.infer(data)
-            t2 = now()
-            detector.postprocess(outputs, scales, [f.shape[:2] for f in chunk])
-            t3 = now()
-            if i >= warmup:
-                for key, value in (("preprocess", t1 - t0), ("inference", t2 - t1), ("postprocess", t3 - t2),
-                                   ("total", t3 - t0)):
-                    times[name][key].append(value * 1e3)
+            one_call(name, detector, False)
+            for _ in range(min(block, iters - len(times[name]["total"]))):
+                one_call(name, detector, True)
     results = {}
     for name, detector in detectors.items():
         t = times[name]

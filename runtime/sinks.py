@@ -77,23 +77,44 @@ class VideoSink(Sink):
 
 
 class JsonlSink(Sink):
+    """One JSON object per frame. Several streams share one file through ``for_source`` views, whose
+    lines carry a ``source`` field; the file itself is committed when this sink closes."""
+
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self._file = PendingFile(self.path)
         self._fh = open(self._file.tmp, "w")
+        self._lock = threading.Lock()
         self.lines = 0
 
-    def write(self, frame, detections, annotated) -> None:
+    def write(self, frame, detections, annotated, source: str | None = None) -> None:
         record = {"frame": frame.index, "captured": round(frame.captured, 6), "media_time_s": frame.source_time_s,
                   "height": frame.image.shape[0], "width": frame.image.shape[1],
                   "detections": detections.to_records()}
-        self._fh.write(json.dumps(record) + "\n")
-        self.lines += 1
+        if source is not None:
+            record = {"source": source, **record}
+        line = json.dumps(record) + "\n"
+        with self._lock:
+            self._fh.write(line)
+            self.lines += 1
+
+    def for_source(self, name: str) -> Sink:
+        return _JsonlView(self, name)
 
     def close(self) -> None:
         if not self._fh.closed:
             self._fh.close()
             self._file.commit()
+
+
+class _JsonlView(Sink):
+    """One stream's lines in a shared JSON Lines file (closing a view leaves the file open)."""
+
+    def __init__(self, owner: JsonlSink, source: str) -> None:
+        self.owner, self.source = owner, source
+
+    def write(self, frame, detections, annotated) -> None:
+        self.owner.write(frame, detections, annotated, source=self.source)
 
 
 class WindowSink(Sink):
@@ -176,7 +197,7 @@ class MjpegServer(Sink):
         return f"http://{self.address[0]}:{self.address[1]}/"
 
     def _stream_to(self, out) -> None:
-        seen = -1
+        seen = 0  # the first frame published is seq 1: a client that comes before it waits
         while True:
             with self._cond:
                 while self._seq == seen and not self._closed:

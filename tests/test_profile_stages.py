@@ -53,13 +53,14 @@ def test_profile_table_reads_at_80_columns(edge_onnx):
     assert any(ln.startswith("host: ") and "avx512" in ln for ln in lines)
 
 
-def test_profile_compares_backends_and_precisions_side_by_side(edge_onnx, tmp_path):
+def test_profile_compares_backends_and_precisions_side_by_side(edge_onnx, synth_data, tmp_path):
     pytest.importorskip("openvino")
     import json
 
     out = tmp_path / "p.json"
     r = run_cli("profile", edge_onnx, "--backend", "onnxruntime", "--backend", "openvino", "--precision", "fp32",
                 "--precision", "bf16", "--iters", "4", "--warmup", "1", "--no-operators", "--json", out,
+                "--images", synth_data / "val" / "images",
                 env={"COLUMNS": "80"})
     assert r.returncode == 0, r.stderr
     assert all(len(line) <= 80 for line in r.stderr.splitlines())
@@ -72,3 +73,6 @@ def test_profile_compares_backends_and_precisions_side_by_side(edge_onnx, tmp_pa
         assert x["speedup_vs_first"] == pytest.approx(first / x["inference_ms"]["p50"], rel=1e-2)
         assert x["iters"] == 4 and x["inference_ms"]["p50"] > 0
     assert "vs 1st" in r.stderr and "edge.onnx ov bf16" in r.stderr.replace("\n ", " ")
+    # bf16's cost: compared with the first fp32 row of the same file
+    assert "agreement_with_fp32" not in rows[0] and "agreement_with_fp32" not in rows[1]
+    assert rows[2]["agreement_with_fp32"]["reference"] == rows[0]["label"]

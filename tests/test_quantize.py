@@ -1,4 +1,4 @@
-"""``edgedet quantize``: NNCF INT8 of the convolutions only, gated on pycocotools mAP@.5 against fp32,
+"""``edgedet quantize``: NNCF INT8 of the weight layers only (Conv, Gemm), gated on pycocotools mAP@.5 against fp32,
 runnable on ONNX Runtime and OpenVINO; the whole-graph recipe is refused by the gate, nothing written."""
 
 from __future__ import annotations
@@ -29,18 +29,18 @@ def int8_file(edge_onnx, synth_data, tmp_path_factory):
     return out, json.loads(r.stdout)
 
 
-def test_int8_file_quantizes_the_convolutions_only(int8_file, edge_onnx):
+def test_int8_file_quantizes_the_weight_layers_only(int8_file, edge_onnx):
     from edgedet.export.quantize import float_op_counts, quantized_op_counts
 
     path, printed = int8_file
     model = onnx.load(str(path))
     convs = sum(n.op_type == "Conv" for n in onnx.load(str(edge_onnx)).graph.node)
-    assert quantized_op_counts(model) == Counter({"Conv": convs})  # every conv int8, nothing else
-    assert float_op_counts(model)["Gemm"] == 3 and float_op_counts(model)["Conv"] == 0  # box head stays float
+    assert quantized_op_counts(model) == Counter({"Conv": convs, "Gemm": 3})  # every weight layer, nothing else
+    assert float_op_counts(model) == Counter({"MatMul": 6})  # RoI Align's separable interpolation stays float
     meta = ModelMetadata.from_props({p.key: p.value for p in model.metadata_props})
     facts = meta.extra["quantization"]
     assert meta.precision == "int8" and facts == printed["quantization"]
-    assert facts["recipe"]["ops"] == ["Conv"] and facts["calibration_images"] == 24
+    assert facts["recipe"]["ops"] == ["Conv", "Gemm"] and facts["calibration_images"] == 24
     assert len(facts["calibration_sha256"]) == 64
 
 
@@ -57,7 +57,7 @@ def test_gate_figures_are_pycocotools_on_both_files(int8_file, edge_onnx, synth_
 
 
 def test_int8_file_runs_on_onnxruntime_too(int8_file, synth_data):
-    from edgedet.export.accuracy_gate import agreement
+    from edgedet.runtime.agreement import agreement
     from edgedet.runtime.images import list_images, read_rgb
 
     path, _ = int8_file
@@ -110,3 +110,16 @@ def test_quantize_refuses_bad_input(edge_onnx, tmp_path):
     assert_one_line_error(run_cli("quantize", edge_onnx, "--calib", tmp_path, "--exclude", "(", "-o",
                                   tmp_path / "x.onnx"), "regular expression")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_eval_reports_the_change_against_fp32(int8_file, edge_onnx, synth_data):
+    path, printed = int8_file
+    r = run_cli("eval", path, "--data", synth_data, "--backend", "openvino", "--precision", "int8", "--json")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["quantize_gate"] == printed["quantization"]["accuracy"]
+    r = run_cli("eval", edge_onnx, "--data", synth_data, "--backend", "openvino", "--precision", "bf16", "--json")
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    with load_detector(edge_onnx) as fp32:  # the reference, independently: onnxruntime, pycocotools
+        assert out["fp32_map50"] == pytest.approx(evaluate(fp32, load_split(synth_data, "val"))["map50"], abs=1e-3)
+    assert out["map50_change"] == pytest.approx(out["map50"] - out["fp32_map50"], abs=1e-12)

@@ -30,7 +30,8 @@ def evaluate(
     Examples:
       edgedet eval runs/shapes/best.pt --data data/shapes
       edgedet eval model.onnx --data data/shapes --json
-      edgedet eval model.onnx --data data/shapes --backend openvino --precision bf16   (bf16's cost in mAP)
+      edgedet eval model.onnx --data data/shapes --backend openvino --precision bf16   (and its change vs fp32)
+      edgedet eval model.int8.onnx --data data/shapes --backend openvino --precision int8
     """
     from rich.table import Table
 
@@ -45,6 +46,14 @@ def evaluate(
             task = bar.add_task("evaluating", total=len(data_set.images), status="")
             metrics = run_eval(detector, data_set, batch_size, results, progress=lambda n: bar.advance(task, n))
         info = detector.describe()
+        stored = detector.meta.extra.get("quantization", {}).get("accuracy") if detector.meta else None
+    change = {}
+    if precision is Precision.bf16:  # bf16's cost, measured: the same file at fp32 on the same images
+        with open_detector(model, provider=provider, threads=threads, backend=backend) as fp32:
+            with progress_bar(transient=True) as bar:
+                task = bar.add_task("evaluating fp32", total=len(data_set.images), status="")
+                reference = run_eval(fp32, data_set, batch_size, progress=lambda n: bar.advance(task, n))
+        change = {"fp32_map50": reference["map50"], "map50_change": metrics["map50"] - reference["map50"]}
     table = Table(title=f"{model.name} ({info.backend}, {info.precision}) on {split}, {len(data_set.images)} images")
     table.add_column("class")
     table.add_column("AP@[.5:.95]", justify="right")
@@ -53,5 +62,12 @@ def evaluate(
     table.add_row("[bold]all", f"[bold]{metrics['map']:.3f}")
     console.print(table)
     console.print(f"mAP {metrics['map']:.4f}  mAP@.5 {metrics['map50']:.4f}  mAP@.75 {metrics['map75']:.4f}")
+    if change:
+        console.print(f"fp32 on the same images: mAP@.5 {change['fp32_map50']:.4f}; {info.precision} changes it by "
+                      f"{change['map50_change']:+.4f}")
+    if stored:  # an int8 file: its fp32 source is not at hand, its gate result is in the file
+        change = {"quantize_gate": stored}
+        console.print(f"at quantize time: {stored['metric']} {stored['candidate']:.4f} vs fp32 "
+                      f"{stored['reference']:.4f} ({stored['change']:+.4f}) on {stored['images']} images")
     if json_out:
-        emit_json({**metrics, "backend": info.as_dict()})
+        emit_json({**metrics, **change, "backend": info.as_dict()})

@@ -65,12 +65,14 @@ def profile(
     Examples:
       edgedet profile model.onnx --iters 100 --plot latency.png
       edgedet profile model.onnx model.int8.onnx --backend onnxruntime --backend openvino
-      edgedet profile model.onnx --backend openvino --precision fp32 --precision bf16 --json p.json
+      edgedet profile model.onnx --backend openvino --precision fp32 --precision bf16 --images val/
+        (with --images: also how many of fp32's confident detections bf16 keeps)
     """
     import numpy as np
     from rich import box
     from rich.table import Table
 
+    from edgedet.runtime.agreement import agreement
     from edgedet.runtime.atomic import write_json
     from edgedet.runtime.host import host_info
     from edgedet.runtime.images import list_images, read_rgb
@@ -111,6 +113,14 @@ def profile(
                                                       providers[key], stages=_stage_map(Path(info.model)))
             samples[labels[key]] = r.pop("_samples_total_ms")
             results.append({"label": labels[key], **info.as_dict(), "provider": info.device, **r})
+        if images:  # reduced precision's cost: agreement with the same file at fp32, on the user's images
+            for key, r in zip(detectors, results):
+                fp32 = next((k for k, x in zip(detectors, results) if x["model"] == r["model"]
+                             and x["precision"] == "fp32"), None)
+                if r["precision"] != "fp32" and fp32 is not None:
+                    share, count = agreement(detectors[key], detectors[fp32], frames)
+                    r["agreement_with_fp32"] = {"share": round(share, 4), "confident_detections": count,
+                                                "reference": labels[fp32]}
     finally:
         for det in detectors.values():
             det.close()
@@ -131,6 +141,11 @@ def profile(
                       f"{r['speedup_vs_first']:.2f}x")
     console.print(table)
     console.print("p50..p99: inference; pre/post: letterbox and box mapping; ovh: pre + post as % of inference")
+    for r in results:
+        if "agreement_with_fp32" in r:
+            a = r["agreement_with_fp32"]
+            console.print(f"{r['label']}: {100 * a['share']:.1f} % of {a['reference']}'s {a['confident_detections']} "
+                          "confident detections kept")
     for r in results:
         if "operators" in r:
             ops = r["operators"]

@@ -32,8 +32,8 @@ def quantize(
     model: Path = typer.Argument(..., help="The fp32 .onnx file 'edgedet export' wrote."),
     calib: str = typer.Option(..., "--calib", help="Calibration images (folder, file or glob), like the deployment's."),
     output: Path | None = typer.Option(None, "--output", "-o", help="Where to write (default MODEL.int8.onnx)."),
-    ops: list[str] = typer.Option(["Conv"], "--ops",
-                                  help="Op types quantized; repeat (--ops Conv --ops Gemm); 'all': NNCF's choice."),
+    ops: list[str] | None = typer.Option(None, "--ops", help="Op types quantized; repeat (default: --ops Conv "
+                                         "--ops Gemm); 'all': NNCF's choice."),
     keep_float: list[Stage] = typer.Option([], "--keep-float", help="Keep a whole stage float; repeat."),
     exclude: list[str] = typer.Option([], "--exclude", help="Regex of node names kept float; repeat."),
     preset: Preset = typer.Option(Preset.performance, help="performance: symmetric (S8S8); mixed: U8S8."),
@@ -52,9 +52,9 @@ def quantize(
 ) -> None:
     """Post-training INT8 (NNCF) of an exported model, gated on accuracy against fp32.
 
-    The default recipe quantizes the convolutions only and keeps the rest float (RoI Align, the box
-    predictor, decoding, NMS): measured fast and within 0.01 mAP@.5 on trained models; quantizing
-    the whole graph is not. The gate is mAP@.5 on --data, else detection agreement on the
+    The default recipe quantizes the weight layers only (Conv, Gemm) and keeps the rest float (RoI
+    Align, box decoding, NMS): measured fast and within 0.01 mAP@.5 on trained models; quantizing
+    the whole graph (--ops all) is not. The gate is mAP@.5 on --data, else detection agreement on the
     calibration images; past the limit nothing is written (exit 2) unless --force.
 
     Examples:
@@ -64,11 +64,11 @@ def quantize(
     """
     from edgedet.data.coco import load_split
     from edgedet.export.int8_file import GateLimits, write_int8_model
-    from edgedet.export.quantize import QuantizeRecipe
+    from edgedet.export.quantize import DEFAULT_OPS, QuantizeRecipe
     from edgedet.runtime.model_files import require_model_file
 
     require_model_file(model)
-    recipe = QuantizeRecipe(tuple(ops), tuple(s.value for s in keep_float), tuple(exclude), preset.value)
+    recipe = QuantizeRecipe(tuple(ops or DEFAULT_OPS), tuple(s.value for s in keep_float), tuple(exclude), preset.value)
     labelled = load_split(data, split) if data else None
     with console.status("quantizing") as status:
         outcome = write_int8_model(model, calib, output or default_output(model), recipe, subset, labelled,

@@ -1,0 +1,101 @@
+"""Many streams through one model: files lossless and in order per source, live MJPEG cameras served
+fairly in batched inference calls, a dead camera never holding the others up."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import cv2
+import pytest
+
+from edgedet.runtime.multistream import Stream, run_streams
+from edgedet.runtime.onnx_detector import OnnxDetector
+from edgedet.runtime.pipeline import StreamOptions
+from edgedet.runtime.sinks import MjpegServer
+from edgedet.runtime.sources import LiveSource
+from tests.runtime.conftest import count_video_frames, frames_from
+from tests.runtime.test_streaming import publish_at
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def write_video(path: Path, frames) -> Path:
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 30, (160, 120))
+    for f in frames:
+        writer.write(cv2.cvtColor(f, cv2.COLOR_RGB2BGR))
+    writer.release()
+    return path
+
+
+def test_three_files_every_frame_once_in_order(onnx_model, tmp_path):
+    counts = {"north": 9, "south": 17, "gate": 5}
+    frames = frames_from(onnx_model, 17)
+    videos = {name: write_video(tmp_path / f"{name}.avi", frames[:n]) for name, n in counts.items()}
+    out = tmp_path / "out"
+    args = [sys.executable, "-m", "edgedet.cli.app", "run", str(onnx_model)]
+    for video in videos.values():
+        args += ["--source", str(video)]
+    args += ["--save", str(out / "{source}.mp4"), "--jsonl", str(out / "all.jsonl"), "--report", str(out / "r.json"),
+             "--conf", "0.05", "--batch", "2"]
+    r = subprocess.run(args, capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert r.returncode == 0, r.stderr
+    lines = [json.loads(x) for x in (out / "all.jsonl").read_text().splitlines()]
+    for name, n in counts.items():
+        assert [x["frame"] for x in lines if x["source"] == name] == list(range(n)), name
+        assert count_video_frames(out / f"{name}.mp4") == n
+    assert len(lines) == sum(counts.values())
+    report = json.loads((out / "r.json").read_text())
+    per = {s["name"]: s for s in report["sources"]}
+    assert {k: per[k]["frames_processed"] for k in counts} == counts
+    assert report["frames_processed"] == report["frames_in"] == sum(counts.values())
+    assert report["batch_size"]["max"] == 2 and report["stages_ms"]["inference"]["count"] < sum(counts.values())
+    assert set(per["gate"]["e2e_ms"]) >= {"p50", "p90", "p99", "max"}
+    assert not list(out.glob(".*partial*"))
+
+
+def test_save_without_source_placeholder_is_refused(onnx_model, tmp_path):
+    frames = frames_from(onnx_model, 2)
+    a, b = write_video(tmp_path / "a.avi", frames), write_video(tmp_path / "b.avi", frames)
+    r = subprocess.run([sys.executable, "-m", "edgedet.cli.app", "run", str(onnx_model), "-s", str(a), "-s", str(b),
+                        "--save", str(tmp_path / "out.mp4")], capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert r.returncode == 2 and r.stderr.strip().startswith("error:") and "{source}" in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1 and not (tmp_path / "out.mp4").exists()
+
+
+@pytest.mark.slow
+def test_four_live_cameras_are_served_fairly_and_a_dead_one_blocks_nobody(onnx_model):
+    frames = frames_from(onnx_model, 8)
+    servers, stops = [], []
+    for _ in range(5):
+        server, stop = MjpegServer("127.0.0.1", 0), threading.Event()
+        servers.append(server)
+        stops.append(stop)
+    for server, stop in zip(servers, stops):  # five cameras at 30 fps ...
+        publish_at(server, frames, 30, stop)
+    time.sleep(0.3)
+    threading.Timer(1.5, stops[4].set).start()  # ... the fifth goes silent after 1.5 s (its server stays up)
+    streams = [Stream(f"cam{i}", LiveSource(f"http://127.0.0.1:{s.address[1]}/stream.mjpg")) for i, s in
+               enumerate(servers)]
+    try:
+        with OnnxDetector(onnx_model, threads=2) as det:
+            report = run_streams(det, streams, StreamOptions(conf=0.05, duration_s=6), batch=4)
+    finally:
+        for server, stop in zip(servers, stops):
+            stop.set()
+            server.close()
+    per = {s["name"]: s for s in report["sources"]}
+    served = [per[f"cam{i}"]["frames_processed"] for i in range(4)]
+    assert min(served) >= max(served) / 2 and min(served) >= 20, served  # none starves
+    assert per["cam4"]["frames_processed"] < min(served) / 2  # the silent camera: few frames, nobody waited for it
+    assert per["cam4"]["outages"] >= 1
+    assert all(per[f"cam{i}"]["frames_dropped"] >= 0 for i in range(4))
+    assert sum(s["frames_dropped"] for s in report["sources"]) == report["frames_dropped"]
+    inference_p99 = report["stages_ms"]["inference"]["p99"]
+    for i in range(4):
+        assert per[f"cam{i}"]["e2e_ms"]["p99"] <= 3 * inference_p99 + 30, (per[f"cam{i}"], inference_p99)
+    assert report["batch_size"]["max"] <= 4 and report["batch_size"]["mean"] > 1
