@@ -30,6 +30,9 @@ def train(
     eval_every: int = typer.Option(1, min=-1,
                                    help="Evaluate every N epochs and after the last (0: last only, -1: never)."),
     seed: int = typer.Option(0),
+    max_steps: int | None = typer.Option(None, "--max-steps", min=1, help="Stop after N optimiser steps."),
+    frozen_bn: bool = typer.Option(False, "--frozen-bn", help="Freeze BatchNorm statistics (CPU torchrun: a "
+                                   "step then does not depend on how its batch is split over processes)."),
     device: str = typer.Option("cpu", help="cpu, cuda or cuda:N."),
     json_out: JsonOut = False,
 ) -> None:
@@ -39,6 +42,7 @@ def train(
       edgedet train --data data/shapes --epochs 5 --out runs/shapes
       edgedet train --data coco/ --arch fasterrcnn_resnet50_fpn --weights coco.pth --trainable-layers 3
       torchrun --nproc-per-node 4 -m edgedet.cli.app train --data coco/ --device cuda   (multi-GPU, DDP)
+      torchrun --nproc-per-node 2 -m edgedet.cli.app train --data data/shapes --frozen-bn   (CPU, gloo)
     """
     from edgedet.training.trainer import TrainConfig
     from edgedet.training.trainer import train as run_training
@@ -50,7 +54,7 @@ def train(
                       optimizer=optimizer, canvas=parse_canvas(imgsz), weights=str(weights) if weights else None,
                       backbone_weights=str(backbone_weights) if backbone_weights else None,
                       trainable_layers=trainable_layers, augment=not no_augment, resume=resume,
-                      eval_every=eval_every, seed=seed, device=device)
+                      eval_every=eval_every, seed=seed, device=device, max_steps=max_steps, frozen_bn=frozen_bn)
     result = run_with_progress(cfg, run_training)
     console.print(f"best mAP@.5 {result.best_map50:.3f}; wrote {result.best}, {result.last}, {result.metrics_csv}, "
                   f"{result.curve_png} in {result.seconds:.0f}s")

@@ -33,3 +33,4 @@ class TrainConfig:
     workers: int = 0
     device: str = "cpu"
     max_steps: int | None = None
+    frozen_bn: bool = False  # BatchNorm with fixed statistics: gradients independent of the per-process batch

@@ -29,6 +29,13 @@ from edgedet.runtime.errors import EdgedetError
 from edgedet.training.config import Optimizer, TrainConfig
 from edgedet.training.curves import LOSS_NAMES, MetricsLog, plot_losses
 from edgedet.training.dataset import DetectionDataset, collate
+from edgedet.training.distributed import (
+    SeededSampler,
+    freeze_batchnorm,
+    image_seeds,
+    launched_by_torchrun,
+    seeded_samplers,
+)
 
 
 @dataclass(frozen=True)
@@ -105,6 +112,8 @@ def build_training_model(cfg: TrainConfig, num_classes: int, canvas: tuple[int, 
         load_into(model, cfg.weights, cfg.arch)
     if cfg.trainable_layers is not None:
         freeze_backbone(model, cfg.trainable_layers)
+    if cfg.frozen_bn:
+        freeze_batchnorm(model)
     return model.to(cfg.device)
 
 
@@ -117,7 +126,8 @@ def build_optimizer(cfg: TrainConfig, params: list[nn.Parameter]) -> torch.optim
 def build_loader(cfg: TrainConfig, data: CocoData, canvas: tuple[int, int], rank: int,
                  world: int) -> tuple[DataLoader, DistributedSampler | None]:
     dataset = DetectionDataset(data, canvas, augment=cfg.augment, seed=cfg.seed + rank)
-    sampler = DistributedSampler(dataset, world, rank, seed=cfg.seed) if world > 1 else None
+    # under torchrun always (one process too): the data order then does not depend on the process count
+    sampler = DistributedSampler(dataset, world, rank, seed=cfg.seed) if world > 1 or launched_by_torchrun() else None
     generator = torch.Generator().manual_seed(cfg.seed)
     loader = DataLoader(dataset, cfg.batch_size, shuffle=sampler is None, sampler=sampler, collate_fn=collate,
                         num_workers=cfg.workers, drop_last=len(dataset) > cfg.batch_size, generator=generator)
@@ -144,8 +154,10 @@ def resume_state(cfg: TrainConfig, model: nn.Module, optim: torch.optim.Optimize
 
 # -- the loop -----------------------------------------------------------------------------------
 def _train_step(net: nn.Module, optim: torch.optim.Optimizer, params: list, images, targets, cfg: TrainConfig,
-                step: int, total: int) -> dict:
+                step: int, total: int, samplers: list[SeededSampler] = (), rank: int = 0, world: int = 1) -> dict:
     factor = lr_factor(step, total, cfg.warmup_steps)
+    for sampler in samplers:
+        sampler.seeds = image_seeds(cfg.seed, step, rank, world, len(images))
     for group in optim.param_groups:
         group["lr"] = cfg.lr * factor
     images = [i.to(cfg.device) for i in images]
@@ -177,6 +189,7 @@ def train(cfg: TrainConfig, on_step: Callable[[dict], None] | None = None,
     last_path, best_path = out / "last.pt", out / "best.pt"
 
     model = build_training_model(cfg, train_data.num_classes, canvas)
+    samplers = seeded_samplers(model) if launched_by_torchrun() else []
     params = [p for p in model.parameters() if p.requires_grad]
     optim = build_optimizer(cfg, params)
     loader, sampler = build_loader(cfg, train_data, canvas, rank, world)
@@ -201,7 +214,8 @@ def train(cfg: TrainConfig, on_step: Callable[[dict], None] | None = None,
         for images, targets in loader:
             if step >= plan.total_steps:
                 break
-            row = {"epoch": epoch, **_train_step(net, optim, params, images, targets, cfg, step, plan.total_steps)}
+            row = {"epoch": epoch, **_train_step(net, optim, params, images, targets, cfg, step, plan.total_steps,
+                                                         samplers, rank, world)}
             if log:
                 log.log(row)
             if on_step:
