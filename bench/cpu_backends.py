@@ -203,6 +203,32 @@ def markdown(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def plot(rows: list[dict], path: Path) -> None:
+    """One panel per model: each path's speed-up over torchvision's export, mAP@.5 where known."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    models = list(dict.fromkeys(r["model"] for r in rows))
+    fig, axes = plt.subplots(len(models), 1, figsize=(8, 2.2 + 0.32 * len(rows)), dpi=110, squeeze=False)
+    for ax, model in zip(axes[:, 0], models):
+        mine = [r for r in rows if r["model"] == model]
+        ys = range(len(mine))
+        colors = ["#999999" if "torchvision" in r["path"] or "eager" in r["path"] else
+                  "#d62728" if "int8" in r["path"] else "#ff7f0e" if "bf16" in r["path"] else "#1f77b4"
+                  for r in mine]
+        ax.barh(ys, [r["speedup_vs_torchvision_export"] for r in mine], color=colors)
+        ax.set_yticks(list(ys), [r["path"] + (f"  (mAP@.5 {r['map50']:.3f})" if "map50" in r else "")
+                                 for r in mine], fontsize=7)
+        ax.invert_yaxis()
+        ax.axvline(1.0, color="black", lw=0.8)
+        ax.set_title(f"{model}: speed-up over torchvision's export in onnxruntime", fontsize=9, loc="left")
+        ax.grid(axis="x", alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path)
+
+
 def parse_budgets(items: list[str]) -> dict[str, int]:
     """'mobilenet320=50' pairs: extra rows at that RPN proposal budget for that model."""
     return {name: int(n) for name, _, n in (item.partition("=") for item in items)}
@@ -220,8 +246,14 @@ def main() -> None:
     ap.add_argument("--budget", nargs="*", default=["mobilenet320=50", "mobilenet320-trained=50", "demo=50"],
                     help="MODEL=N: also run that model at N RPN proposals (validated on the trained models).")
     ap.add_argument("--json", type=Path)
+    ap.add_argument("--png", type=Path, help="A bar chart of the speed-ups.")
+    ap.add_argument("--replot", type=Path, nargs="+", help="Only draw --png from earlier --json files.")
     args = ap.parse_args()
     args.budget = parse_budgets(args.budget)
+    if args.replot:
+        rows = [r for f in args.replot for r in json.loads(f.read_text())]
+        plot(rows, args.png)
+        return
     torch.set_num_threads(args.threads)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -229,6 +261,8 @@ def main() -> None:
             print(f"{name}:", flush=True)
             rows += measure(subject(name, args, Path(tmp)), args, Path(tmp))
     print(markdown(rows))
+    if args.png:
+        plot(rows, args.png)
     if args.json:
         args.json.write_text(json.dumps(rows, indent=2))
 

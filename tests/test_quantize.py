@@ -89,6 +89,7 @@ def fragile_onnx(tmp_path_factory):
     return export_onnx(model, meta, path, ExportOptions(canvas, batch=None))
 
 
+@pytest.mark.slow
 def test_gate_refuses_and_leaves_nothing(fragile_onnx, synth_data, tmp_path):
     out = tmp_path / "seeded.int8.onnx"
     argv = ("quantize", fragile_onnx, "--calib", synth_data / "train" / "images", "-o", out, "--iters", "0")
@@ -112,6 +113,7 @@ def test_quantize_refuses_bad_input(edge_onnx, tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.slow
 def test_eval_reports_the_change_against_fp32(int8_file, edge_onnx, synth_data):
     path, printed = int8_file
     r = run_cli("eval", path, "--data", synth_data, "--backend", "openvino", "--precision", "int8", "--json")
