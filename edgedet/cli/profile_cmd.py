@@ -58,15 +58,17 @@ def profile(
     json_path: Path | None = typer.Option(None, "--json", help="Write all results as JSON here."),
     plot: Path | None = typer.Option(None, help="Latency histogram PNG."),
 ) -> None:
-    """Latency p50/p90/p99 of pre-process, inference and post-process, throughput and where the time
-    goes, for every model x backend x precision given, timed interleaved run by run (machine noise
-    hits all alike); 'vs 1st' is the first row's p50 over each row's.
+    """Latency of pre-process, inference and post-process; where time goes.
+
+    Every model x --backend x --precision given runs side by side, timed
+    interleaved (machine noise hits all alike); 'vs 1st' is the first
+    row's inference p50 over each row's.
 
     Examples:
       edgedet profile model.onnx --iters 100 --plot latency.png
-      edgedet profile model.onnx model.int8.onnx --backend onnxruntime --backend openvino
-      edgedet profile model.onnx --backend openvino --precision fp32 --precision bf16 --images val/
-        (with --images: also how many of fp32's confident detections bf16 keeps)
+      edgedet profile model.onnx model.int8.onnx --backend openvino
+      edgedet profile model.onnx --backend openvino --precision fp32
+        --precision bf16 --images val/   (and how many detections bf16 keeps)
     """
     import numpy as np
     from rich import box

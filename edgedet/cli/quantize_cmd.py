@@ -50,16 +50,17 @@ def quantize(
     iters: int = typer.Option(20, min=0, help="Timed runs of fp32 vs int8 (0: skip timing)."),
     json_out: JsonOut = False,
 ) -> None:
-    """Post-training INT8 (NNCF) of an exported model, gated on accuracy against fp32.
+    """Post-training INT8 (NNCF) of an exported model, gated against fp32.
 
-    The default recipe quantizes the weight layers only (Conv, Gemm) and keeps the rest float (RoI
-    Align, box decoding, NMS): measured fast and within 0.01 mAP@.5 on trained models; quantizing
-    the whole graph (--ops all) is not. The gate is mAP@.5 on --data, else detection agreement on the
-    calibration images; past the limit nothing is written (exit 2) unless --force.
+    The default recipe quantizes the weight layers (Conv, Gemm) and keeps
+    the rest float (RoI Align, box decoding, NMS): fast, and within 0.01
+    mAP@.5 on trained models; the whole graph (--ops all) is not. The gate
+    is mAP@.5 on --data, else detection agreement on the calibration
+    images; past the limit nothing is written (exit 2) unless --force.
 
     Examples:
-      edgedet quantize model.onnx --calib data/shapes/train/images --data data/shapes
-      edgedet quantize model.onnx --calib frames/ -o model.int8.onnx --keep-float rpn
+      edgedet quantize model.onnx --calib shapes/train/images --data shapes
+      edgedet quantize model.onnx --calib frames/ --keep-float rpn
       edgedet run model.int8.onnx --backend openvino --source cam.mp4
     """
     from edgedet.data.coco import load_split

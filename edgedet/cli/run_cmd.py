@@ -80,14 +80,16 @@ def run(
     threads: Threads = None,
     json_out: JsonOut = False,
 ) -> None:
-    """Run a model on a live camera, stream or file: newest-frame-only for live sources, lossless for files.
+    """Run a model on cameras, streams or files, several batched together.
+
+    Live sources keep only their newest frame; files are read losslessly.
 
     Examples:
       edgedet run model.onnx --source 0 --serve 127.0.0.1:8080
-      edgedet run model.onnx --source video.mp4 --save out.mp4 --jsonl dets.jsonl --report report.json
-      edgedet run model.onnx --source rtsp://camera/stream --duration 60 --report r.json
-      edgedet run model.onnx --source 0 --backend openvino --precision bf16
-      edgedet run model.onnx -s a.mp4 -s b.mp4 -s rtsp://cam3/live --save 'out/{source}.mp4' --jsonl all.jsonl
+      edgedet run model.onnx -s video.mp4 --save out.mp4 --jsonl dets.jsonl
+      edgedet run model.onnx -s rtsp://cam/stream --duration 60 --report r.json
+      edgedet run model.onnx -s 0 --backend openvino --precision bf16
+      edgedet run model.onnx -s a.mp4 -s b.mp4 --save 'out/{source}.mp4'
     """
     from edgedet.cli.models import open_detector
     from edgedet.runtime.atomic import write_json
