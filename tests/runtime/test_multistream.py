@@ -99,3 +99,34 @@ def test_four_live_cameras_are_served_fairly_and_a_dead_one_blocks_nobody(onnx_m
     for i in range(4):
         assert per[f"cam{i}"]["e2e_ms"]["p99"] <= 3 * inference_p99 + 30, (per[f"cam{i}"], inference_p99)
     assert report["batch_size"]["max"] <= 4 and report["batch_size"]["mean"] > 1
+
+
+def test_grid_preview_shows_every_stream_in_its_tile(onnx_model):
+    import urllib.request
+
+    import numpy as np
+
+    from edgedet.runtime.grid import GridPreview
+
+    server = MjpegServer("127.0.0.1", 0)
+    try:
+        grid = GridPreview(server, ["red", "green", "blue"], tile=(90, 160), max_fps=1e9)  # publish every update
+        colours = {"red": (255, 0, 0), "green": (0, 255, 0), "blue": (0, 0, 255)}
+        views = {name: grid.for_source(name) for name in colours}
+        for name, rgb in colours.items():
+            views[name].write(None, None, np.full((120, 160, 3), rgb, np.uint8))
+        with urllib.request.urlopen(server.url + "stream.mjpg", timeout=5) as resp:  # the newest frame first
+            line = b""
+            while not line.startswith(b"Content-Length:"):
+                line = resp.readline()
+            size = int(line.split(b":")[1])
+            resp.readline()
+            jpeg = np.frombuffer(resp.read(size), np.uint8)
+    finally:
+        server.close()
+    picture = cv2.cvtColor(cv2.imdecode(jpeg, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+    assert picture.shape == (2 * 90, 2 * 160, 3)  # three streams: a 2 x 2 grid
+    for (r, c), rgb in zip([(0, 0), (0, 1), (1, 0)], colours.values()):
+        tile = picture[r * 90 + 40:r * 90 + 85, c * 160 + 10:c * 160 + 110].reshape(-1, 3).mean(0)  # below the label
+        assert np.allclose(tile, rgb, atol=30), (r, c, tile)
+    assert picture[90 + 40:, 160 + 10:].mean() < 10  # the fourth tile is empty
