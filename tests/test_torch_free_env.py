@@ -59,6 +59,18 @@ def test_edgedet_run_without_torch(bare_env, edge_onnx, synth_data, outside):
     assert report["frames_processed"] == 3 and report["backend"] == "onnxruntime"
 
 
+def test_exporter_commands_say_what_to_install(bare_env, edge_onnx, synth_data, outside):
+    edgedet = bare_env.with_name("edgedet")
+    for argv, extra in ((["export", str(edge_onnx), "-o", "m.onnx"], "edgedet[train]"),
+                        (["quantize", str(edge_onnx), "--calib", str(synth_data / "val" / "images")],
+                         "edgedet[train,quantize]")):
+        r = subprocess.run([str(edgedet), *argv], capture_output=True, text=True, cwd=outside, timeout=300)
+        lines = r.stderr.strip().splitlines()
+        assert r.returncode == 2 and len(lines) == 1 and lines[0].startswith("error: "), r.stderr
+        assert extra in lines[0] and "Traceback" not in r.stderr
+    assert list(outside.iterdir()) == []
+
+
 def test_runtime_tests_pass_without_torch(bare_env, edge_onnx, outside):
     tests = outside / "tests"
     shutil.copytree(ROOT / "tests" / "runtime", tests / "runtime", ignore=shutil.ignore_patterns("__pycache__"))

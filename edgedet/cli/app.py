@@ -59,6 +59,22 @@ def _usage_line(exc: parser_errors.UsageError) -> str:
     return f"{exc.format_message()} (see '{command} --help')"
 
 
+# What to install for a package the edge install leaves out (the package's top-level name).
+EXTRA_FOR = {"nncf": "quantize", "openvino": "openvino", "tensorrt": "trt", "polygraphy": "trt", "triton": "trt",
+             "cuda": "trt"}
+
+
+def _missing_package_line(exc: ModuleNotFoundError, argv: list[str]) -> str:
+    """A command of the exporter's or trainer's side run on the torch-free edge install."""
+    package = (exc.name or "").split(".")[0]
+    command = next((a for a in argv if not a.startswith("-")), "this command")
+    extra = EXTRA_FOR.get(package, "train")
+    if command == "quantize":
+        extra = "train,quantize"
+    return (f"'edgedet {command}' needs the '{package}' package, which this install lacks: "
+            f"pip install 'edgedet[{extra}]'")
+
+
 def main(argv: list[str] | None = None) -> None:
     try:
         code = app(args=argv, prog_name="edgedet", standalone_mode=False)
@@ -73,6 +89,11 @@ def main(argv: list[str] | None = None) -> None:
         code = exc.exit_code
     except EdgedetError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        code = 2
+    except ModuleNotFoundError as exc:
+        if not exc.name or exc.name.split(".")[0] == "edgedet":
+            raise
+        print(f"error: {_missing_package_line(exc, sys.argv[1:] if argv is None else argv)}", file=sys.stderr)
         code = 2
     except (KeyboardInterrupt, parser_errors.Abort):
         print("interrupted", file=sys.stderr)
