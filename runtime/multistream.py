@@ -77,6 +77,7 @@ def run_streams(detector: Detector, streams: Sequence[Stream], opts: StreamOptio
     rec = LatencyRecorder()
     sizes: list[float] = []
     active = list(streams)
+    blank = np.full((*detector.canvas, 3), detector.fill, np.uint8)  # a fixed-batch file's padding
     turn, last_status = 0, now()
     try:
         while active and not state.stop.is_set():
@@ -98,7 +99,6 @@ def run_streams(detector: Detector, streams: Sequence[Stream], opts: StreamOptio
             t0 = now()
             rec.add("read", (t0 - t_read) * 1e3)
             images = [frame.image for _, frame in ready]
-            blank = np.full((*detector.canvas, 3), detector.fill, np.uint8)
             padded = images + [blank] * ((detector.fixed_batch or len(images)) - len(images))
             data, scales = detector.preprocess(padded)
             t1 = now()
