@@ -68,14 +68,16 @@ def gather(streams: Sequence[Stream], start: int, limit: int) -> list[tuple[Stre
 
 def run_streams(detector: Detector, streams: Sequence[Stream], opts: StreamOptions, batch: int | None = None,
                 state: StreamState | None = None, on_status: Callable[[dict], None] | None = None,
-                shared_sinks: Sequence[Sink] = ()) -> dict:
+                shared_sinks: Sequence[Sink] = (), rec: LatencyRecorder | None = None,
+                sizes: list[float] | None = None) -> dict:
     """Run every stream until all end, a limit is hit (``max_frames`` counts frames of all streams),
     a sink asks to stop or ``state.stop`` is set; every stream's sinks and source are always closed,
-    then ``shared_sinks`` (a JSON Lines file or a preview that streams write through views)."""
+    then ``shared_sinks`` (a JSON Lines file or a preview that streams write through views).
+    ``rec`` and ``sizes`` receive the raw stage timings and batch sizes when the caller wants them."""
     state = state or StreamState()
     limit = detector.fixed_batch or batch or len(streams)
-    rec = LatencyRecorder()
-    sizes: list[float] = []
+    rec = rec if rec is not None else LatencyRecorder()
+    sizes = sizes if sizes is not None else []
     active = list(streams)
     blank = np.full((*detector.canvas, 3), detector.fill, np.uint8)  # a fixed-batch file's padding
     turn, last_status = 0, now()
@@ -158,18 +160,28 @@ def build_multi_report(detector: Detector, streams: Sequence[Stream], state: Str
                        sizes: list[float]) -> dict:
     elapsed = max(now() - state.started, 1e-9)
     info = detector.describe()
-    per_source = [stream_report(s, elapsed) for s in streams]
+    model = {"model": info.model, "architecture": info.architecture, "canvas": list(detector.canvas),
+             "backend": info.backend, "provider": info.device, "precision": info.precision}
+    return aggregate_report(model, [stream_report(s, elapsed) for s in streams], state.processed, elapsed, rec,
+                            sizes)
+
+
+def aggregate_report(model: dict, per_source: list[dict], processed: int, elapsed: float, rec: LatencyRecorder,
+                     sizes: list[float]) -> dict:
+    """The report of many sources from their entries: the single-stream report's aggregate keys
+    (sums, all frames' percentiles) plus ``sources`` and ``batch_size``. Shared by the one-process
+    run and the Ray driver, which gathers the entries from its workers."""
+    elapsed = max(elapsed, 1e-9)
     total = {key: sum(s[key] for s in per_source) for key in ("frames_in", "frames_dropped", "decode_errors",
                                                              "outages", "unreadable")}
     return {
-        "model": info.model, "architecture": info.architecture, "canvas": list(detector.canvas),
-        "backend": info.backend, "provider": info.device, "precision": info.precision,
-        "source": ", ".join(s.name for s in streams), "live": any(s.source.live for s in streams),
-        "frames_processed": state.processed, **total,
+        **model,
+        "source": ", ".join(s["name"] for s in per_source), "live": any(s["live"] for s in per_source),
+        "frames_processed": processed, **total,
         "unreadable_files": [f for s in per_source for f in s["unreadable_files"]],
         "frames_expected": sum(s["frames_expected"] or 0 for s in per_source) or None,
         "ended_early": any(s["ended_early"] for s in per_source),
-        "wall_s": round(elapsed, 3), "fps": round(state.processed / elapsed, 3),
+        "wall_s": round(elapsed, 3), "fps": round(processed / elapsed, 3),
         "e2e_ms": rec.summary("e2e"), "frame_age_ms": rec.summary("frame_age"),
         "stages_ms": {name: rec.summary(name) for name in STAGES},
         "batch_size": summarize(sizes), "sources": per_source,

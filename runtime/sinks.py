@@ -29,6 +29,7 @@ class Sink(ABC):
     pipeline then finishes cleanly, closing every sink and the source."""
 
     wants_annotated = False
+    needs_pixels = True  # write() reads the frame's pixels (a remote worker sends them only then)
 
     @abstractmethod
     def write(self, frame: Frame, detections: Detections, annotated: np.ndarray | None) -> None:
@@ -51,10 +52,16 @@ class VideoSink(Sink):
         if self.path.suffix.lower() not in self.CODECS:
             raise EdgedetError(f"cannot write video '{path}': use a .mp4, .m4v, .avi or .mkv file name")
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.fps = fps if fps and 1 <= fps <= 240 else 30.0
         self._file = PendingFile(self.path)
         self._writer: cv2.VideoWriter | None = None
+        self.adopt_fps(fps)
         self.frames = 0
+
+    def adopt_fps(self, fps: float | None) -> None:
+        """The source's frame rate (30 when it names none or an absurd one); before the first frame
+        only, e.g. once a remote worker has opened the source."""
+        if self._writer is None:
+            self.fps = fps if fps and 1 <= fps <= 240 else 30.0
 
     def write(self, frame, detections, annotated) -> None:
         image = annotated if annotated is not None else frame.image
@@ -79,6 +86,8 @@ class VideoSink(Sink):
 class JsonlSink(Sink):
     """One JSON object per frame. Several streams share one file through ``for_source`` views, whose
     lines carry a ``source`` field; the file itself is committed when this sink closes."""
+
+    needs_pixels = False  # a frame's size, index and time, never its pixels
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
@@ -109,6 +118,8 @@ class JsonlSink(Sink):
 
 class _JsonlView(Sink):
     """One stream's lines in a shared JSON Lines file (closing a view leaves the file open)."""
+
+    needs_pixels = False
 
     def __init__(self, owner: JsonlSink, source: str) -> None:
         self.owner, self.source = owner, source

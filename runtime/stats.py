@@ -44,3 +44,13 @@ class LatencyRecorder:
 
     def summary(self, name: str) -> dict[str, float]:
         return summarize(self._series.get(name, []))
+
+    def samples(self) -> dict[str, list[float]]:
+        """Every series' kept samples, e.g. to send from a worker process to the one that reports."""
+        return {name: list(series) for name, series in self._series.items()}
+
+    def extend(self, samples: dict[str, list[float]]) -> None:
+        """Add another recorder's ``samples()`` (percentiles of the union, not an average of summaries)."""
+        for name, series in samples.items():
+            for ms in series:
+                self.add(name, ms)

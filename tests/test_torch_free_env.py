@@ -63,7 +63,9 @@ def test_exporter_commands_say_what_to_install(bare_env, edge_onnx, synth_data, 
     edgedet = bare_env.with_name("edgedet")
     for argv, extra in ((["export", str(edge_onnx), "-o", "m.onnx"], "edgedet[train]"),
                         (["quantize", str(edge_onnx), "--calib", str(synth_data / "val" / "images")],
-                         "edgedet[train,quantize]")):
+                         "edgedet[train,quantize]"),
+                        (["run", str(edge_onnx), "-s", str(synth_data / "val" / "images"), "--ray", "local",
+                          "--jsonl", "d.jsonl"], "edgedet[cluster]")):
         r = subprocess.run([str(edgedet), *argv], capture_output=True, text=True, cwd=outside, timeout=300)
         lines = r.stderr.strip().splitlines()
         assert r.returncode == 2 and len(lines) == 1 and lines[0].startswith("error: "), r.stderr

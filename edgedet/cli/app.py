@@ -61,7 +61,7 @@ def _usage_line(exc: parser_errors.UsageError) -> str:
 
 # What to install for a package the edge install leaves out (the package's top-level name).
 EXTRA_FOR = {"nncf": "quantize", "openvino": "openvino", "tensorrt": "trt", "polygraphy": "trt", "triton": "trt",
-             "cuda": "trt"}
+             "cuda": "trt", "ray": "cluster"}
 
 
 def _missing_package_line(exc: ModuleNotFoundError, argv: list[str]) -> str:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import signal
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import typer
@@ -10,6 +12,7 @@ import typer
 from edgedet.cli.console import console, emit_json
 from edgedet.cli.options import BackendOption, JsonOut, ModelFile, PrecisionOption, ProviderOption, Threads
 from edgedet.runtime.detector import Precision
+from edgedet.runtime.errors import EdgedetError
 from edgedet.runtime.loader import Backend
 from edgedet.runtime.onnx_detector import Provider
 
@@ -45,8 +48,6 @@ def source_names(specs: list[str]) -> list[str]:
 
 
 def read_source_list(path: Path) -> list[str]:
-    from edgedet.runtime.errors import EdgedetError
-
     try:
         lines = path.read_text().splitlines()
     except OSError as exc:
@@ -74,6 +75,10 @@ def run(
     conf: float = typer.Option(0.25, min=0.0, max=1.0, help="Minimum score."),
     classes: list[str] | None = typer.Option(None, "--classes",
                                                 help="Keep only these class names or ids (repeatable)."),
+    ray: str | None = typer.Option(None, "--ray", metavar="ADDRESS", help="Spread the sources over a Ray "
+                                   "cluster: 'auto' (running), 'local' (start one) or HOST:PORT (extra 'cluster')."),
+    workers: int | None = typer.Option(None, "--workers", min=1, help="With --ray: worker processes, each "
+                                       "batching its share of the sources (default: one per node)."),
     backend: BackendOption = Backend.auto,
     precision: PrecisionOption = Precision.fp32,
     provider: ProviderOption = Provider.cpu,
@@ -90,12 +95,10 @@ def run(
       edgedet run model.onnx -s rtsp://cam/stream --duration 60 --report r.json
       edgedet run model.onnx -s 0 --backend openvino --precision bf16
       edgedet run model.onnx -s a.mp4 -s b.mp4 --save 'out/{source}.mp4'
+      edgedet run model.onnx --sources cams.txt --ray auto --jsonl d.jsonl
     """
-    from edgedet.cli.models import open_detector
     from edgedet.runtime.atomic import write_json
-    from edgedet.runtime.errors import EdgedetError
-    from edgedet.runtime.multistream import run_streams
-    from edgedet.runtime.pipeline import StreamOptions, StreamState, run_stream
+    from edgedet.runtime.pipeline import StreamOptions
 
     specs = list(source) + (read_source_list(sources) if sources else [])
     if not specs:
@@ -104,6 +107,31 @@ def run(
         raise EdgedetError(f"--save '{save}' names one file for {len(specs)} sources: put '{{source}}' in it, "
                            "e.g. 'out/{source}.mp4'")
     address = _parse_serve(serve) if serve else None
+    wanted = [int(c) if c.isdigit() else c for c in classes] if classes else None
+    options = StreamOptions(conf, wanted, duration, max_frames)
+    if workers and not ray:
+        raise EdgedetError("--workers spreads sources over a Ray cluster: give --ray too")
+    if ray:
+        result = run_cluster(model, specs, options, batch, ray, workers, save, jsonl, show, address,
+                             backend.value, precision.value, provider.value, threads)
+    else:
+        result = run_here(model, specs, options, batch, save, jsonl, show, address, backend, precision, provider,
+                          threads)
+    if report:
+        write_json(report, result)
+    summarize_run(result, specs, report)
+    if json_out:
+        emit_json(result)
+
+
+def run_here(model: Path, specs: list[str], options, batch: int | None, save: str | None, jsonl: Path | None,
+             show: bool, address: tuple[str, int] | None, backend: Backend, precision: Precision,
+             provider: Provider, threads: int | None) -> dict:
+    """The sources in this process: one stream loop, or the batching scheduler for several."""
+    from edgedet.cli.models import open_detector
+    from edgedet.runtime.multistream import run_streams
+    from edgedet.runtime.pipeline import StreamState, run_stream
+
     detector = open_detector(model, provider=provider, threads=threads, backend=backend,
                              precision=precision.value)
     try:
@@ -111,31 +139,65 @@ def run(
     except BaseException:
         detector.close()
         raise
-    wanted = [int(c) if c.isdigit() else c for c in classes] if classes else None
     state = StreamState()
-
-    def stop(signum, _frame) -> None:
-        state.stop.set()
-
-    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
-        with console.status("starting") as status:
+        with stop_on_signals(state), console.status("starting") as status:
             def on_status(s: dict) -> None:
                 status.update(f"{s['frames']} frames  {s['fps']:.1f} fps  e2e {s['e2e_ms']:.0f} ms  "
                               f"infer {s['inference_ms']:.0f} ms  dropped {s['dropped']}  outages {s['outages']}  "
                               f"undecodable {s['decode_errors']}")
 
-            options = StreamOptions(conf, wanted, duration, max_frames)
             if len(streams) == 1:
-                result = run_stream(detector, streams[0].source, streams[0].sinks, options, state, on_status)
-            else:
-                result = run_streams(detector, streams, options, batch, state, on_status, shared)
+                return run_stream(detector, streams[0].source, streams[0].sinks, options, state, on_status)
+            return run_streams(detector, streams, options, batch, state, on_status, shared)
     finally:
         detector.close()
+
+
+def run_cluster(model: Path, specs: list[str], options, batch: int | None, address: str, workers: int | None,
+                save: str | None, jsonl: Path | None, show: bool, serve: tuple[str, int] | None, backend: str,
+                precision: str, provider: str, threads: int | None) -> dict:
+    """The sources on Ray workers; the sinks and the report here (``edgedet.runtime.cluster``)."""
+    from edgedet.runtime.cluster import ClusterModel, RemoteStream, run_on_ray
+    from edgedet.runtime.model_files import CHECKPOINT_SUFFIXES, require_model_file
+    from edgedet.runtime.pipeline import StreamState
+
+    model = require_model_file(model)
+    if model.suffix.lower() in CHECKPOINT_SUFFIXES:
+        raise EdgedetError(f"'{model}' is a PyTorch checkpoint: --ray runs exported files (edgedet export)")
+    import ray  # noqa: F401  (the 'cluster' extra: a missing one is named before any file is opened)
+
+    names = source_names(specs)
+    sinks, shared = open_sinks(names, [None] * len(names), save, jsonl, show, serve)
+    # workers do not share our working folder: a path that exists here goes as an absolute path
+    located = [str(Path(spec).resolve()) if Path(spec).exists() else spec for spec in specs]
+    streams = [RemoteStream(name, spec, own) for name, spec, own in zip(names, located, sinks)]
+    state = StreamState()
+    with stop_on_signals(state), console.status("starting Ray workers") as status:
+        def on_status(s: dict) -> None:
+            status.update(f"{s['frames']} frames  {s['fps']:.1f} fps  workers {s['workers']}  "
+                          f"restarts {s['restarts']}")
+
+        return run_on_ray(ClusterModel(model, backend, precision, provider, threads), streams, options, batch,
+                          address, workers, state, on_status, shared)
+
+
+@contextmanager
+def stop_on_signals(state) -> Iterator[None]:
+    """Ctrl-C and SIGTERM end the run cleanly (sinks closed, report written), not with a traceback."""
+    def stop(signum, _frame) -> None:
+        state.stop.set()
+
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-    if report:
-        write_json(report, result)
+
+
+def summarize_run(result: dict, specs: list[str], report: Path | None) -> None:
+    """One line: frames, drops, fps, latency and what went wrong; exit 2 when no frame could be read."""
     if result["frames_processed"] == 0 and (result["unreadable"] or result["decode_errors"] or result["ended_early"]):
         raise EdgedetError(f"no frame of '{', '.join(specs)}' could be read ({result['unreadable']} unreadable files, "
                            f"{result['decode_errors']} undecodable frames)")
@@ -148,45 +210,65 @@ def run(
     console.print(f"{result['frames_processed']} frames ({result['frames_dropped']} dropped) at {result['fps']:.1f} "
                   f"fps; e2e p50 {e2e['p50']:.1f} ms p99 {e2e['p99']:.1f} ms"
                   + (f"; {', '.join(skipped)}" if skipped else "") + (f"; report {report}" if report else ""))
-    if json_out:
-        emit_json(result)
+    cluster = result.get("ray")
+    if cluster and cluster["restarts"]:
+        died = [w for w in cluster["workers"] if w["status"] == "died"]
+        console.print(f"{len(died)} Ray worker(s) died; their sources restarted {cluster['restarts']} time(s), "
+                      "files resumed at their first missing frame (see the report's 'restarts')")
 
 
 def open_streams(specs: list[str], save: str | None, jsonl: Path | None, show: bool,
                  address: tuple[str, int] | None) -> tuple[list, list]:
-    """One ``Stream`` per source with its sinks: its own video, its lines in the shared JSON Lines
-    file, its window, its tile in the preview; everything opened so far is closed on failure."""
-    from edgedet.runtime.grid import GridPreview
+    """One ``Stream`` per source with its sinks (``open_sinks``); everything opened so far is closed on
+    failure."""
     from edgedet.runtime.multistream import Stream
-    from edgedet.runtime.sinks import JsonlSink, MjpegServer, VideoSink, WindowSink
     from edgedet.runtime.sources import open_source
 
-    names = source_names(specs)
     streams: list[Stream] = []
-    shared = []
     try:
-        for name, spec in zip(names, specs):
+        for name, spec in zip(source_names(specs), specs):
             streams.append(Stream(name, open_source(spec)))
-        single = len(streams) == 1
-        log = JsonlSink(jsonl) if jsonl else None
-        server = MjpegServer(*address) if address else None
-        shared += [s for s in (log, server) if s is not None]
-        grid = GridPreview(server, names) if server and not single else None
-        for stream in streams:
-            if save:
-                stream.sinks.append(VideoSink(save.format(source=stream.name), stream.source.fps))
-            if log:
-                stream.sinks.append(log if single else log.for_source(stream.name))
-            if show:
-                stream.sinks.append(WindowSink(f"edgedet: {stream.name}"))
-            if server:
-                stream.sinks.append(server if single else grid.for_source(stream.name))
-        if server:
-            console.print(f"preview at {server.url}")
-        return streams, ([] if single else shared)  # one stream owns its sinks; shared ones close last
+        sinks, shared = open_sinks([s.name for s in streams], [s.source.fps for s in streams], save, jsonl, show,
+                                   address)
     except BaseException:
         for stream in streams:
             stream.close()
-        for sink in shared:
+        raise
+    for stream, own in zip(streams, sinks):
+        stream.sinks = own
+    return streams, shared
+
+
+def open_sinks(names: list[str], fps: list[float | None], save: str | None, jsonl: Path | None, show: bool,
+               address: tuple[str, int] | None) -> tuple[list[list], list]:
+    """Each source's sinks: its own video, its lines in the shared JSON Lines file, its window, its tile
+    in the preview; and the shared sinks, closed after every stream (none when there is one source,
+    which owns its sinks). Everything opened so far is closed on failure."""
+    from edgedet.runtime.grid import GridPreview
+    from edgedet.runtime.sinks import JsonlSink, MjpegServer, VideoSink, WindowSink
+
+    single = len(names) == 1
+    per_source: list[list] = [[] for _ in names]
+    shared = []
+    try:
+        log = JsonlSink(jsonl) if jsonl else None
+        shared += [log] if log else []
+        server = MjpegServer(*address) if address else None
+        shared += [server] if server else []
+        grid = GridPreview(server, names) if server and not single else None
+        for name, rate, own in zip(names, fps, per_source):
+            if save:
+                own.append(VideoSink(save.format(source=name), rate))
+            if log:
+                own.append(log if single else log.for_source(name))
+            if show:
+                own.append(WindowSink(f"edgedet: {name}"))
+            if server:
+                own.append(server if single else grid.for_source(name))
+        if server:
+            console.print(f"preview at {server.url}")
+        return per_source, ([] if single else shared)
+    except BaseException:
+        for sink in [x for own in per_source for x in own if x not in shared] + shared:
             sink.close()
         raise

@@ -1,0 +1,349 @@
+"""``edgedet run --ray``: the sources spread over a Ray cluster; the sinks and the report stay here.
+
+The sources are dealt round-robin into one group per worker (by default one worker per live node
+of the cluster, placed with Ray's SPREAD strategy), so batching still happens inside each worker
+(``cluster_worker.StreamWorker``, a Ray actor). The model file's bytes go to the cluster once
+(``ray.put``), so it need not exist on the other nodes; file sources must be readable at the same
+path on every node (shared storage), cameras and URLs wherever the worker runs.
+
+Each worker streams its frames' results back (a Ray streaming generator); the driver writes them
+to the same sinks a local run has and builds the same report from the workers' raw samples. A
+worker that dies (its process or node lost: Ray's ``RayActorError``) is reported in ``workers``,
+and its group starts again on a new worker: a file resumes at the first frame the driver has not
+received (those frames are redone, and each source's ``restarts`` says from which frame), a live
+source reopens. A frame that arrives twice is written once. An error the worker raises itself (a
+source that does not open there, a model its backend refuses) stops the run with that line.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import socket
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from edgedet.runtime.cluster_worker import FrameResult, StreamWorker, WorkerJob
+from edgedet.runtime.errors import EdgedetError
+from edgedet.runtime.frames import now
+from edgedet.runtime.multistream import aggregate_report
+from edgedet.runtime.pipeline import StreamOptions, StreamState
+from edgedet.runtime.sinks import Sink, VideoSink, annotated_if_needed
+from edgedet.runtime.stats import LatencyRecorder
+
+RESTARTS_PER_GROUP = 3  # a group whose workers keep dying is given up after this many restarts
+STOP_GRACE_S = 30.0  # after a stop, workers get this long to close their sources and report
+EVENT_WAIT_S = 0.2
+
+
+@dataclass
+class ClusterModel:
+    """The model file and how every worker opens it."""
+
+    path: Path
+    backend: str = "auto"
+    precision: str = "fp32"
+    provider: str = "cpu"
+    threads: int | None = None
+
+    def files(self) -> dict[str, bytes]:
+        """The file, and a TensorRT engine's manifest (``model.engine.json``) when there is one."""
+        files = {self.path.name: self.path.read_bytes()}
+        manifest = self.path.with_name(self.path.name + ".json")
+        if manifest.is_file():
+            files[manifest.name] = manifest.read_bytes()
+        return files
+
+
+@dataclass
+class RemoteStream:
+    """A source run by some worker, as the driver sees it: its sinks and what has arrived."""
+
+    name: str
+    spec: str
+    sinks: list[Sink] = field(default_factory=list)
+    live: bool = False
+    next_index: int = 0  # files: the first frame not yet received, where a restart resumes
+    processed: int = 0
+    duplicates: int = 0
+    latency: LatencyRecorder = field(default_factory=LatencyRecorder)
+    restarts: list[dict] = field(default_factory=list)
+    entry: dict | None = None  # its entry in the last report of a worker that ran it
+    worker: int | None = None
+
+    def write(self, result: FrameResult) -> None:
+        if not self.live and result.index < self.next_index:
+            self.duplicates += 1
+            return
+        frame = result.frame()
+        annotated = annotated_if_needed(self.sinks, frame, result.detections)
+        for sink in self.sinks:
+            sink.write(frame, result.detections, annotated)
+        self.next_index = result.index + 1
+        self.processed += 1
+
+    def close(self) -> None:
+        for sink in self.sinks:
+            sink.close()
+
+
+@dataclass
+class Attempt:
+    """One worker running one group of sources."""
+
+    id: int
+    group: int
+    names: list[str]
+    actor: object
+    info: dict = field(default_factory=dict)
+    status: str = "starting"  # starting | running | finished | died | failed
+    error: str | None = None
+
+    def describe(self) -> dict:
+        return {"worker": self.id, "group": self.group, "sources": self.names, "status": self.status,
+                "host": self.info.get("host"), "node": self.info.get("node"), "pid": self.info.get("pid"),
+                "error": self.error}
+
+
+def connect(address: str) -> None:
+    """``auto`` (a running cluster), ``local`` (start one in this process) or ``host:port``."""
+    import ray
+
+    if ray.is_initialized():
+        return
+    if address not in ("auto", "local"):
+        require_reachable(address)
+    extra = {"include_dashboard": False} if address == "local" else {}
+    try:
+        ray.init(address=address, logging_level=logging.WARNING, **extra)
+    except (ConnectionError, RuntimeError) as exc:
+        raise EdgedetError(f"cannot reach a Ray cluster at '{address}' ({str(exc).splitlines()[0]}): start one with "
+                           "'ray start --head', or use --ray local") from None
+
+
+def require_reachable(address: str, timeout_s: float = 5.0) -> None:
+    """A ``host:port`` that takes TCP connections; without this check Ray retries a wrong address for
+    minutes before it gives up."""
+    host, _, port = address.rpartition(":")
+    if not host or not port.isdigit():
+        raise EdgedetError(f"--ray '{address}' is not auto, local or HOST:PORT (the head's GCS port, 6379 by "
+                           "default)")
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout_s).close()
+    except OSError as exc:
+        raise EdgedetError(f"no Ray cluster answers at '{address}' ({exc.strerror or exc}): start one with "
+                           "'ray start --head', or use --ray local") from None
+
+
+def alive_nodes() -> int:
+    import ray
+
+    return sum(1 for node in ray.nodes() if node.get("Alive"))
+
+
+def plan_groups(count: int, workers: int) -> list[list[int]]:
+    """Source indices dealt round-robin into ``min(workers, count)`` groups."""
+    workers = max(1, min(workers, count))
+    return [list(range(g, count, workers)) for g in range(workers)]
+
+
+class ClusterRun:
+    def __init__(self, model: ClusterModel, streams: Sequence[RemoteStream], opts: StreamOptions, batch: int | None,
+                 state: StreamState, on_event: Callable[[str, dict], None] | None = None) -> None:
+        import ray
+
+        self.ray, self.streams, self.opts, self.batch, self.state = ray, list(streams), opts, batch, state
+        self.by_name = {s.name: s for s in self.streams}
+        self.on_event = on_event
+        self.model_ref = ray.put(model.files())
+        self.model = model
+        self.events: queue.Queue = queue.Queue()
+        self.attempts: list[Attempt] = []
+        self.restarts: dict[int, int] = {}
+        self.rec, self.sizes, self.describe = LatencyRecorder(), [], None
+        self.send_images = any(sink.needs_pixels for s in streams for sink in s.sinks)
+        self.worker_class = ray.remote(num_cpus=1, max_concurrency=2, max_restarts=0)(StreamWorker)
+
+    def launch(self, group: int, names: list[str]) -> Attempt:
+        resume = {n: self.by_name[n].next_index for n in names if not self.by_name[n].live}
+        actor = self.worker_class.options(scheduling_strategy="SPREAD").remote(
+            self.model_ref, self.model.backend, self.model.precision, self.model.provider, self.model.threads)
+        attempt = Attempt(len(self.attempts), group, names, actor)
+        self.attempts.append(attempt)
+        job = WorkerJob([self.by_name[n].spec for n in names], names, self.opts, self.batch, resume, self.send_images)
+        threading.Thread(target=self._pump, args=(attempt, job), daemon=True, name=f"edgedet-pump-{attempt.id}").start()
+        return attempt
+
+    def _pump(self, attempt: Attempt, job: WorkerJob) -> None:
+        """Moves one worker's messages into the event queue, ending with ``done``, ``died`` or ``failed``."""
+        ray = self.ray
+        try:
+            info = ray.get(attempt.actor.hello.remote())
+            self.events.put((attempt, "hello", info))
+            if info.get("error"):
+                self.events.put((attempt, "failed", info["error"]))
+                return
+            for ref in attempt.actor.run.remote(job):
+                self.events.put((attempt, *ray.get(ref)))
+            self.events.put((attempt, "done", None))
+        except ray.exceptions.RayActorError as exc:
+            kind = "failed" if exc.actor_init_failed else "died"
+            self.events.put((attempt, kind, str(exc).splitlines()[0]))
+        except Exception as exc:  # an error raised in the worker's code: the run stops with it
+            self.events.put((attempt, "failed", str(exc).splitlines()[-1] if str(exc) else type(exc).__name__))
+
+    def run(self, workers: int, on_status: Callable[[dict], None] | None = None) -> None:
+        for group, members in enumerate(plan_groups(len(self.streams), workers)):
+            self.launch(group, [self.streams[i].name for i in members])
+        running = set(range(len(self.attempts)))
+        stopping_since, failure, last_status = None, None, now()
+        while running:
+            if stopping_since is None and self._should_stop():
+                stopping_since = self._stop_all()
+            if stopping_since is not None and now() - stopping_since > STOP_GRACE_S:
+                for attempt in self.attempts:
+                    if attempt.id in running:
+                        self.ray.kill(attempt.actor)
+                break
+            try:
+                attempt, kind, payload = self.events.get(timeout=EVENT_WAIT_S)
+            except queue.Empty:
+                continue
+            if kind in ("done", "died", "failed", "error"):
+                running.discard(attempt.id)
+            if kind == "hello":
+                attempt.info, attempt.status = payload, "running"
+            elif kind == "opened":
+                self._opened(attempt, payload)
+            elif kind == "frames":
+                self._frames(attempt, payload)
+            elif kind == "report":
+                self._report(attempt, payload)
+            elif kind == "done":
+                attempt.status = "finished"
+                self.ray.kill(attempt.actor)  # its work is over: free its CPU for others
+            elif kind == "died":
+                attempt.status, attempt.error = "died", payload
+                if stopping_since is None:
+                    replacement = self._restart(attempt)
+                    if replacement is None:
+                        failure = f"the workers running {', '.join(attempt.names)} died " \
+                                  f"{RESTARTS_PER_GROUP + 1} times (last: {payload}); gave up"
+                        stopping_since = self._stop_all()
+                    else:
+                        running.add(replacement.id)
+            elif kind in ("failed", "error"):
+                attempt.status, attempt.error = "failed", payload
+                failure = failure or payload
+                stopping_since = stopping_since or self._stop_all()
+            if self.on_event:
+                self.on_event(kind, {"worker": attempt.id, "sources": attempt.names, **(
+                    payload if kind == "hello" else {})})
+            if on_status and now() - last_status >= self.opts.status_every_s:
+                last_status = now()
+                on_status(self.status())
+        if failure:
+            raise EdgedetError(f"a Ray worker failed: {failure}")
+
+    def _should_stop(self) -> bool:
+        if self.state.stop.is_set():
+            return True
+        if self.opts.max_frames is not None and self.state.processed >= self.opts.max_frames:
+            return True
+        return any(sink.stop_requested for s in self.streams for sink in s.sinks)
+
+    def _stop_all(self) -> float:
+        for attempt in self.attempts:
+            if attempt.status in ("starting", "running"):
+                attempt.actor.stop.remote()
+        return now()
+
+    def _restart(self, dead: Attempt) -> Attempt | None:
+        """The dead worker's group on a new worker, resuming files where the driver's frames end;
+        None once the group has been restarted ``RESTARTS_PER_GROUP`` times."""
+        count = self.restarts.get(dead.group, 0) + 1
+        self.restarts[dead.group] = count
+        if count > RESTARTS_PER_GROUP:
+            return None
+        attempt = self.launch(dead.group, dead.names)
+        for name in dead.names:
+            stream = self.by_name[name]
+            stream.restarts.append({"after_worker": dead.id, "worker": attempt.id,
+                                    "resumed_at_frame": None if stream.live else stream.next_index})
+        return attempt
+
+    def _opened(self, attempt: Attempt, sources: dict) -> None:
+        for name, info in sources.items():
+            stream = self.by_name[name]
+            stream.live, stream.worker = bool(info["live"]), attempt.id
+            for sink in stream.sinks:
+                if isinstance(sink, VideoSink):
+                    sink.adopt_fps(info["fps"])
+
+    def _frames(self, attempt: Attempt, results: list[FrameResult]) -> None:
+        for result in results:
+            if self.opts.max_frames is not None and self.state.processed >= self.opts.max_frames:
+                return
+            stream = self.by_name[result.source]
+            before = stream.processed
+            stream.write(result)
+            self.state.processed += stream.processed - before
+
+    def _report(self, attempt: Attempt, report: dict) -> None:
+        samples = report.pop("samples")
+        self.rec.extend(samples["all"])
+        self.sizes += samples["batch_sizes"]
+        for name, series in samples["sources"].items():
+            self.by_name[name].latency.extend(series)
+        for entry in report["sources"]:
+            self.by_name[entry["name"]].entry = entry
+        self.describe = self.describe or {k: report[k] for k in ("model", "architecture", "canvas", "backend",
+                                                                   "provider", "precision")}
+
+    def status(self) -> dict:
+        elapsed = max(now() - self.state.started, 1e-9)
+        return {"frames": self.state.processed, "fps": self.state.processed / elapsed,
+                "workers": sum(a.status == "running" for a in self.attempts),
+                "restarts": sum(len(s.restarts) for s in self.streams)}
+
+    def report(self) -> dict:
+        elapsed = max(now() - self.state.started, 1e-9)
+        entries = [self._entry(s, elapsed) for s in self.streams]
+        result = aggregate_report(self.describe or {}, entries, self.state.processed, elapsed, self.rec, self.sizes)
+        result["ray"] = {"workers": [a.describe() for a in self.attempts],
+                         "restarts": sum(len(s.restarts) for s in self.streams),
+                         "duplicates_dropped": sum(s.duplicates for s in self.streams)}
+        return result
+
+    def _entry(self, stream: RemoteStream, elapsed: float) -> dict:
+        entry = dict(stream.entry or {"name": stream.name, "source": stream.spec, "live": stream.live,
+                                      "frames_in": 0, "frames_dropped": 0, "decode_errors": 0, "outages": 0,
+                                      "unreadable": 0, "unreadable_files": [], "frames_expected": None,
+                                      "ended_early": False})
+        entry.update({"frames_processed": stream.processed, "fps": round(stream.processed / elapsed, 3),
+                      "e2e_ms": stream.latency.summary("e2e"), "frame_age_ms": stream.latency.summary("frame_age"),
+                      "worker": stream.worker, "restarts": stream.restarts})
+        return entry
+
+
+def run_on_ray(model: ClusterModel, streams: Sequence[RemoteStream], opts: StreamOptions, batch: int | None,
+               address: str, workers: int | None = None, state: StreamState | None = None,
+               on_status: Callable[[dict], None] | None = None, shared_sinks: Sequence[Sink] = (),
+               on_event: Callable[[str, dict], None] | None = None) -> dict:
+    """Run the streams on the cluster at ``address`` with ``workers`` workers (default: one per live
+    node); every stream's sinks, then ``shared_sinks``, are always closed. ``on_event(kind, info)``
+    sees each worker message (``hello`` carries its pid and host)."""
+    state = state or StreamState()
+    try:
+        connect(address)
+        run = ClusterRun(model, streams, opts, batch, state, on_event)
+        run.run(workers or alive_nodes(), on_status)
+        return run.report()
+    finally:
+        for stream in streams:
+            stream.close()
+        for sink in shared_sinks:
+            sink.close()
+

@@ -1,0 +1,189 @@
+"""One worker process of ``edgedet run --ray``: its share of the sources through the torch-free runtime.
+
+The driver (``cluster.py``) makes ``StreamWorker`` a Ray actor, one per group of sources, so that
+batching still happens inside each worker: ``run`` drives ``run_streams`` over the group in a
+thread and, as a generator, hands back what each frame produced (``FrameResult``: its index,
+timestamps, detections, and its pixels only when the driver has a sink that draws) in chunks, then
+the worker's report with the raw latency samples, so the driver's percentiles are over every frame
+and not an average of summaries. The driver owns every sink; a worker writes nothing.
+
+A worker that resumes a file after another worker died skips the frames the driver already has
+(``ResumedSource``): they are read and dropped, not seeked to, since seeking by frame number is
+inexact for many codecs. Nothing here imports Ray; the module is the same code either side of it.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import socket
+import tempfile
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from edgedet.runtime.detections import Detections
+from edgedet.runtime.errors import EdgedetError
+from edgedet.runtime.frames import Frame
+from edgedet.runtime.loader import load_detector
+from edgedet.runtime.multistream import Stream, run_streams
+from edgedet.runtime.pipeline import StreamOptions, StreamState
+from edgedet.runtime.sinks import Sink
+from edgedet.runtime.sources import Source, open_source
+from edgedet.runtime.stats import LatencyRecorder
+
+CHUNK_WAIT_S = 0.05  # a chunk goes back at least this often while frames come
+
+
+@dataclass
+class FrameResult:
+    """What the driver needs to write one frame to its sinks."""
+
+    source: str
+    index: int
+    captured: float
+    source_time_s: float | None
+    shape: tuple[int, int]
+    detections: Detections
+    image: np.ndarray | None  # only when the driver has a sink that shows pixels
+
+    def frame(self) -> Frame:
+        """The frame for the driver's sinks. Without pixels (JSON Lines only needs the frame's size) the
+        image is a zero-strided view of the right shape that holds no memory."""
+        image = self.image if self.image is not None else np.broadcast_to(np.zeros(1, np.uint8), (*self.shape, 3))
+        return Frame(self.index, image, self.captured, self.source_time_s)
+
+
+@dataclass
+class WorkerJob:
+    specs: list[str]
+    names: list[str]
+    options: StreamOptions
+    batch: int | None = None
+    resume_at: dict[str, int] | None = None  # file sources: first frame index the driver still needs
+    send_images: bool = False
+
+
+class ResumedSource:
+    """A source whose frames before ``start`` are read and dropped (the driver has them already)."""
+
+    def __init__(self, inner: Source, start: int) -> None:
+        self.inner, self.start, self.skipped = inner, start, 0
+
+    def read(self, timeout: float | None = None) -> Frame | None:
+        while True:
+            frame = self.inner.read(timeout)
+            if frame is None or frame.index >= self.start:
+                return frame
+            self.skipped += 1
+
+    def __getattr__(self, name: str):
+        return getattr(self.inner, name)
+
+
+class RelaySink(Sink):
+    """Queues each processed frame's ``FrameResult`` for the generator that sends them back."""
+
+    def __init__(self, name: str, out: queue.SimpleQueue, send_images: bool) -> None:
+        self.name, self.out, self.send_images = name, out, send_images
+
+    def write(self, frame, detections, annotated) -> None:
+        self.out.put(FrameResult(self.name, frame.index, frame.captured, frame.source_time_s,
+                                 tuple(frame.image.shape[:2]), detections,
+                                 frame.image if self.send_images else None))
+
+
+class StreamWorker:
+    """Holds one detector, loaded from the model file's bytes the driver sent (the file need not exist
+    on this node), and runs one group of sources at a time."""
+
+    def __init__(self, files: dict[str, bytes], backend: str, precision: str, provider: str,
+                 threads: int | None) -> None:
+        self._dir = tempfile.TemporaryDirectory(prefix="edgedet-worker-")
+        for name, data in files.items():  # the model, and an engine's manifest beside it
+            Path(self._dir.name, name).write_bytes(data)
+        model = Path(self._dir.name, next(iter(files)))
+        self.detector, self.error = None, None
+        try:
+            self.detector = load_detector(model, backend=backend, precision=precision, provider=provider,
+                                          threads=threads)
+        except EdgedetError as exc:  # told in ``hello``: the driver stops with this line, it does not retry
+            self.error = str(exc)
+        self.state = StreamState()
+
+    def hello(self) -> dict:
+        """Where this worker runs, for the report (and for a test that kills it), or why it cannot."""
+        return {"pid": os.getpid(), "host": socket.gethostname(), "node": ray_node_id(), "error": self.error}
+
+    def stop(self) -> None:
+        """Ends the running group like Ctrl-C ends a local run: every source and stream closes cleanly."""
+        self.state.stop.set()
+
+    def run(self, job: WorkerJob) -> Iterator[tuple[str, object]]:
+        """Yields ``("opened", {name: {"live", "fps"}})``, then ``("frames", [FrameResult, ...])`` chunks,
+        then ``("report", {...})``; or ``("error", line)`` when a source cannot be opened here."""
+        out: queue.SimpleQueue = queue.SimpleQueue()
+        streams: list[Stream] = []
+        try:
+            for spec, name in zip(job.specs, job.names):
+                source = open_source(spec)
+                start = (job.resume_at or {}).get(name, 0)
+                if start and not source.live:
+                    source = ResumedSource(source, start)
+                streams.append(Stream(name, source, [RelaySink(name, out, job.send_images)]))
+        except BaseException as exc:
+            for stream in streams:
+                stream.close()
+            if isinstance(exc, EdgedetError):
+                yield "error", f"on {socket.gethostname()}: {exc}"
+                return
+            raise
+        yield "opened", {s.name: {"live": s.source.live, "fps": s.source.fps} for s in streams}
+        rec, sizes, result = LatencyRecorder(), [], {}
+
+        def work() -> None:
+            try:
+                result["report"] = run_streams(self.detector, streams, job.options, job.batch, self.state,
+                                               rec=rec, sizes=sizes)
+            except BaseException as exc:  # raised again in the generator, so the driver sees it
+                result["error"] = exc
+
+        thread = threading.Thread(target=work, name="edgedet-worker", daemon=True)
+        thread.start()
+        while thread.is_alive() or not out.empty():
+            chunk = drain(out, CHUNK_WAIT_S)
+            if chunk:
+                yield "frames", chunk
+        if "error" in result:
+            raise result["error"]
+        report = result["report"]
+        report["samples"] = {"all": rec.samples(), "batch_sizes": sizes,
+                             "sources": {s.name: s.latency.samples() for s in streams}}
+        report["skipped"] = {s.name: s.source.skipped for s in streams if isinstance(s.source, ResumedSource)}
+        yield "report", report
+
+
+def ray_node_id() -> str | None:
+    """The Ray node this process runs on, when it runs under Ray (the only place this module meets it)."""
+    try:
+        import ray
+
+        return ray.get_runtime_context().get_node_id()
+    except Exception:  # not under Ray, or Ray without a runtime context
+        return None
+
+
+def drain(out: queue.SimpleQueue, wait_s: float) -> list:
+    """Everything queued now, waiting up to ``wait_s`` for the first item."""
+    try:
+        items = [out.get(timeout=wait_s)]
+    except queue.Empty:
+        return []
+    while True:
+        try:
+            items.append(out.get_nowait())
+        except queue.Empty:
+            return items

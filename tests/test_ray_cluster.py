@@ -1,0 +1,145 @@
+"""``edgedet run --ray`` on a real two-node Ray cluster on loopback (a head and a second node, each
+with one CPU, started by the test with ``ray start``): the same per-source frames and detections as
+the local run, and a worker killed mid-run (SIGKILL) loses no file frame: its sources resume on a
+new worker, the report says so.
+
+Here and not in tests/runtime: those also run in the bare edge install, which has no Ray."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from edgedet.runtime.cluster import ClusterModel, RemoteStream, run_on_ray
+from edgedet.runtime.pipeline import StreamOptions
+from edgedet.runtime.sinks import JsonlSink, VideoSink
+from tests.runtime.conftest import count_video_frames, frames_from
+from tests.runtime.test_multistream import write_video
+
+pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).resolve().parents[1]
+RAY = str(Path(sys.executable).with_name("ray"))
+# a throwaway cluster on loopback: no usage reporting, no token to hand around
+RAY_ENV = {"RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "disabled"}
+COUNTS = {"north": 24, "south": 31, "gate": 17}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def ray_cluster():
+    env = {**os.environ, **RAY_ENV}
+    port = free_port()
+    node = ["--node-ip-address", "127.0.0.1", "--num-cpus", "1", "--object-store-memory", str(150 * 2**20),
+            "--disable-usage-stats"]
+    try:
+        for args in (["--head", "--port", str(port), "--include-dashboard=false"],
+                     ["--address", f"127.0.0.1:{port}"]):
+            r = subprocess.run([RAY, "start", *args, *node], env=env, capture_output=True, text=True, timeout=180)
+            assert r.returncode == 0, r.stderr[-3000:]
+        yield f"127.0.0.1:{port}"
+    finally:
+        import ray
+
+        ray.shutdown()
+        subprocess.run([RAY, "stop", "--force"], env=env, capture_output=True, timeout=180)
+
+
+@pytest.fixture(scope="module")
+def videos(edge_onnx, tmp_path_factory) -> dict[str, Path]:
+    folder = tmp_path_factory.mktemp("ray_videos")
+    frames = frames_from(edge_onnx, max(COUNTS.values()))
+    return {name: write_video(folder / f"{name}.avi", frames[:n]) for name, n in COUNTS.items()}
+
+
+def edgedet_run(model: Path, videos: dict[str, Path], out: Path, *extra: str) -> dict:
+    args = [sys.executable, "-m", "edgedet.cli.app", "run", str(model), "--threads", "1", "--conf", "0.05",
+            "--jsonl", str(out / "all.jsonl"), "--save", str(out / "{source}.mp4"), "--report", str(out / "r.json")]
+    for video in videos.values():
+        args += ["--source", str(video)]
+    r = subprocess.run([*args, *extra], capture_output=True, text=True, cwd=ROOT, timeout=300,
+                       env={**os.environ, **RAY_ENV})
+    assert r.returncode == 0, r.stderr[-3000:]
+    return json.loads((out / "r.json").read_text())
+
+
+def by_source(jsonl: Path) -> dict[str, list[tuple[int, list]]]:
+    """Each source's (frame, detections) in file order (capture times differ between runs)."""
+    lines = [json.loads(x) for x in jsonl.read_text().splitlines()]
+    return {name: [(x["frame"], x["detections"]) for x in lines if x["source"] == name] for name in COUNTS}
+
+
+@pytest.fixture(scope="module")
+def local_run(edge_onnx, videos, tmp_path_factory):
+    out = tmp_path_factory.mktemp("local_run")
+    report = edgedet_run(edge_onnx, videos, out, "--batch", "2")
+    return report, by_source(out / "all.jsonl")
+
+
+def test_ray_run_matches_the_local_run(ray_cluster, edge_onnx, videos, local_run, tmp_path):
+    report = edgedet_run(edge_onnx, videos, tmp_path, "--batch", "2", "--ray", ray_cluster)
+    local_report, local_lines = local_run
+    lines = by_source(tmp_path / "all.jsonl")
+    assert {k: [f for f, _ in v] for k, v in lines.items()} == {k: list(range(n)) for k, n in COUNTS.items()}
+    assert lines == local_lines  # the same detections, frame for frame
+    assert sum(len(d) for v in lines.values() for _, d in v) > 0
+    for name, n in COUNTS.items():
+        assert count_video_frames(tmp_path / f"{name}.mp4") == n
+    per = {s["name"]: s for s in report["sources"]}
+    assert {k: per[k]["frames_processed"] for k in COUNTS} == COUNTS
+    assert {k: per[k]["frames_in"] for k in COUNTS} == COUNTS
+    assert report["frames_processed"] == local_report["frames_processed"] == sum(COUNTS.values())
+    workers = report["ray"]["workers"]
+    assert len(workers) == 2 and {w["status"] for w in workers} == {"finished"}
+    assert len({w["node"] for w in workers}) == 2  # spread over both nodes
+    assert sorted(n for w in workers for n in w["sources"]) == sorted(COUNTS)
+    assert report["stages_ms"]["inference"]["count"] >= 1 and report["batch_size"]["max"] <= 2
+    assert report["ray"]["restarts"] == 0
+
+
+def test_a_killed_worker_loses_no_file_frame(ray_cluster, edge_onnx, videos, local_run, tmp_path, monkeypatch):
+    for key, value in RAY_ENV.items():
+        monkeypatch.setenv(key, value)
+    log = JsonlSink(tmp_path / "all.jsonl")
+    streams = [RemoteStream(name, str(path), [VideoSink(tmp_path / f"{name}.mp4", None), log.for_source(name)])
+               for name, path in videos.items()]
+    pids: dict[int, int] = {}
+    killed: list[int] = []
+
+    def on_event(kind: str, info: dict) -> None:
+        if kind == "hello":
+            pids[info["worker"]] = info["pid"]
+        if kind == "frames" and info["worker"] == 0 and not killed:
+            os.kill(pids[0], signal.SIGKILL)  # mid-run: the first chunk of frames has arrived
+            killed.append(pids[0])
+
+    report = run_on_ray(ClusterModel(edge_onnx, threads=1), streams, StreamOptions(conf=0.05), 2, ray_cluster,
+                        shared_sinks=[log], on_event=on_event)
+    assert killed
+    lines = by_source(tmp_path / "all.jsonl")
+    assert {k: [f for f, _ in v] for k, v in lines.items()} == {k: list(range(n)) for k, n in COUNTS.items()}
+    assert lines == local_run[1]
+    for name, n in COUNTS.items():
+        assert count_video_frames(tmp_path / f"{name}.mp4") == n
+    workers = {w["worker"]: w for w in report["ray"]["workers"]}
+    assert workers[0]["status"] == "died" and workers[0]["pid"] == killed[0] and workers[0]["error"]
+    assert len(workers) == 3 and workers[2]["status"] == "finished" and workers[2]["sources"] == workers[0]["sources"]
+    per = {s["name"]: s for s in report["sources"]}
+    for name in workers[0]["sources"]:
+        (restart,) = per[name]["restarts"]
+        assert restart["after_worker"] == 0 and restart["worker"] == 2
+        assert 0 < restart["resumed_at_frame"] <= COUNTS[name]
+    assert {k: per[k]["frames_processed"] for k in COUNTS} == COUNTS
+    assert report["ray"]["restarts"] == len(workers[0]["sources"])
