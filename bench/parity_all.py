@@ -34,7 +34,8 @@ def main() -> None:
     ap.add_argument("--backend", default="onnxruntime", choices=["onnxruntime", "openvino"])
     args = ap.parse_args()
     torch.set_num_threads(2)
-    archs = args.arch or [a for a, spec in ARCHITECTURES.items() if spec.torchvision]
+    # Keypoint R-CNNs: their keypoints are checked by tests/test_keypoint_export.py, not here (yet)
+    archs = args.arch or [a for a, spec in ARCHITECTURES.items() if spec.torchvision and spec.keypoints is None]
     results = {}
     for arch in archs:
         canvas = ARCHITECTURES[arch].canvas

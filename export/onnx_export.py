@@ -13,8 +13,9 @@ from pathlib import Path
 import onnx
 import onnx.inliner
 import torch
-from torchvision.models.detection import FasterRCNN
+from torchvision.models.detection import FasterRCNN, KeypointRCNN
 
+from edgedet.export.deploy_keypoints import DeployKeypointRCNN
 from edgedet.export.deploy_model import DeployFasterRCNN, PostprocessSpec, postprocess_defaults
 from edgedet.export.onnx_translation import translation_table
 from edgedet.export.roi_align_function import build_function
@@ -22,8 +23,9 @@ from edgedet.export.roi_spec import DOMAIN, OP_TYPE, RoIAlignSpec, RoIMode
 from edgedet.runtime import atomic
 from edgedet.runtime.errors import EdgedetError
 from edgedet.runtime.model_metadata import ModelMetadata
-from edgedet.runtime.outputs import OUTPUT_NAMES
+from edgedet.runtime.outputs import KEYPOINTS_OUTPUT, OUTPUT_NAMES
 
+KEYPOINT_OVERLOAD = "keypoints"
 MIN_OPSET = 18  # the torch exporter's own floor; our function body needs >= 16
 DEFAULT_OPSET = 18
 
@@ -54,16 +56,24 @@ def resolve_postprocess(model: FasterRCNN, opts: ExportOptions) -> PostprocessSp
 
 
 def _attach_roi_function(proto: onnx.ModelProto, opset: int, canvas: tuple[int, int]) -> None:
+    """One function body per RoI Align node. A Keypoint R-CNN has two nodes (box head 7x7, keypoint
+    head 14x14) of the same op with different attributes; since a body is built for one spec, the
+    second is an *overload* of the function (ONNX IR 10): onnxruntime and onnx's inliner pick the
+    body by the node's ``overload``, and TensorRT maps both nodes to the one plugin by op type."""
     nodes = [n for n in proto.graph.node if n.domain == DOMAIN and n.op_type == OP_TYPE]
-    if len(nodes) != 1:
-        raise RuntimeError(f"expected one {OP_TYPE} node in the exported graph, found {len(nodes)}")
-    node = nodes[0]
-    spec = RoIAlignSpec.from_attributes({a.name: onnx.helper.get_attribute_value(a) for a in node.attribute})
-    if spec.num_levels != len(node.input) - 1:
-        raise RuntimeError(f"{OP_TYPE} has {len(node.input) - 1} feature inputs for {spec.num_levels} strides")
+    if not 1 <= len(nodes) <= 2:
+        raise RuntimeError(f"expected one or two {OP_TYPE} nodes in the exported graph, found {len(nodes)}")
     del proto.functions[:]
-    sizes = [(-(-canvas[0] // s), -(-canvas[1] // s)) for s in spec.strides]
-    proto.functions.append(build_function(spec, opset, level_sizes=sizes))
+    for i, node in enumerate(nodes):
+        spec = RoIAlignSpec.from_attributes({a.name: onnx.helper.get_attribute_value(a) for a in node.attribute})
+        if spec.num_levels != len(node.input) - 1:
+            raise RuntimeError(f"{OP_TYPE} has {len(node.input) - 1} feature inputs for {spec.num_levels} strides")
+        sizes = [(-(-canvas[0] // s), -(-canvas[1] // s)) for s in spec.strides]
+        function = build_function(spec, opset, level_sizes=sizes)
+        if i:
+            node.overload = function.overload = KEYPOINT_OVERLOAD
+            proto.ir_version = max(proto.ir_version, 10)
+        proto.functions.append(function)
 
 
 def _clean_metadata(proto: onnx.ModelProto) -> None:
@@ -79,7 +89,9 @@ def build_proto(model: FasterRCNN, meta: ModelMetadata, opts: ExportOptions) -> 
         raise EdgedetError(f"opset {opts.opset} is too old: edgedet exports opset {MIN_OPSET} or newer "
                            f"(RoiAlign with coordinate_transformation_mode needs >= 16, the exporter >= 18)")
     post = resolve_postprocess(model, opts)
-    deploy = DeployFasterRCNN(model, opts.canvas, post, roi_mode=opts.roi_mode).eval()
+    keypoints = isinstance(model, KeypointRCNN)
+    deploy_class = DeployKeypointRCNN if keypoints else DeployFasterRCNN
+    deploy = deploy_class(model, opts.canvas, post, roi_mode=opts.roi_mode).eval()
     batch = opts.batch or 2
     example = torch.zeros(batch, *opts.canvas, 3, dtype=torch.uint8)
     dynamic = ({0: torch.export.Dim("batch", min=1, max=256)},) if opts.batch is None else None
@@ -89,7 +101,8 @@ def build_proto(model: FasterRCNN, meta: ModelMetadata, opts: ExportOptions) -> 
         program = torch.onnx.export(
             deploy, (example,), dynamo=True, dynamic_shapes=dynamic, opset_version=opts.opset,
             custom_translation_table=translation_table(), input_names=["images"],
-            output_names=list(OUTPUT_NAMES), optimize=True, verbose=False, report=False,
+            output_names=list(OUTPUT_NAMES) + ([KEYPOINTS_OUTPUT] if keypoints else []), optimize=True,
+            verbose=False, report=False,
         )
     proto = program.model_proto
     _attach_roi_function(proto, opts.opset, opts.canvas)

@@ -10,6 +10,7 @@ from edgedet.runtime.detections import Detections
 from edgedet.runtime.letterbox import unletterbox_boxes
 
 OUTPUT_NAMES = ("num_detections", "boxes", "scores", "labels")
+KEYPOINTS_OUTPUT = "keypoints"  # Keypoint R-CNN files add [B, K, J, 3]: x, y in canvas pixels, the joint's score
 
 
 def detections_from_outputs(outputs: Mapping[str, np.ndarray], scales: Sequence[float],

@@ -15,6 +15,7 @@ from torchvision.models import detection as tvd
 from torchvision.models.detection import FasterRCNN
 
 from edgedet.architectures.edge import fasterrcnn_edge_fpn
+from edgedet.architectures.edge_keypoints import keypointrcnn_edge_fpn
 from edgedet.runtime.errors import EdgedetError
 
 
@@ -24,6 +25,7 @@ class ArchSpec:
     build: Callable[..., FasterRCNN]
     canvas: tuple[int, int]  # default export / training canvas (H, W)
     torchvision: bool  # constructor is torchvision's own
+    keypoints: int | None = None  # a Keypoint R-CNN: its default number of joints (torchvision's: COCO's 17)
 
 
 def _tv(builder: Callable[..., FasterRCNN]) -> Callable[..., FasterRCNN]:
@@ -43,6 +45,8 @@ ARCHITECTURES: dict[str, ArchSpec] = {
         ArchSpec(
             "fasterrcnn_mobilenet_v3_large_320_fpn", _tv(tvd.fasterrcnn_mobilenet_v3_large_320_fpn), (320, 320), True
         ),
+        ArchSpec("keypointrcnn_edge_fpn", keypointrcnn_edge_fpn, (256, 256), False, keypoints=17),
+        ArchSpec("keypointrcnn_resnet50_fpn", _tv(tvd.keypointrcnn_resnet50_fpn), (800, 800), True, keypoints=17),
     )
 }
 
