@@ -80,10 +80,12 @@ def test_runtime_tests_pass_without_torch(bare_env, edge_onnx, outside):
     (outside / "pytest.ini").write_text("[pytest]\nmarkers =\n    slow: slow\n")
     env = {**os.environ, "EDGEDET_TEST_MODEL": str(edge_onnx)}
     env.pop("PYTHONPATH", None)
-    # the fast ones: the slow runtime tests (live cameras, a browser) exercise the same modules and
-    # run in the full environment; what this test proves is that none of them needs torch
+    # the fast tests of the stream loop and the multi-stream scheduler, which import every runtime
+    # module a run uses (sources, sinks, pipeline, multistream, backends): what this proves is that none
+    # needs torch. The rest (fuzzed and live streams, a browser) exercise the same modules and run in the
+    # full environment; running them twice would cost a minute of the CI budget.
     r = subprocess.run([str(bare_env), "-m", "pytest", "-q", "-p", "no:cacheprovider", "-m", "not slow",
-                        "tests/runtime"],
+                        "tests/runtime/test_streaming.py", "tests/runtime/test_multistream.py"],
                        cwd=outside, env=env, capture_output=True, text=True, timeout=900)
     assert r.returncode == 0, r.stdout[-4000:] + r.stderr[-2000:]
     assert " passed" in r.stdout
