@@ -137,9 +137,13 @@ def test_a_killed_worker_loses_no_file_frame(ray_cluster, edge_onnx, videos, loc
     assert workers[0]["status"] == "died" and workers[0]["pid"] == killed[0] and workers[0]["error"]
     assert len(workers) == 3 and workers[2]["status"] == "finished" and workers[2]["sources"] == workers[0]["sources"]
     per = {s["name"]: s for s in report["sources"]}
+    resumed = []
     for name in workers[0]["sources"]:
         (restart,) = per[name]["restarts"]
         assert restart["after_worker"] == 0 and restart["worker"] == 2
-        assert 0 < restart["resumed_at_frame"] <= COUNTS[name]
+        assert 0 <= restart["resumed_at_frame"] <= COUNTS[name]
+        resumed.append(restart["resumed_at_frame"])
+    # the first chunk may hold frames of one of the worker's sources only: that one resumes mid-file
+    assert max(resumed) > 0
     assert {k: per[k]["frames_processed"] for k in COUNTS} == COUNTS
     assert report["ray"]["restarts"] == len(workers[0]["sources"])
