@@ -12,13 +12,11 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 from torchvision.models.detection import KeypointRCNN
-from torchvision.ops import MultiScaleRoIAlign
 
 from edgedet.export.custom_ops import roi_align
 from edgedet.export.deploy_model import DeployFasterRCNN, PostprocessSpec
 from edgedet.export.keypoint_decode import heatmaps_to_keypoints
-from edgedet.export.roi_spec import RoIAlignSpec, RoIMode, infer_strides
-from edgedet.runtime.errors import EdgedetError
+from edgedet.export.roi_spec import RoIMode
 
 
 class DeployKeypointRCNN(DeployFasterRCNN):
@@ -28,19 +26,7 @@ class DeployKeypointRCNN(DeployFasterRCNN):
     def __init__(self, model: KeypointRCNN, canvas: tuple[int, int], post: PostprocessSpec | None = None,
                  roi_mode: RoIMode = RoIMode.align) -> None:
         super().__init__(model, canvas, post, roi_mode)
-        heads = model.roi_heads
-        pooler = heads.keypoint_roi_pool
-        if not isinstance(pooler, MultiScaleRoIAlign):
-            raise EdgedetError(f"unsupported keypoint RoI pooler {type(pooler).__name__}: expected MultiScaleRoIAlign")
-        h, w = self.canvas
-        with torch.no_grad():
-            features = model.backbone(torch.zeros(1, 3, h, w))
-        self.keypoint_feature_names = [n for n in pooler.featmap_names if n in features]
-        strides = infer_strides([tuple(features[n].shape[-2:]) for n in self.keypoint_feature_names], (h, w))
-        size = pooler.output_size
-        self.keypoint_spec = RoIAlignSpec(tuple(strides), int(size[0]), int(pooler.sampling_ratio), False,
-                                          float(pooler.canonical_scale), int(pooler.canonical_level),
-                                          mode=RoIMode(roi_mode))
+        self.keypoint_feature_names, self.keypoint_spec = self.pooler_spec(model.roi_heads.keypoint_roi_pool, roi_mode)
 
     def keypoints(self, features: dict[str, Tensor], boxes: Tensor, found: Tensor) -> Tensor:
         heads = self.model.roi_heads

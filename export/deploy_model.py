@@ -117,21 +117,25 @@ class DeployFasterRCNN(nn.Module):
         per_level = [f.shape[-2] * f.shape[-1] for f in feature_list]
         num_anchors = self.model.rpn.head.cls_logits.out_channels
         self.anchors_per_level = [n * num_anchors for n in per_level]
-        pooler = self.model.roi_heads.box_roi_pool
-        if not isinstance(pooler, MultiScaleRoIAlign):
-            raise EdgedetError(f"unsupported RoI pooler {type(pooler).__name__}: expected MultiScaleRoIAlign")
-        names = [n for n in pooler.featmap_names if n in features]
-        self.roi_feature_names = names
-        try:
-            strides = infer_strides([tuple(features[n].shape[-2:]) for n in names], (h, w))
-        except ValueError as exc:
-            raise EdgedetError(f"cannot export this model at canvas {h}x{w}: {exc}") from None
-        size = pooler.output_size
-        self.roi_spec = RoIAlignSpec(tuple(strides), int(size[0]), int(pooler.sampling_ratio), False,
-                                     float(pooler.canonical_scale), int(pooler.canonical_level), mode=RoIMode(roi_mode))
+        self.level_shapes = {name: tuple(f.shape[-2:]) for name, f in features.items()}
+        self.roi_feature_names, self.roi_spec = self.pooler_spec(self.model.roi_heads.box_roi_pool, roi_mode)
         levels = torch.cat([torch.full((n,), i) for i, n in enumerate(self.anchors_per_level)])
         self.level_count = len(self.anchors_per_level)
         self.register_buffer("anchor_levels", levels, persistent=False)
+
+    def pooler_spec(self, pooler: nn.Module, roi_mode: RoIMode) -> tuple[list[str], RoIAlignSpec]:
+        """The feature maps a torchvision ``MultiScaleRoIAlign`` pools and its ``RoIAlignSpec`` on this canvas."""
+        if not isinstance(pooler, MultiScaleRoIAlign):
+            raise EdgedetError(f"unsupported RoI pooler {type(pooler).__name__}: expected MultiScaleRoIAlign")
+        h, w = self.canvas
+        names = [n for n in pooler.featmap_names if n in self.level_shapes]
+        try:
+            strides = infer_strides([self.level_shapes[n] for n in names], (h, w))
+        except ValueError as exc:
+            raise EdgedetError(f"cannot export this model at canvas {h}x{w}: {exc}") from None
+        size = pooler.output_size
+        return names, RoIAlignSpec(tuple(strides), int(size[0]), int(pooler.sampling_ratio), False,
+                                   float(pooler.canonical_scale), int(pooler.canonical_level), mode=RoIMode(roi_mode))
 
     # -- stages -----------------------------------------------------------------------------
     def preprocess(self, images: Tensor) -> Tensor:

@@ -162,7 +162,7 @@ class ClusterRun:
         self.events: queue.Queue = queue.Queue()
         self.attempts: list[Attempt] = []
         self.restarts: dict[int, int] = {}
-        self.rec, self.sizes, self.describe = LatencyRecorder(), [], None
+        self.rec, self.sizes, self.model_info = LatencyRecorder(), [], None
         self.send_images = any(sink.needs_pixels for s in streams for sink in s.sinks)
         self.worker_class = ray.remote(num_cpus=1, max_concurrency=2, max_restarts=0)(StreamWorker)
 
@@ -222,7 +222,8 @@ class ClusterRun:
             elif kind == "report":
                 self._report(attempt, payload)
             elif kind == "done":
-                attempt.status = "finished"
+                if attempt.status != "failed":  # a worker that said "error" also ends its generator
+                    attempt.status = "finished"
                 self.ray.kill(attempt.actor)  # its work is over: free its CPU for others
             elif kind == "died":
                 attempt.status, attempt.error = "died", payload
@@ -299,7 +300,7 @@ class ClusterRun:
             self.by_name[name].latency.extend(series)
         for entry in report["sources"]:
             self.by_name[entry["name"]].entry = entry
-        self.describe = self.describe or {k: report[k] for k in ("model", "architecture", "canvas", "backend",
+        self.model_info = self.model_info or {k: report[k] for k in ("model", "architecture", "canvas", "backend",
                                                                    "provider", "precision")}
 
     def status(self) -> dict:
@@ -311,7 +312,7 @@ class ClusterRun:
     def report(self) -> dict:
         elapsed = max(now() - self.state.started, 1e-9)
         entries = [self._entry(s, elapsed) for s in self.streams]
-        result = aggregate_report(self.describe or {}, entries, self.state.processed, elapsed, self.rec, self.sizes)
+        result = aggregate_report(self.model_info or {}, entries, self.state.processed, elapsed, self.rec, self.sizes)
         result["ray"] = {"workers": [a.describe() for a in self.attempts],
                          "restarts": sum(len(s.restarts) for s in self.streams),
                          "duplicates_dropped": sum(s.duplicates for s in self.streams)}
