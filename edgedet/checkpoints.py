@@ -20,6 +20,7 @@ from torch import nn
 
 from edgedet.architectures import build_model, get_arch
 from edgedet.runtime.atomic import atomic_path
+from edgedet.runtime.detections import Pose
 from edgedet.runtime.errors import EdgedetError
 from edgedet.runtime.model_files import require_model_file
 from edgedet.runtime.model_metadata import ModelMetadata
@@ -42,31 +43,56 @@ class CheckpointMeta:
     canvas: tuple[int, int]  # (H, W)
     train: dict = field(default_factory=dict)
     source_sha256: str = ""
+    keypoint_names: tuple[str, ...] = ()  # a Keypoint R-CNN's joints (its predictor's channel order)
+    skeleton: tuple[tuple[int, int], ...] = ()  # 0-based joint pairs, for drawing
 
     @property
     def num_classes(self) -> int:
         return len(self.class_names)
 
+    @property
+    def pose(self) -> Pose | None:
+        return Pose.of(self.keypoint_names, self.skeleton)
+
+    def build_kwargs(self) -> dict:
+        """What ``build_model`` needs beyond the class count: a pose model's number of joints."""
+        return {"num_keypoints": len(self.keypoint_names)} if self.keypoint_names else {}
+
     def to_dict(self) -> dict:
         return {"format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION, "arch": self.arch,
                 "num_classes": self.num_classes, "class_names": list(self.class_names),
-                "canvas": [int(self.canvas[0]), int(self.canvas[1])], "train": self.train}
+                "canvas": [int(self.canvas[0]), int(self.canvas[1])], "train": self.train,
+                "keypoint_names": list(self.keypoint_names), "skeleton": [list(e) for e in self.skeleton]}
 
     @classmethod
     def from_dict(cls, meta: dict, path: str | Path, sha256: str = "") -> CheckpointMeta:
         for key in ("arch", "class_names", "canvas"):
             if key not in meta:
                 raise EdgedetError(f"'{path}' checkpoint meta lacks '{key}': re-save it with edgedet")
-        get_arch(meta["arch"])
+        spec = get_arch(meta["arch"])
         canvas = tuple(int(v) for v in meta["canvas"])
         if len(canvas) != 2:
             raise EdgedetError(f"'{path}' checkpoint meta has a bad canvas {meta['canvas']!r}")
+        names, skeleton = tuple(str(n) for n in meta.get("keypoint_names") or ()), meta.get("skeleton") or ()
+        if spec.keypoints and not names:
+            names, skeleton = default_pose(spec.keypoints)
         return cls(meta["arch"], tuple(str(n) for n in meta["class_names"]), canvas, dict(meta.get("train") or {}),
-                   sha256)
+                   sha256, names, tuple((int(a), int(b)) for a, b in skeleton))
 
     def model_metadata(self) -> ModelMetadata:
         """The deployed model's metadata for a model exported from this checkpoint."""
-        return ModelMetadata(self.arch, self.class_names, self.canvas, source_sha256=self.source_sha256)
+        return ModelMetadata(self.arch, self.class_names, self.canvas, source_sha256=self.source_sha256,
+                             keypoint_names=self.keypoint_names, skeleton=self.skeleton)
+
+
+def default_pose(joints: int) -> tuple[tuple[str, ...], tuple[tuple[int, int], ...]]:
+    """Joint names and skeleton for a torchvision checkpoint that carries none: COCO's person for
+    17 joints (torchvision's Keypoint R-CNN), numbered joints without limbs otherwise."""
+    from edgedet.data.keypoint_names import COCO_PERSON_KEYPOINTS, COCO_PERSON_SKELETON
+
+    if joints == len(COCO_PERSON_KEYPOINTS):
+        return COCO_PERSON_KEYPOINTS, COCO_PERSON_SKELETON
+    return tuple(f"joint{i}" for i in range(joints)), ()
 
 
 def save_checkpoint(path: str | Path, model: nn.Module, meta: CheckpointMeta, **extra: Any) -> None:
@@ -151,7 +177,7 @@ def load_backbone(model: nn.Module, path: str | Path) -> None:
 
 
 def _strict_model(state: dict, meta: CheckpointMeta, path: str | Path) -> nn.Module:
-    model = build_model(meta.arch, meta.num_classes, meta.canvas)
+    model = build_model(meta.arch, meta.num_classes, meta.canvas, **meta.build_kwargs())
     try:
         model.load_state_dict(state, strict=True)
     except RuntimeError as exc:
@@ -179,5 +205,8 @@ def model_from_weights(path: str | Path, arch: str | None = None, num_classes: i
         raise PlainStateDictError(f"'{path}' is a plain state dict: give its architecture and number of classes "
                            "(background included)")
     names = class_names or ["__background__"] + [f"class{i}" for i in range(1, num_classes)]
-    meta = CheckpointMeta(arch, tuple(names), tuple(canvas or get_arch(arch).canvas), source_sha256=sha)
+    spec = get_arch(arch)
+    joints, skeleton = default_pose(spec.keypoints) if spec.keypoints else ((), ())
+    meta = CheckpointMeta(arch, tuple(names), tuple(canvas or spec.canvas), source_sha256=sha,
+                          keypoint_names=joints, skeleton=skeleton)
     return _strict_model(_plain_state_dict(obj, path), meta, path), meta

@@ -7,6 +7,8 @@ import numpy as np
 
 from edgedet.runtime.detections import Detections
 
+KEYPOINT_MIN_SCORE = 0.0  # joints scoring below this (a heatmap logit, as torchvision's) are not drawn
+
 
 def color_for(label: int) -> tuple[int, int, int]:
     """A stable, distinct RGB colour per label id (golden-ratio hue steps)."""
@@ -21,6 +23,8 @@ def annotate(frame: np.ndarray, detections: Detections, thickness: int | None = 
     out = np.ascontiguousarray(frame.copy())
     t = thickness or max(1, round(min(out.shape[:2]) / 300))
     font_scale = max(0.35, min(out.shape[:2]) / 900)
+    if detections.keypoints is not None:
+        draw_skeletons(out, detections, t)
     for box, score, label in zip(detections.boxes, detections.scores, detections.labels):
         color = color_for(int(label))
         x1, y1, x2, y2 = (int(round(v)) for v in box)
@@ -31,3 +35,20 @@ def annotate(frame: np.ndarray, detections: Detections, thickness: int | None = 
         cv2.rectangle(out, (x1, ty - th - base), (x1 + tw, ty), color, -1)
         cv2.putText(out, caption, (x1, ty - base), cv2.FONT_HERSHEY_SIMPLEX, font_scale, (0, 0, 0), 1, cv2.LINE_AA)
     return out
+
+
+def draw_skeletons(out: np.ndarray, detections: Detections, thickness: int) -> None:
+    """Each detection's limbs (the pose's skeleton edges between joints scoring at least
+    ``KEYPOINT_MIN_SCORE``) and joints, in place; a limb takes the colour of its first joint."""
+    edges = detections.pose.skeleton if detections.pose else ()
+    radius = thickness + 1
+    for joints in detections.keypoints:
+        shown = joints[:, 2] >= KEYPOINT_MIN_SCORE
+        points = [(int(round(x)), int(round(y))) for x, y, _ in joints]
+        for a, b in edges:
+            if a < len(points) and b < len(points) and shown[a] and shown[b]:
+                cv2.line(out, points[a], points[b], color_for(a + 1), thickness + 1, cv2.LINE_AA)
+        for j, point in enumerate(points):
+            if shown[j]:
+                cv2.circle(out, point, radius, color_for(j + 1), -1, cv2.LINE_AA)
+                cv2.circle(out, point, radius, (255, 255, 255), 1, cv2.LINE_AA)

@@ -8,18 +8,36 @@ from dataclasses import dataclass, field
 import numpy as np
 
 
+@dataclass(frozen=True)
+class Pose:
+    """What a pose model's joints are: their names and the skeleton's edges (0-based joint pairs),
+    from the model file's metadata; drawing and JSON output use it."""
+
+    names: tuple[str, ...]
+    skeleton: tuple[tuple[int, int], ...] = ()
+
+    @classmethod
+    def of(cls, names: Sequence[str], skeleton: Iterable[Sequence[int]] = ()) -> Pose | None:
+        """A pose for a model with joints, None for a detector without (empty ``names``)."""
+        return cls(tuple(str(n) for n in names), tuple((int(a), int(b)) for a, b in skeleton)) if names else None
+
+
 @dataclass
 class Detections:
     """Detections of one frame, in that frame's pixel coordinates.
 
     ``labels`` are torchvision label ids (0 is background and never appears);
-    ``class_names[label]`` names them when the model carries names.
+    ``class_names[label]`` names them when the model carries names. A pose model's detections
+    also carry ``keypoints`` ``[N, J, 3]`` (x, y in frame pixels, the joint's score: a heatmap
+    logit, as in torchvision) and the ``pose`` that names the joints.
     """
 
     boxes: np.ndarray  # float32 [N, 4] x1, y1, x2, y2
     scores: np.ndarray  # float32 [N]
     labels: np.ndarray  # int64 [N]
     class_names: Sequence[str] = field(default_factory=tuple)
+    keypoints: np.ndarray | None = None  # float32 [N, J, 3]
+    pose: Pose | None = None
 
     def __post_init__(self) -> None:
         self.boxes = np.asarray(self.boxes, dtype=np.float32).reshape(-1, 4)
@@ -30,6 +48,11 @@ class Detections:
                 f"boxes, scores and labels differ in length: {len(self.boxes)}, "
                 f"{len(self.scores)}, {len(self.labels)}"
             )
+        if self.keypoints is not None:
+            joints = len(self.pose.names) if self.pose else np.asarray(self.keypoints).shape[-2]
+            self.keypoints = np.asarray(self.keypoints, dtype=np.float32).reshape(-1, joints, 3)
+            if len(self.keypoints) != len(self.scores):
+                raise ValueError(f"{len(self.keypoints)} keypoint rows for {len(self.scores)} detections")
 
     @classmethod
     def empty(cls, class_names: Sequence[str] = ()) -> Detections:
@@ -40,7 +63,9 @@ class Detections:
         return len(self.scores)
 
     def __getitem__(self, index: np.ndarray | slice) -> Detections:
-        return Detections(self.boxes[index], self.scores[index], self.labels[index], self.class_names)
+        keypoints = None if self.keypoints is None else self.keypoints[index]
+        return Detections(self.boxes[index], self.scores[index], self.labels[index], self.class_names, keypoints,
+                          self.pose)
 
     def filter(self, conf: float = 0.0, classes: Iterable[int | str] | None = None) -> Detections:
         """Keep detections scoring at least ``conf`` whose label id or name is in ``classes``."""
@@ -58,7 +83,7 @@ class Detections:
 
     def to_records(self) -> list[dict]:
         """Plain-JSON rows, for JSON Lines sinks and ``--json`` output."""
-        return [
+        rows = [
             {
                 "box": [round(float(v), 2) for v in box],
                 "score": round(float(score), 5),
@@ -67,3 +92,7 @@ class Detections:
             }
             for box, score, label in zip(self.boxes, self.scores, self.labels)
         ]
+        if self.keypoints is not None:  # [[x, y, score], ...] per joint, in the order of pose.names
+            for row, joints in zip(rows, self.keypoints):
+                row["keypoints"] = [[round(float(x), 2), round(float(y), 2), round(float(s), 4)] for x, y, s in joints]
+        return rows

@@ -17,7 +17,7 @@ from enum import Enum
 
 import numpy as np
 
-from edgedet.runtime.detections import Detections
+from edgedet.runtime.detections import Detections, Pose
 from edgedet.runtime.letterbox import DEFAULT_FILL, letterbox
 from edgedet.runtime.model_metadata import ModelMetadata
 from edgedet.runtime.outputs import detections_from_outputs
@@ -58,10 +58,16 @@ class Detector(ABC):
     class_names: tuple[str, ...]
     canvas: tuple[int, int]
     meta: ModelMetadata | None = None
+    _pose: Pose | None = None
     fixed_batch: int | None = None
     max_batch: int | None = None
     fill: int = DEFAULT_FILL
     _buffer: np.ndarray | None = None
+
+    @property
+    def pose(self) -> Pose | None:
+        """The joints of a pose model (from its file's metadata), None for a plain detector."""
+        return self._pose if self._pose is not None else (self.meta.pose if self.meta else None)
 
     # -- the three stages ---------------------------------------------------------------------
     def input_buffer(self, n: int) -> np.ndarray:
@@ -83,7 +89,7 @@ class Detector(ABC):
 
     def postprocess(self, outputs: Mapping[str, np.ndarray], scales: Sequence[float],
                     frames_hw: Sequence[tuple[int, int]]) -> list[Detections]:
-        return detections_from_outputs(outputs, scales, frames_hw, self.class_names)
+        return detections_from_outputs(outputs, scales, frames_hw, self.class_names, self.pose)
 
     # -- description and lifecycle ------------------------------------------------------------
     @abstractmethod

@@ -51,3 +51,14 @@ def unletterbox_boxes(boxes: np.ndarray, scale: float, frame_hw: tuple[int, int]
     np.clip(out[:, 0::2], 0, w, out=out[:, 0::2])
     np.clip(out[:, 1::2], 0, h, out=out[:, 1::2])
     return out
+
+
+def unletterbox_points(points: np.ndarray, scale: float, frame_hw: tuple[int, int]) -> np.ndarray:
+    """Canvas-pixel keypoints ``[..., 3]`` (x, y, score) to frame pixels: x and y divided by the scale
+    and clipped to the frame like boxes; the score is kept."""
+    out = np.array(points, dtype=np.float32)
+    out[..., :2] /= np.float32(scale)
+    h, w = frame_hw
+    np.clip(out[..., 0], 0, w, out=out[..., 0])
+    np.clip(out[..., 1], 0, h, out=out[..., 1])
+    return out

@@ -11,6 +11,7 @@ import json
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 
+from edgedet.runtime.detections import Pose
 from edgedet.runtime.errors import EdgedetError
 
 FORMAT_VERSION = 1
@@ -32,7 +33,13 @@ class ModelMetadata:
     source_sha256: str = ""
     precision: str = "fp32"
     format_version: int = FORMAT_VERSION
+    keypoint_names: tuple[str, ...] = ()  # a pose model's joints, in the order of its keypoints output
+    skeleton: tuple[tuple[int, int], ...] = ()  # pairs of 0-based joint indices to draw as limbs
     extra: dict = field(default_factory=dict)
+
+    @property
+    def pose(self) -> Pose | None:
+        return Pose.of(self.keypoint_names, self.skeleton)
 
     def to_props(self) -> dict[str, str]:
         """Flatten to the string->string pairs stored in the model file."""
@@ -64,6 +71,8 @@ class ModelMetadata:
             parsed[key] = raw if kind == "str" else json.loads(raw)
         parsed["class_names"] = tuple(parsed.get("class_names", ()))
         parsed["canvas"] = tuple(parsed["canvas"])
+        parsed["keypoint_names"] = tuple(parsed.get("keypoint_names", ()))
+        parsed["skeleton"] = tuple(tuple(edge) for edge in parsed.get("skeleton", ()))
         return cls(**parsed)
 
 

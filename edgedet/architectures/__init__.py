@@ -92,3 +92,19 @@ def set_proposal_budget(model: FasterRCNN, proposals: int, pre_nms: int | None =
     new_pre = int(pre_nms) if pre_nms else max(proposals, round(pre * proposals / post))
     rpn._pre_nms_top_n["testing"], rpn._post_nms_top_n["testing"] = new_pre, int(proposals)
     return new_pre, int(proposals)
+
+
+def set_box_postprocess(model: FasterRCNN, score_thresh: float | None = None, nms_thresh: float | None = None,
+                        max_detections: int | None = None) -> None:
+    """The box head's score threshold, NMS IoU and detections per image (K), set on the model itself
+    like ``set_proposal_budget``: the eager model and its export then keep the same detections, and a
+    parity check compares like with like. ``None`` keeps the model's value."""
+    heads = model.roi_heads
+    if max_detections is not None:
+        if max_detections < 1:
+            raise EdgedetError(f"max_detections must be at least 1, got {max_detections}")
+        heads.detections_per_img = int(max_detections)
+    if score_thresh is not None:
+        heads.score_thresh = float(score_thresh)
+    if nms_thresh is not None:
+        heads.nms_thresh = float(nms_thresh)

@@ -8,6 +8,7 @@ backgrounds, overlaps and partial occlusion. Boxes are the bounding boxes of the
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from pathlib import Path
 
 import cv2
@@ -20,7 +21,7 @@ CLASSES = ("circle", "square", "triangle", "cross")
 MIN_VISIBLE = 0.5
 
 
-def _background(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
+def render_background(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
     """Low-frequency colour noise plus a gradient and a few stripes: texture without shapes."""
     small = rng.integers(0, 256, size=(max(2, h // 32), max(2, w // 32), 3), dtype=np.uint8)
     bg = cv2.resize(small, (w, h), interpolation=cv2.INTER_CUBIC).astype(np.float32)
@@ -67,7 +68,7 @@ def render_image(rng: np.random.Generator, size: tuple[int, int], max_objects: i
     so every shape in the picture is annotated: no unlabelled fragments to confuse training.
     """
     h, w = size
-    image = _background(rng, h, w)
+    image = render_background(rng, h, w)
     owner = np.full((h, w), -1, np.int32)  # which object each pixel shows
     objects: list[tuple[int, int, int]] = []
     for idx in range(int(rng.integers(1, max_objects + 1))):
@@ -95,24 +96,36 @@ def render_image(rng: np.random.Generator, size: tuple[int, int], max_objects: i
     return image, anns
 
 
-def write_split(root: Path, name: str, count: int, seed: int, size: tuple[int, int], progress=None) -> Path:
+def shape_annotations(rng: np.random.Generator, size: tuple[int, int]) -> tuple[np.ndarray, list[dict]]:
+    """One shapes image and its COCO annotation records (without ids)."""
+    image, anns = render_image(rng, size)
+    return image, [{"category_id": kind + 1, "bbox": [x, y, bw, bh], "area": float(area), "iscrowd": 0}
+                   for kind, x, y, bw, bh, area in anns]
+
+
+SHAPE_CATEGORIES = [{"id": i + 1, "name": n, "supercategory": "shape"} for i, n in enumerate(CLASSES)]
+
+
+def write_split(root: Path, name: str, count: int, seed: int, size: tuple[int, int], progress=None,
+                render: Callable = shape_annotations, categories: list[dict] = SHAPE_CATEGORIES,
+                description: str = "shapes") -> Path:
+    """``root/name/images/*.png`` and ``root/name/annotations.json``: ``count`` images from ``render``
+    (an rng and a size -> the image and its annotation records), one random stream per split."""
     rng = np.random.default_rng([seed, 0 if name == "train" else 1])
     image_dir = root / name / "images"
     image_dir.mkdir(parents=True, exist_ok=True)
     images, annotations = [], []
     for i in range(count):
-        image, anns = render_image(rng, size)
+        image, anns = render(rng, size)
         file_name = f"{i:06d}.png"
         cv2.imwrite(str(image_dir / file_name), cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
         images.append({"id": i + 1, "file_name": file_name, "height": size[0], "width": size[1]})
-        for kind, x, y, bw, bh, area in anns:
-            annotations.append({"id": len(annotations) + 1, "image_id": i + 1, "category_id": kind + 1,
-                                "bbox": [x, y, bw, bh], "area": float(area), "iscrowd": 0})
+        for ann in anns:
+            annotations.append({"id": len(annotations) + 1, "image_id": i + 1, **ann})
         if progress:
             progress()
-    categories = [{"id": i + 1, "name": n, "supercategory": "shape"} for i, n in enumerate(CLASSES)]
     ann_path = root / name / "annotations.json"
-    payload = {"info": {"description": f"edgedet synthetic shapes, seed {seed}"}, "images": images,
+    payload = {"info": {"description": f"edgedet synthetic {description}, seed {seed}"}, "images": images,
                "annotations": annotations, "categories": categories}
     write_json(ann_path, payload, indent=None)
     return ann_path
@@ -126,12 +139,20 @@ def check_args(images: int, val_fraction: float) -> None:
 
 
 def synthesize(out: str | Path, images: int, seed: int = 0, size: tuple[int, int] = (256, 256),
-               val_fraction: float = 0.2, progress=None) -> dict[str, Path]:
-    """Write ``out/{train,val}/{images/,annotations.json}``; the same seed gives the same bytes."""
+               val_fraction: float = 0.2, progress=None, task: str = "detection") -> dict[str, Path]:
+    """Write ``out/{train,val}/{images/,annotations.json}``; the same seed gives the same bytes.
+    ``task`` ``keypoints`` writes stick figures with COCO keypoints instead of shapes."""
     check_args(images, val_fraction)
+    kwargs = {}
+    if task == "keypoints":
+        from edgedet.data.synthetic_pose import FIGURE_CATEGORIES, figure_annotations
+
+        kwargs = {"render": figure_annotations, "categories": FIGURE_CATEGORIES, "description": "stick figures"}
+    elif task != "detection":
+        raise EdgedetError(f"unknown task '{task}': choose detection or keypoints")
     root = Path(out)
     n_val = max(1, round(images * val_fraction))
     return {
-        "train": write_split(root, "train", images - n_val, seed, size, progress),
-        "val": write_split(root, "val", n_val, seed, size, progress),
+        "train": write_split(root, "train", images - n_val, seed, size, progress, **kwargs),
+        "val": write_split(root, "val", n_val, seed, size, progress, **kwargs),
     }

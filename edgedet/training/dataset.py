@@ -1,7 +1,9 @@
 """Training samples: each image letterboxed into the canvas, as the runtime will see it.
 
 Augmentation is horizontal flip and scale jitter around the letterbox scale; boxes that
-end up mostly outside the canvas are dropped.
+end up mostly outside the canvas are dropped. A keypoints data set's joints follow their boxes
+(scaled, mirrored with ``left_*``/``right_*`` swapped on a flip); a joint pushed off the canvas
+becomes unlabelled (v = 0), as torchvision's loss then ignores it.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import torch
 from torch.utils.data import Dataset
 
 from edgedet.data.coco import CocoData
+from edgedet.data.keypoint_names import flip_permutation
 from edgedet.runtime.images import read_rgb
 from edgedet.runtime.letterbox import DEFAULT_FILL
 from edgedet.runtime.letterbox import letterbox as _letterbox
@@ -26,6 +29,7 @@ class DetectionDataset(Dataset):
         self.scale_jitter = scale_jitter
         self.flip_prob = flip_prob
         self.rng = np.random.default_rng(seed)
+        self.flip_order = flip_permutation(data.keypoint_names) if data.keypoint_names else None
 
     def __len__(self) -> int:
         return len(self.data.images)
@@ -35,10 +39,14 @@ class DetectionDataset(Dataset):
         image = read_rgb(record.path)
         boxes = record.boxes.copy()
         labels = record.labels.copy()
+        joints = None if record.keypoints is None else record.keypoints.copy()
         if self.augment and self.rng.random() < self.flip_prob:
             image = np.ascontiguousarray(image[:, ::-1])
             w = image.shape[1]
             boxes[:, [0, 2]] = w - boxes[:, [2, 0]]
+            if joints is not None:
+                joints = joints[:, self.flip_order]
+                joints[..., 0] = np.where(joints[..., 2] > 0, w - joints[..., 0], 0)
         ch, cw = self.canvas
         if self.augment:
             h, w = image.shape[:2]
@@ -55,13 +63,25 @@ class DetectionDataset(Dataset):
             vw, vh = visible[:, 2] - visible[:, 0], visible[:, 3] - visible[:, 1]
             keep = (vw * vh >= 0.5 * area) & (vw >= 2) & (vh >= 2)
             boxes, labels = visible[keep], labels[keep]
+            joints = None if joints is None else joints[keep]
         else:
             canvas, scale = _letterbox(image, self.canvas, DEFAULT_FILL)
             boxes = boxes * scale
         tensor = torch.from_numpy(canvas).permute(2, 0, 1).float().div_(255.0)
         target = {"boxes": torch.from_numpy(boxes.astype(np.float32)).reshape(-1, 4),
                   "labels": torch.from_numpy(labels.astype(np.int64))}
+        if joints is not None:
+            target["keypoints"] = torch.from_numpy(scale_joints(joints, scale, (ch, cw)))
         return tensor, target
+
+
+def scale_joints(joints: np.ndarray, scale: float, canvas: tuple[int, int]) -> np.ndarray:
+    """Joints [N, J, 3] scaled into the canvas; one that lands off it becomes unlabelled (0, 0, 0)."""
+    out = joints.astype(np.float32).copy()
+    out[..., :2] *= scale
+    off = (out[..., 0] < 0) | (out[..., 1] < 0) | (out[..., 0] >= canvas[1]) | (out[..., 1] >= canvas[0])
+    out[off | (out[..., 2] <= 0)] = 0
+    return out
 
 
 def collate(batch):

@@ -1,4 +1,4 @@
-"""The training loop: the four Faster R-CNN losses, AdamW/SGD with warmup + cosine decay,
+"""The training loop: the four Faster R-CNN losses (five for a Keypoint R-CNN), AdamW/SGD with warmup + cosine decay,
 per-epoch checkpoints, resume, backbone freezing and DistributedDataParallel under torchrun.
 
 ``train`` is assembled from small build steps (data, model, optimiser, loader, resume state),
@@ -27,7 +27,7 @@ from edgedet.eager_detector import TorchDetector
 from edgedet.evaluation.coco_eval import evaluate
 from edgedet.runtime.errors import EdgedetError
 from edgedet.training.config import Optimizer, TrainConfig
-from edgedet.training.curves import LOSS_NAMES, MetricsLog, plot_losses
+from edgedet.training.curves import MetricsLog, plot_losses
 from edgedet.training.dataset import DetectionDataset, collate
 from edgedet.training.distributed import (
     SeededSampler,
@@ -104,8 +104,21 @@ def load_data(cfg: TrainConfig) -> tuple[CocoData, CocoData]:
     return train_data, val_data
 
 
-def build_training_model(cfg: TrainConfig, num_classes: int, canvas: tuple[int, int]) -> nn.Module:
-    model = build_model(cfg.arch, num_classes, canvas)
+def check_task(arch: str, data: CocoData) -> dict:
+    """A Keypoint R-CNN needs a keypoints data set and the other way round; returns what
+    ``build_model`` needs for the data (the number of joints)."""
+    pose_arch = bool(get_arch(arch).keypoints)
+    if pose_arch and not data.keypoint_names:
+        raise EdgedetError(f"'{arch}' is a Keypoint R-CNN but '{data.annotation_file}' has no keypoints: train it on "
+                           "COCO keypoints (e.g. 'edgedet data synth DIR --task keypoints')")
+    if data.keypoint_names and not pose_arch:
+        raise EdgedetError(f"'{data.annotation_file}' has keypoints but '{arch}' detects boxes only: use "
+                           "--arch keypointrcnn_edge_fpn or keypointrcnn_resnet50_fpn")
+    return {"num_keypoints": len(data.keypoint_names)} if pose_arch else {}
+
+
+def build_training_model(cfg: TrainConfig, num_classes: int, canvas: tuple[int, int], **build: int) -> nn.Module:
+    model = build_model(cfg.arch, num_classes, canvas, **build)
     if cfg.backbone_weights:
         load_backbone(model, cfg.backbone_weights)
     if cfg.weights:
@@ -162,8 +175,8 @@ def _train_step(net: nn.Module, optim: torch.optim.Optimizer, params: list, imag
         group["lr"] = cfg.lr * factor
     images = [i.to(cfg.device) for i in images]
     targets = [{k: v.to(cfg.device) for k, v in t.items()} for t in targets]
-    losses = net(images, targets)
-    loss = sum(losses[k] for k in LOSS_NAMES)
+    losses = net(images, targets)  # the four Faster R-CNN losses, plus loss_keypoint for a Keypoint R-CNN
+    loss = sum(losses.values())
     if not torch.isfinite(loss):
         raise EdgedetError(f"training diverged at step {step} (loss {float(loss)}): lower the learning rate")
     optim.zero_grad(set_to_none=True)
@@ -171,7 +184,7 @@ def _train_step(net: nn.Module, optim: torch.optim.Optimizer, params: list, imag
     torch.nn.utils.clip_grad_norm_(params, 10.0)
     optim.step()
     return {"step": step, "lr": cfg.lr * factor, "loss": float(loss.detach()),
-            **{k: float(losses[k].detach()) for k in LOSS_NAMES}}
+            **{k: float(v.detach()) for k, v in losses.items()}}
 
 
 def train(cfg: TrainConfig, on_step: Callable[[dict], None] | None = None,
@@ -188,7 +201,7 @@ def train(cfg: TrainConfig, on_step: Callable[[dict], None] | None = None,
     out.mkdir(parents=True, exist_ok=True)
     last_path, best_path = out / "last.pt", out / "best.pt"
 
-    model = build_training_model(cfg, train_data.num_classes, canvas)
+    model = build_training_model(cfg, train_data.num_classes, canvas, **check_task(cfg.arch, train_data))
     samplers = seeded_samplers(model) if launched_by_torchrun() else []
     params = [p for p in model.parameters() if p.requires_grad]
     optim = build_optimizer(cfg, params)
@@ -199,11 +212,12 @@ def train(cfg: TrainConfig, on_step: Callable[[dict], None] | None = None,
         on_plan(plan)
     meta = CheckpointMeta(cfg.arch, train_data.class_names, canvas,
                           {k: (list(v) if isinstance(v, tuple) else v.value if isinstance(v, Enum) else v)
-                           for k, v in asdict(cfg).items()})
+                           for k, v in asdict(cfg).items()}, keypoint_names=train_data.keypoint_names,
+                          skeleton=train_data.skeleton)
     net = nn.parallel.DistributedDataParallel(
         model, device_ids=[cfg.device] if "cuda" in cfg.device else None) if world > 1 else model
 
-    log = MetricsLog(out / "metrics.csv", resume=cfg.resume) if rank == 0 else None
+    log = MetricsLog(out / "metrics.csv", resume=cfg.resume, keypoints=bool(meta.keypoint_names)) if rank == 0 else None
     step = progress.step
     for epoch in range(progress.epoch, cfg.epochs):
         if step >= plan.total_steps:
@@ -239,10 +253,14 @@ def _end_epoch(cfg: TrainConfig, model: nn.Module, meta: CheckpointMeta, optim: 
     record: dict = {"epoch": epoch, "step": step}
     last_epoch = epoch == cfg.epochs - 1 or step >= plan.total_steps
     if cfg.eval_every >= 0 and (last_epoch or (cfg.eval_every and (epoch + 1) % cfg.eval_every == 0)):
-        metrics = evaluate(TorchDetector(model, train_data.class_names, canvas, device=cfg.device), val_data)
+        metrics = evaluate(TorchDetector(model, train_data.class_names, canvas, device=cfg.device,
+                                         pose=meta.pose), val_data)
         record.update(map=metrics["map"], map50=metrics["map50"])
-        if metrics["map50"] > progress.best_map50:
-            progress.best_map50 = metrics["map50"]
+        if "keypoints" in metrics:  # a pose model is judged (and its best.pt chosen) by OKS
+            record.update(kp_map=metrics["keypoints"]["map"], kp_map50=metrics["keypoints"]["map50"])
+        score = record.get("kp_map50", record["map50"])
+        if score > progress.best_map50:
+            progress.best_map50 = score
             save_checkpoint(best_path, model, meta)
     progress.history.append(record)
     save_checkpoint(last_path, model, meta, optimizer=optim.state_dict(), epoch=epoch, step=step,
