@@ -31,11 +31,15 @@ def sample_photos() -> list[tuple[str, np.ndarray]]:
     return photos
 
 
-def synthetic_images(canvas: tuple[int, int], count: int, seed: int = 1234) -> list[tuple[str, np.ndarray]]:
+def synthetic_images(canvas: tuple[int, int], count: int, seed: int = 1234,
+                     task: str = "detection") -> list[tuple[str, np.ndarray]]:
+    """Shapes (``detection``) or stick figures (``keypoints``) at the canvas size."""
     from edgedet.data.synthetic import render_image
+    from edgedet.data.synthetic_pose import render_figures
 
+    render = render_figures if task == "keypoints" else render_image
     rng = np.random.default_rng(seed)
-    return [(f"synthetic{i}", render_image(rng, canvas)[0]) for i in range(count)]
+    return [(f"synthetic{i}", render(rng, canvas)[0]) for i in range(count)]
 
 
 def crop_to_aspect(image: np.ndarray, canvas: tuple[int, int]) -> np.ndarray:
@@ -55,8 +59,8 @@ def crop_to_aspect(image: np.ndarray, canvas: tuple[int, int]) -> np.ndarray:
 
 
 def parity_images(canvas: tuple[int, int], folder: str | Path | None = None, synthetic: int = 4,
-                  photos: bool = True) -> list[tuple[str, np.ndarray]]:
-    images = synthetic_images(canvas, synthetic)
+                  photos: bool = True, task: str = "detection") -> list[tuple[str, np.ndarray]]:
+    images = synthetic_images(canvas, synthetic, task=task)
     if photos:
         images += [(name, crop_to_aspect(img, canvas)) for name, img in sample_photos()]
     if folder:
@@ -90,14 +94,16 @@ def compare_detectors(detector: Detector, reference: Detector, images: Sequence[
     step = fixed or 1
     singles = [d for s in range(0, len(canvases), step) for d in run(canvases[s:s + step])]
     report = ParityReport([])
-    for (name, _), canvas_img, cand in zip(images, canvases, singles):
-        ref = outputs_per_image(reference.infer(canvas_img[None]))[0]
+    refs = [outputs_per_image(reference.infer(canvas_img[None]))[0] for canvas_img in canvases]
+    for (name, _), ref, cand in zip(images, refs, singles):
         report.images.append(compare(name, ref, cand, k))
     if fixed is None and batch > 1 and len(canvases) >= 2:
         diffs = []
         for start in range(0, len(canvases), batch):
             chunk = canvases[start:start + batch]
-            for one, many in zip(singles[start:start + batch], run(chunk)):
+            for (name, _), ref, one, many in zip(images[start:start + batch], refs[start:start + batch],
+                                                 singles[start:start + batch], run(chunk)):
+                report.batch_images.append(compare(name, ref, many, k))
                 if len(one[1]) != len(many[1]) or not np.array_equal(one[2], many[2]):
                     diffs.append(float("inf"))
                 elif len(one[1]):

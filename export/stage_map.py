@@ -2,7 +2,9 @@
 
 Read from the graph's structure alone (no naming convention): the RoI Align node's feature
 inputs descend from the backbone, its RoI input from the RPN, and what follows it is the RoI
-head; NMS nodes are recognised by type. Every node's output value names map to its stage too:
+head; NMS nodes are recognised by type. A Keypoint R-CNN's keypoint branch (its second RoI Align,
+the keypoint head, the heatmap decode: every node that only the ``keypoints`` output needs) is its
+own stage, ``keypoints``. Every node's output value names map to its stage too:
 ONNX Runtime's graph optimisers name the nodes they create after the value they compute (a fused
 Conv+ReLU of the backbone reports as ``relu_3_nchwc``), so a profile names values as often as nodes.
 It lives in the exporter because it reads the graph with the ``onnx`` package, which the torch-free
@@ -16,6 +18,7 @@ from pathlib import Path
 import onnx
 
 from edgedet.export.roi_spec import OP_TYPE
+from edgedet.runtime.outputs import KEYPOINTS_OUTPUT
 
 
 def node_stages(model_path: str | Path) -> dict[str, str]:
@@ -38,8 +41,13 @@ def node_stages(model_path: str | Path) -> dict[str, str]:
         return stages
     backbone = ancestors(roi[0].input[1:])
     before_roi = ancestors(roi[0].input[:1])
+    outputs = [o.name for o in graph.output]
+    keypoint_branch = (ancestors([KEYPOINTS_OUTPUT]) - ancestors([o for o in outputs if o != KEYPOINTS_OUTPUT])
+                       if KEYPOINTS_OUTPUT in outputs else set())
     for node in graph.node:
-        if node.op_type in ("NonMaxSuppression", "ScatterND") or "nms" in node.name:
+        if node.name in keypoint_branch:
+            stage = "keypoints"
+        elif node.op_type in ("NonMaxSuppression", "ScatterND") or "nms" in node.name:
             stage = "nms"
         elif node.name == roi[0].name:
             stage = "roi_align"

@@ -55,3 +55,36 @@ def test_help_has_examples():
     for cmd in ("train", "eval", "predict", "export", "check", "info", "demo"):
         r = run_cli(cmd, "--help")
         assert r.returncode == 0 and "Example" in r.stdout, cmd
+
+
+@pytest.mark.slow
+def test_keypoint_model_from_data_to_predictions(tmp_path):
+    """Pose through the CLI: synth --task keypoints -> train (five losses) -> export --check (joints
+    compared) -> eval (OKS) on the checkpoint and the file -> predict --json with keypoints."""
+    data, run = tmp_path / "figures", tmp_path / "run"
+    assert run_cli("data", "synth", data, "--task", "keypoints", "--images", "10", "--size", "128").returncode == 0
+    r = run_cli("data", "check", data, "--json")
+    assert r.returncode == 0 and json.loads(r.stdout)["keypoints"][:2] == ["head", "neck"], r.stderr
+    r = run_cli("train", "--data", data, "--arch", "keypointrcnn_edge_fpn", "--imgsz", "128", "--epochs", "1",
+                "--batch", "2", "--max-steps", "3", "--eval-every", "-1", "--out", run)
+    assert r.returncode == 0, r.stderr
+    assert (run / "metrics.csv").read_text().splitlines()[0].split(",")[3:8] == [
+        "loss_objectness", "loss_rpn_box_reg", "loss_classifier", "loss_box_reg", "loss_keypoint"]
+    onnx_path = tmp_path / "pose.onnx"
+    r = run_cli("export", run / "best.pt", "-o", onnx_path, "--dynamic-batch", "--max-dets", "10", "--check",
+                "--json")
+    assert r.returncode == 0, r.stderr + r.stdout
+    parity = json.loads(r.stdout)["parity"]
+    assert parity["ok"] and parity["joints"]["total"] == 11 * parity["matched"] > 0, parity
+    r = run_cli("info", onnx_path, "--json")
+    assert json.loads(r.stdout)["metadata"]["keypoint_names"][-1] == "right_foot"
+    oks = {}
+    for model in (run / "best.pt", onnx_path):
+        r = run_cli("eval", model, "--data", data, "--json")
+        assert r.returncode == 0, r.stderr
+        oks[model.suffix] = json.loads(r.stdout)["keypoints"]["map"]
+    assert abs(oks[".pt"] - oks[".onnx"]) <= 0.005
+    r = run_cli("predict", onnx_path, data / "val" / "images", "--out", tmp_path / "pred", "--json", "--conf", "0")
+    assert r.returncode == 0, r.stderr
+    rows = [d for dets in json.loads(r.stdout)["images"].values() for d in dets]
+    assert rows and all(len(d["keypoints"]) == 11 for d in rows)

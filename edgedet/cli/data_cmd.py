@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+from enum import Enum
 from pathlib import Path
 
 import typer
 
 from edgedet.cli.console import console, emit_json, progress_bar
 from edgedet.cli.options import JsonOut
+
+
+class Task(str, Enum):
+    detection = "detection"
+    keypoints = "keypoints"
+
 
 app = typer.Typer(help="Data sets: make synthetic data, check COCO-format data.", no_args_is_help=True)
 
@@ -20,17 +27,22 @@ def synth(
     size: int = typer.Option(256, min=32, help="Image side in pixels."),
     val_fraction: float = typer.Option(0.2, min=0.01, max=0.99,
                                        help="Share of images in the val split."),
+    task: Task = typer.Option(Task.detection, help="detection: shapes with boxes; keypoints: stick figures "
+                              "with COCO keypoints (11 joints, skeleton, visibility flags)."),
     json_out: JsonOut = False,
 ) -> None:
-    """Write a COCO-format synthetic shapes data set (circle, square, triangle, cross).
+    """Write a COCO-format synthetic data set: shapes (circle, square, triangle, cross) or stick figures.
 
-    Example: edgedet data synth data/shapes --images 1000 --seed 0
+    Examples:
+      edgedet data synth data/shapes --images 1000 --seed 0
+      edgedet data synth data/figures --task keypoints --images 1000
     """
     from edgedet.data.synthetic import synthesize
 
     with progress_bar() as bar:
-        task = bar.add_task("synthesising", total=images, status="")
-        paths = synthesize(out, images, seed, (size, size), val_fraction, progress=lambda: bar.advance(task))
+        bar_task = bar.add_task("synthesising", total=images, status="")
+        paths = synthesize(out, images, seed, (size, size), val_fraction, progress=lambda: bar.advance(bar_task),
+                           task=task.value)
     console.print(f"wrote {paths['train']} and {paths['val']}")
     if json_out:
         emit_json({k: str(v) for k, v in paths.items()})
@@ -50,6 +62,13 @@ def check(
 
     data_set = load_split(data, split)
     boxes = sum(len(r.boxes) for r in data_set.images)
-    console.print(f"ok: {len(data_set.images)} images, {boxes} boxes, classes: {', '.join(data_set.class_names[1:])}")
+    summary = {"images": len(data_set.images), "boxes": boxes, "classes": list(data_set.class_names[1:])}
+    line = f"ok: {len(data_set.images)} images, {boxes} boxes, classes: {', '.join(data_set.class_names[1:])}"
+    if data_set.keypoint_names:
+        labelled = sum(int((r.keypoints[..., 2] > 0).sum()) for r in data_set.images)
+        summary.update(keypoints=list(data_set.keypoint_names), labelled_joints=labelled,
+                       skeleton=[list(e) for e in data_set.skeleton])
+        line += f"; {len(data_set.keypoint_names)} keypoints, {labelled} labelled joints"
+    console.print(line)
     if json_out:
-        emit_json({"images": len(data_set.images), "boxes": boxes, "classes": list(data_set.class_names[1:])})
+        emit_json(summary)

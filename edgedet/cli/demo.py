@@ -1,6 +1,10 @@
 """The main job, end to end on the embedded default: synthesise -> train -> evaluate -> export
 -> check parity -> evaluate the ONNX file -> stream a video -> profile. Every step is timed
-into ``report.json``."""
+into ``report.json``.
+
+``task="keypoints"`` runs the same path for pose estimation: stick figures, the edge Keypoint
+R-CNN, OKS evaluation, the static file with the keypoint branch, parity of every joint, skeletons
+drawn in the streamed video; the CPU fast-path comparison (int8, bf16) is the detection demo's."""
 
 from __future__ import annotations
 
@@ -12,6 +16,8 @@ from pathlib import Path
 
 from edgedet.runtime.atomic import write_json
 
+POSE_MAX_DETECTIONS = 20
+
 
 @dataclass
 class DemoConfig:
@@ -21,6 +27,11 @@ class DemoConfig:
     batch_size: int = 4
     lr: float = 2e-3
     seed: int = 0
+    task: str = "detection"  # or "keypoints"
+
+    @property
+    def arch(self) -> str:
+        return "keypointrcnn_edge_fpn" if self.task == "keypoints" else "fasterrcnn_edge_fpn"
 
 
 def write_video(frames: list, path: Path, fps: float = 30.0) -> None:
@@ -33,30 +44,9 @@ def write_video(frames: list, path: Path, fps: float = 30.0) -> None:
     writer.release()
 
 
-def run_demo(cfg: DemoConfig, say: Callable[[str], None] = print,
-             train_runner: Callable | None = None) -> dict:
-    import torch
-
-    from edgedet.checkpoints import model_from_checkpoint
-    from edgedet.data.coco import load_split
-    from edgedet.data.synthetic import synthesize
-    from edgedet.eager_detector import TorchDetector
-    from edgedet.evaluation.coco_eval import evaluate
-    from edgedet.export.check import check_parity, parity_images
-    from edgedet.export.onnx_export import ExportOptions, export_onnx
-    from edgedet.runtime.images import read_rgb
-    from edgedet.runtime.onnx_detector import OnnxDetector
-    from edgedet.runtime.pipeline import StreamOptions, run_stream
-    from edgedet.runtime.profiling import profile_stages
-    from edgedet.runtime.sinks import JsonlSink, VideoSink
-    from edgedet.runtime.sources import VideoFileSource
-    from edgedet.training.trainer import TrainConfig, train
-
-    torch.set_num_threads(max(1, os.cpu_count() or 1))
-    out = Path(cfg.out)
-    out.mkdir(parents=True, exist_ok=True)
-    report: dict = {"config": {k: str(v) for k, v in vars(cfg).items()}, "seconds": {}}
-    t_all = time.perf_counter()
+def step_timer(report: dict, out: Path, say: Callable[[str], None]) -> Callable[[str], object]:
+    """``with step(name):`` announces a demo step, times it into ``report["seconds"][name]`` and rewrites
+    ``out/report.json``, so an interrupted demo still leaves a report of what finished."""
 
     def step(name: str):
         class _Timer:
@@ -70,58 +60,117 @@ def run_demo(cfg: DemoConfig, say: Callable[[str], None] = print,
 
         return _Timer()
 
+    return step
+
+
+def run_demo(cfg: DemoConfig, say: Callable[[str], None] = print,
+             train_runner: Callable | None = None) -> dict:
+    import torch
+
+    from edgedet.architectures import set_box_postprocess
+    from edgedet.checkpoints import model_from_checkpoint
+    from edgedet.data.coco import load_split
+    from edgedet.data.synthetic import synthesize
+    from edgedet.eager_detector import TorchDetector
+    from edgedet.evaluation.coco_eval import evaluate
+    from edgedet.export.check import check_parity, parity_images
+    from edgedet.export.onnx_export import ExportOptions, export_onnx
+    from edgedet.runtime.onnx_detector import OnnxDetector
+    from edgedet.training.trainer import TrainConfig, train
+
+    torch.set_num_threads(max(1, os.cpu_count() or 1))
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    report: dict = {"task": cfg.task, "config": {k: str(v) for k, v in vars(cfg).items()}, "seconds": {}}
+    t_all = time.perf_counter()
+    step = step_timer(report, out, say)
+    pose = cfg.task == "keypoints"
+
     with step("synth"):
-        synthesize(out / "data", cfg.images, cfg.seed)
+        synthesize(out / "data", cfg.images, cfg.seed, task=cfg.task)
     with step("train"):
-        tcfg = TrainConfig(data=str(out / "data"), out=str(out / "train"), epochs=cfg.epochs,
+        tcfg = TrainConfig(data=str(out / "data"), out=str(out / "train"), arch=cfg.arch, epochs=cfg.epochs,
                            batch_size=cfg.batch_size, lr=cfg.lr, seed=cfg.seed, eval_every=-1)
         result = (train_runner or train)(tcfg)
         report["train"] = {"best": str(result.best), "loss_curve": str(result.curve_png)}
     val = load_split(out / "data", "val")
     model, meta = model_from_checkpoint(result.best)
+    if pose:  # K = 20, eager and file alike: COCO's keypoint evaluation scores 20 per image, and the file's
+        set_box_postprocess(model, max_detections=POSE_MAX_DETECTIONS)  # keypoint branch costs per row
+        report["max_detections"] = POSE_MAX_DETECTIONS
     with step("eval"):
-        eager = TorchDetector(model, meta.class_names, meta.canvas, architecture=meta.arch, source=str(result.best))
+        eager = TorchDetector(model, meta.class_names, meta.canvas, architecture=meta.arch, source=str(result.best),
+                              pose=meta.pose)
         metrics = evaluate(eager, val)
         report.update(map=metrics["map"], map50=metrics["map50"], per_class=metrics["per_class"])
         say(f"eager mAP {metrics['map']:.3f}  mAP@.5 {metrics['map50']:.3f}")
+        if pose:
+            report.update(kp_map=metrics["keypoints"]["map"], kp_map50=metrics["keypoints"]["map50"])
+            say(f"eager OKS mAP {report['kp_map']:.3f}  OKS mAP@.5 {report['kp_map50']:.3f}")
     onnx_path = out / "model.onnx"
     with step("export"):
         export_onnx(model, meta.model_metadata(), onnx_path, ExportOptions(canvas=meta.canvas, batch=None))
         report["onnx"] = str(onnx_path)
     with step("check"):
-        parity = check_parity(onnx_path, eager, parity_images(meta.canvas, photos=True), batch=4)
+        parity = check_parity(onnx_path, eager, parity_images(meta.canvas, photos=True, task=cfg.task), batch=4)
         report["parity"] = {k: v for k, v in parity.summary().items() if k != "per_image"}
+        joints = report["parity"].get("joints")
         say(f"parity {'OK' if parity.ok else 'FAILED'}: {report['parity']['matched']} matched, "
-            f"{report['parity']['missing']} missing, {report['parity']['extra']} extra")
+            f"{report['parity']['missing']} missing, {report['parity']['extra']} extra"
+            + (f"; joints within 1 px: {joints['agree']}/{joints['total']}" if joints else ""))
     with step("onnx_eval"):
         with OnnxDetector(onnx_path) as detector:
             onnx_metrics = evaluate(detector, val)
         report.update(onnx_map=onnx_metrics["map"], onnx_map50=onnx_metrics["map50"])
         say(f"ONNX mAP {onnx_metrics['map']:.3f}  mAP@.5 {onnx_metrics['map50']:.3f}")
+        if pose:
+            oks = onnx_metrics["keypoints"]
+            report.update(onnx_kp_map=oks["map"], onnx_kp_map50=oks["map50"])
+            say(f"ONNX OKS mAP {report['onnx_kp_map']:.3f}  OKS mAP@.5 {report['onnx_kp_map50']:.3f}")
     with step("stream"):
-        video = out / "val_video.avi"
-        write_video([read_rgb(r.path) for r in val.images[:90]], video)
-        sinks = [VideoSink(out / "stream_annotated.mp4", 30), JsonlSink(out / "stream.jsonl")]
-        with OnnxDetector(onnx_path) as detector:
-            stream = run_stream(detector, VideoFileSource(str(video)), sinks, StreamOptions(conf=0.5))
-        report["stream"] = {k: stream[k] for k in ("frames_in", "frames_processed", "frames_dropped", "fps",
-                                                   "e2e_ms", "stages_ms")}
-        say(f"stream: {stream['frames_processed']} frames at {stream['fps']:.1f} fps, "
-            f"e2e p50 {stream['e2e_ms']['p50']:.1f} ms")
+        report["stream"] = stream_val_video(onnx_path, out, val, say)
     with step("profile"):
-        with OnnxDetector(onnx_path) as detector:
-            prof = profile_stages(detector, [read_rgb(r.path) for r in val.images[:8]], 1, 50, 5)
-        prof.pop("_samples_total_ms")
-        report["profile"] = prof
-        say(f"profile: inference p50 {prof['inference_ms']['p50']:.1f} ms, runtime overhead "
-            f"{prof['overhead_pct_of_inference']:.1f}% of inference")
-    with step("cpu_fast"):
-        report["cpu_paths"] = fastest_cpu_paths(onnx_path, out, val, say)
-        for key in ("int8_map50", "bf16_map50", "int8_bf16_map50"):
-            report[key] = report["cpu_paths"][key]
+        report["profile"] = profile_val(onnx_path, val, say)
+    if not pose:
+        with step("cpu_fast"):
+            report["cpu_paths"] = fastest_cpu_paths(onnx_path, out, val, say)
+            for key in ("int8_map50", "bf16_map50", "int8_bf16_map50"):
+                report[key] = report["cpu_paths"][key]
     report["seconds"]["total"] = round(time.perf_counter() - t_all, 2)
     write_json(out / "report.json", report)
     return report
+
+
+def stream_val_video(onnx_path: Path, out: Path, val, say: Callable[[str], None]) -> dict:
+    """Stream the first 90 val images as a video file through the ONNX file (annotated video + JSON Lines)."""
+    from edgedet.runtime.images import read_rgb
+    from edgedet.runtime.onnx_detector import OnnxDetector
+    from edgedet.runtime.pipeline import StreamOptions, run_stream
+    from edgedet.runtime.sinks import JsonlSink, VideoSink
+    from edgedet.runtime.sources import VideoFileSource
+
+    video = out / "val_video.avi"
+    write_video([read_rgb(r.path) for r in val.images[:90]], video)
+    sinks = [VideoSink(out / "stream_annotated.mp4", 30), JsonlSink(out / "stream.jsonl")]
+    with OnnxDetector(onnx_path) as detector:
+        stream = run_stream(detector, VideoFileSource(str(video)), sinks, StreamOptions(conf=0.5))
+    say(f"stream: {stream['frames_processed']} frames at {stream['fps']:.1f} fps, "
+        f"e2e p50 {stream['e2e_ms']['p50']:.1f} ms")
+    return {k: stream[k] for k in ("frames_in", "frames_processed", "frames_dropped", "fps", "e2e_ms", "stages_ms")}
+
+
+def profile_val(onnx_path: Path, val, say: Callable[[str], None]) -> dict:
+    """Stage latencies of the ONNX file at batch 1 on val images."""
+    from edgedet.runtime.images import read_rgb
+    from edgedet.runtime.onnx_detector import OnnxDetector
+    from edgedet.runtime.profiling import profile_stages
+
+    with OnnxDetector(onnx_path) as detector:
+        prof = profile_stages(detector, [read_rgb(r.path) for r in val.images[:8]], 1, 50, 5)
+    prof.pop("_samples_total_ms")
+    say(f"profile: inference p50 {prof['inference_ms']['p50']:.1f} ms, runtime overhead "
+        f"{prof['overhead_pct_of_inference']:.1f}% of inference")
+    return prof
 
 
 def fastest_cpu_paths(onnx_path: Path, out: Path, val, say: Callable[[str], None]) -> dict:

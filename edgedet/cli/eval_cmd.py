@@ -25,7 +25,8 @@ def evaluate(
     threads: Threads = None,
     json_out: JsonOut = False,
 ) -> None:
-    """COCO mAP (pycocotools) of any backend, through the same Detector contract.
+    """COCO mAP (pycocotools) of any backend, through the same Detector contract; OKS mAP too for a
+    Keypoint R-CNN on a keypoints data set.
 
     Examples:
       edgedet eval runs/shapes/best.pt --data data/shapes
@@ -62,6 +63,9 @@ def evaluate(
     table.add_row("[bold]all", f"[bold]{metrics['map']:.3f}")
     console.print(table)
     console.print(f"mAP {metrics['map']:.4f}  mAP@.5 {metrics['map50']:.4f}  mAP@.75 {metrics['map75']:.4f}")
+    if "keypoints" in metrics:  # a pose model on a keypoints data set: OKS, pycocotools iouType="keypoints"
+        oks = metrics["keypoints"]
+        console.print(f"OKS mAP {oks['map']:.4f}  OKS mAP@.5 {oks['map50']:.4f}  OKS mAP@.75 {oks['map75']:.4f}")
     if change:
         console.print(f"fp32 on the same images: mAP@.5 {change['fp32_map50']:.4f}; {info.precision} changes it by "
                       f"{change['map50_change']:+.4f}")

@@ -55,13 +55,13 @@ def export(
     """
     import time
 
+    from edgedet.architectures import set_box_postprocess, set_proposal_budget
     from edgedet.export.onnx_export import ExportOptions, export_onnx
 
     model, meta = _load(weights, arch, num_classes, parse_canvas(imgsz))
     if proposals:
-        from edgedet.architectures import set_proposal_budget
-
         set_proposal_budget(model, proposals)
+    set_box_postprocess(model, score_thresh, nms_thresh, max_dets)  # on the model: --check's eager run agrees
     out = out or weights.with_suffix(".onnx")
     opts = ExportOptions(canvas=meta.canvas, batch=None if dynamic_batch else batch, opset=opset,
                          score_thresh=score_thresh, nms_thresh=nms_thresh, max_detections=max_dets,
@@ -86,9 +86,10 @@ def _run_check(onnx_path: Path, model, meta, images: Path | None, batch: int = 4
     from edgedet.eager_detector import TorchDetector
     from edgedet.export.check import check_parity, parity_images
 
-    eager = TorchDetector(model, meta.class_names, meta.canvas, architecture=meta.arch)
+    eager = TorchDetector(model, meta.class_names, meta.canvas, pose=meta.pose, architecture=meta.arch)
     with console.status("checking parity against the eager model"):
-        report = check_parity(onnx_path, eager, parity_images(meta.canvas, images, photos=True), batch)
+        task = "keypoints" if meta.keypoint_names else "detection"
+        report = check_parity(onnx_path, eager, parity_images(meta.canvas, images, photos=True, task=task), batch)
     table = Table(title=f"parity: {onnx_path.name} vs eager torchvision")
     for col in ("image", "eager", "onnx", "matched", "missing", "extra", "ties@K", "min IoU", "max |Δscore|", "ok"):
         table.add_column(col, justify="right")
@@ -100,6 +101,12 @@ def _run_check(onnx_path: Path, model, meta, images: Path | None, batch: int = 4
     if report.batch_consistent is not None:
         console.print(f"batch-{batch} vs batch-1: max difference {report.batch_max_diff:.2e} "
                       f"({'consistent' if report.batch_consistent else 'INCONSISTENT'})")
+    summary = report.summary()
+    for key, where in (("joints", "batch 1"), ("batch_joints", f"batch {batch}")):
+        if key in summary:
+            j = summary[key]
+            console.print(f"joints within 1 px and 1e-3 of eager at {where}: {j['agree']}/{j['total']} "
+                          f"({100 * j['share']:.2f}%, need 99%), largest offset {j['max_px']:.2f} px")
     console.print("[green]parity OK" if report.ok else "[red]parity FAILED")
     return report
 
@@ -117,18 +124,22 @@ def check(
     """Parity of an exported file with the eager torchvision model; exits 1 past tolerance.
 
     Every eager detection must be matched (same label, IoU >= 0.99, |Δscore| <= 1e-3) with no
-    extras, except ties at the K cut-off, which are reported as such.
+    extras, except ties at the K cut-off, which are reported as such. For a Keypoint R-CNN at least
+    99 % of the matched detections' joints must be within 1 px and 1e-3 of eager's, at batch 1 and B.
 
     Example: edgedet check shapes.onnx --weights runs/shapes/best.pt --images photos/
     """
-    from edgedet.architectures import set_proposal_budget
+    from edgedet.architectures import set_box_postprocess, set_proposal_budget
     from edgedet.runtime.onnx_detector import OnnxDetector
 
     with OnnxDetector(model) as detector:
-        canvas, extra = detector.canvas, detector.meta.extra
+        canvas, file_meta = detector.canvas, detector.meta
     torch_model, meta = _load(weights, arch, num_classes, canvas)
+    extra = file_meta.extra
     if "rpn_post_nms_top_n" in extra:  # the file's proposal budget, so eager runs the same one
         set_proposal_budget(torch_model, int(extra["rpn_post_nms_top_n"]), int(extra["rpn_pre_nms_top_n"]))
+    # and the file's box thresholds and K (export --score-thresh/--nms-thresh/--max-dets)
+    set_box_postprocess(torch_model, file_meta.score_thresh, file_meta.nms_thresh, file_meta.max_detections)
     report = _run_check(model, torch_model, meta, images, batch)
     if json_out:
         emit_json(report.summary())

@@ -24,7 +24,7 @@ def predict(
     threads: Threads = None,
     json_out: JsonOut = False,
 ) -> None:
-    """Detect on images and write copies with boxes, class names and scores drawn.
+    """Detect on images and write copies with boxes, class names and scores drawn (skeletons too for a pose model).
 
     Files that cannot be read are skipped with a warning and listed (exit 0 when at least one
     image was processed).
