@@ -45,6 +45,7 @@ class CheckpointMeta:
     source_sha256: str = ""
     keypoint_names: tuple[str, ...] = ()  # a Keypoint R-CNN's joints (its predictor's channel order)
     skeleton: tuple[tuple[int, int], ...] = ()  # 0-based joint pairs, for drawing
+    roi_mode: str = "align"  # the box head's pooling: align (Faster R-CNN) or pool (RoI Pool, Fast R-CNN's)
 
     @property
     def num_classes(self) -> int:
@@ -55,14 +56,16 @@ class CheckpointMeta:
         return Pose.of(self.keypoint_names, self.skeleton)
 
     def build_kwargs(self) -> dict:
-        """What ``build_model`` needs beyond the class count: a pose model's number of joints."""
-        return {"num_keypoints": len(self.keypoint_names)} if self.keypoint_names else {}
+        """What ``build_model`` needs beyond the class count: a pose model's joints, RoI Pool."""
+        kwargs: dict = {"num_keypoints": len(self.keypoint_names)} if self.keypoint_names else {}
+        return kwargs | ({"roi_mode": self.roi_mode} if self.roi_mode != "align" else {})
 
     def to_dict(self) -> dict:
         return {"format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION, "arch": self.arch,
                 "num_classes": self.num_classes, "class_names": list(self.class_names),
                 "canvas": [int(self.canvas[0]), int(self.canvas[1])], "train": self.train,
-                "keypoint_names": list(self.keypoint_names), "skeleton": [list(e) for e in self.skeleton]}
+                "keypoint_names": list(self.keypoint_names), "skeleton": [list(e) for e in self.skeleton],
+                "roi_mode": self.roi_mode}
 
     @classmethod
     def from_dict(cls, meta: dict, path: str | Path, sha256: str = "") -> CheckpointMeta:
@@ -77,7 +80,7 @@ class CheckpointMeta:
         if spec.keypoints and not names:
             names, skeleton = default_pose(spec.keypoints)
         return cls(meta["arch"], tuple(str(n) for n in meta["class_names"]), canvas, dict(meta.get("train") or {}),
-                   sha256, names, tuple((int(a), int(b)) for a, b in skeleton))
+                   sha256, names, tuple((int(a), int(b)) for a, b in skeleton), str(meta.get("roi_mode", "align")))
 
     def model_metadata(self) -> ModelMetadata:
         """The deployed model's metadata for a model exported from this checkpoint."""

@@ -19,6 +19,7 @@ from torchvision.models.detection.image_list import ImageList
 from torchvision.models.detection.rpn import concat_box_prediction_layers
 from torchvision.ops import MultiScaleRoIAlign
 
+from edgedet.architectures.roi_pool import MultiScaleRoIPool
 from edgedet.export.custom_ops import nms_keep_mask, roi_align
 from edgedet.export.roi_spec import RoIAlignSpec, RoIMode, infer_strides
 from edgedet.runtime.errors import EdgedetError
@@ -134,8 +135,9 @@ class DeployFasterRCNN(nn.Module):
         except ValueError as exc:
             raise EdgedetError(f"cannot export this model at canvas {h}x{w}: {exc}") from None
         size = pooler.output_size
+        mode = RoIMode.pool if isinstance(pooler, MultiScaleRoIPool) else RoIMode(roi_mode)  # trained with RoI Pool
         return names, RoIAlignSpec(tuple(strides), int(size[0]), int(pooler.sampling_ratio), False,
-                                   float(pooler.canonical_scale), int(pooler.canonical_level), mode=RoIMode(roi_mode))
+                                   float(pooler.canonical_scale), int(pooler.canonical_level), mode=mode)
 
     # -- stages -----------------------------------------------------------------------------
     def preprocess(self, images: Tensor) -> Tensor:

@@ -15,14 +15,17 @@ import onnx.inliner
 import torch
 from torchvision.models.detection import FasterRCNN, KeypointRCNN
 
+from edgedet.export.deploy_fast_rcnn import DeployFastRCNN, fast_rcnn_postprocess
 from edgedet.export.deploy_keypoints import DeployKeypointRCNN
 from edgedet.export.deploy_model import DeployFasterRCNN, PostprocessSpec, postprocess_defaults
 from edgedet.export.onnx_translation import translation_table
 from edgedet.export.roi_align_function import build_function
 from edgedet.export.roi_spec import DOMAIN, OP_TYPE, RoIAlignSpec, RoIMode
+from edgedet.lineage.fast_rcnn import FastRCNN
 from edgedet.runtime import atomic
 from edgedet.runtime.errors import EdgedetError
 from edgedet.runtime.model_metadata import ModelMetadata
+from edgedet.runtime.onnx_detector import ROIS_INPUT
 from edgedet.runtime.outputs import KEYPOINTS_OUTPUT, OUTPUT_NAMES
 
 KEYPOINT_OVERLOAD = "keypoints"
@@ -40,10 +43,11 @@ class ExportOptions:
     max_detections: int | None = None
     inline_functions: bool = False
     roi_mode: RoIMode = RoIMode.align
+    rois: int = 500  # a Fast R-CNN file's proposals per image (its ``rois`` input's second dimension)
 
 
 def resolve_postprocess(model: FasterRCNN, opts: ExportOptions) -> PostprocessSpec:
-    post = postprocess_defaults(model)
+    post = fast_rcnn_postprocess(model) if isinstance(model, FastRCNN) else postprocess_defaults(model)
     if opts.score_thresh is not None:
         post = replace(post, box_score_thresh=float(opts.score_thresh))
     if opts.nms_thresh is not None:
@@ -90,17 +94,23 @@ def build_proto(model: FasterRCNN, meta: ModelMetadata, opts: ExportOptions) -> 
                            f"(RoiAlign with coordinate_transformation_mode needs >= 16, the exporter >= 18)")
     post = resolve_postprocess(model, opts)
     keypoints = isinstance(model, KeypointRCNN)
-    deploy_class = DeployKeypointRCNN if keypoints else DeployFasterRCNN
-    deploy = deploy_class(model, opts.canvas, post, roi_mode=opts.roi_mode).eval()
+    fast = isinstance(model, FastRCNN)  # the lineage's Fast R-CNN: proposals come in as a second input
+    deploy_class = DeployKeypointRCNN if keypoints else DeployFastRCNN if fast else DeployFasterRCNN
+    deploy = deploy_class(model, opts.canvas, post, roi_mode=RoIMode.pool if fast else opts.roi_mode).eval()
     batch = opts.batch or 2
-    example = torch.zeros(batch, *opts.canvas, 3, dtype=torch.uint8)
-    dynamic = ({0: torch.export.Dim("batch", min=1, max=256)},) if opts.batch is None else None
+    example = (torch.zeros(batch, *opts.canvas, 3, dtype=torch.uint8),)
+    inputs = ["images"]
+    if fast:
+        example += (torch.zeros(batch, opts.rois, 4),)
+        inputs.append(ROIS_INPUT)
+    batch_dim = torch.export.Dim("batch", min=1, max=256)
+    dynamic = tuple({0: batch_dim} for _ in example) if opts.batch is None else None
     with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
         warnings.simplefilter("ignore")
         logging.getLogger("torch").setLevel(logging.ERROR)
         program = torch.onnx.export(
-            deploy, (example,), dynamo=True, dynamic_shapes=dynamic, opset_version=opts.opset,
-            custom_translation_table=translation_table(), input_names=["images"],
+            deploy, example, dynamo=True, dynamic_shapes=dynamic, opset_version=opts.opset,
+            custom_translation_table=translation_table(), input_names=inputs,
             output_names=list(OUTPUT_NAMES) + ([KEYPOINTS_OUTPUT] if keypoints else []), optimize=True,
             verbose=False, report=False,
         )
@@ -110,8 +120,10 @@ def build_proto(model: FasterRCNN, meta: ModelMetadata, opts: ExportOptions) -> 
     proto.producer_name = "edgedet"
     meta = replace(meta, batch=opts.batch, score_thresh=post.box_score_thresh, nms_thresh=post.box_nms_thresh,
                    max_detections=post.max_detections,
-                   extra={**meta.extra, "rpn_pre_nms_top_n": post.rpn_pre_nms_top_n,
-                          "rpn_post_nms_top_n": post.rpn_post_nms_top_n, "roi_mode": RoIMode(opts.roi_mode).value})
+                   extra={**meta.extra, "roi_mode": deploy.roi_spec.mode.value,
+                          **({"rois": opts.rois, "proposals": "selective_search"} if fast else
+                             {"rpn_pre_nms_top_n": post.rpn_pre_nms_top_n,
+                              "rpn_post_nms_top_n": post.rpn_post_nms_top_n})})
     del proto.metadata_props[:]
     onnx.helper.set_model_props(proto, meta.to_props())
     if opts.inline_functions:

@@ -58,8 +58,15 @@ def make_session(path: str | Path, provider: Provider | str = Provider.cpu, thre
         raise EdgedetError(f"onnxruntime cannot load '{path}' (not an ONNX model, or a damaged one): {first}") from None
 
 
+ROIS_INPUT = "rois"  # a Fast R-CNN file's proposals, [B, R, 4] canvas pixels
+
+
 class OnnxDetector(Detector):
-    """Runs an edgedet ONNX file; frames of any size, any count (chunked to a fixed batch)."""
+    """Runs an edgedet ONNX file; frames of any size, any count (chunked to a fixed batch).
+
+    A Fast R-CNN file (``edgedet lineage``) has a second input, ``rois``: its region proposals are
+    computed here by selective search on each canvas (``runtime.selective_search``), as its eager
+    model does, so the file runs end to end without torch."""
 
     def __init__(self, path: str | Path, provider: Provider | str = Provider.cpu, threads: int | None = None,
                  profile: str | None = None, spin: bool = True) -> None:
@@ -72,11 +79,18 @@ class OnnxDetector(Detector):
         self.fixed_batch = self.meta.batch
         self.fill = self.meta.letterbox_fill
         self._output_names = [o.name for o in self.session.get_outputs()]
+        has_rois = any(i.name == ROIS_INPUT for i in self.session.get_inputs())
+        self._rois = int(self.meta.extra.get("rois", 0)) if has_rois else 0
 
     def infer(self, batch: np.ndarray) -> dict[str, np.ndarray]:
         if self.session is None:
             raise EdgedetError(f"the detector for '{self.path}' is closed")
-        return dict(zip(self._output_names, self.session.run(self._output_names, {"images": batch})))
+        feeds = {"images": batch}
+        if self._rois:
+            from edgedet.runtime.selective_search import padded_proposals
+
+            feeds[ROIS_INPUT] = padded_proposals(batch, self._rois)
+        return dict(zip(self._output_names, self.session.run(self._output_names, feeds)))
 
     def describe(self) -> BackendInfo:
         device = self.session.get_providers()[0] if self.session is not None else "closed"

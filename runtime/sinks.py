@@ -136,7 +136,8 @@ class WindowSink(Sink):
         if (gui and gui[0].split(":", 1)[1].strip().upper() == "NONE") or not (
                 os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY") or os.name == "nt"):
             raise EdgedetError("a preview window needs a display and an OpenCV build with a GUI (pip install "
-                               "opencv-python); the MJPEG preview server works anywhere, in a browser")
+                               "opencv-contrib-python in place of the headless wheel); the MJPEG preview server "
+                               "works anywhere, in a browser")
         self.title = title
         self._closed_by_user = False
 

@@ -92,3 +92,26 @@ def assert_one_line_error(result: subprocess.CompletedProcess, *needles: str) ->
     assert lines[0].startswith("error: "), lines[0]
     for needle in needles:
         assert needle in lines[0], lines[0]
+
+
+@pytest.fixture(scope="session")
+def seeded_export(tmp_path_factory):
+    """``seeded_export(arch, canvas)`` -> (model, class names, dynamic-batch ONNX file) of a seeded
+    5-class model, exported once per session: the parity and the profile-stage tests share files
+    (a ResNet-50 export alone takes a quarter of a minute here)."""
+    from edgedet.architectures.seeded import seeded_model
+    from edgedet.export.onnx_export import ExportOptions, export_onnx
+    from edgedet.runtime.model_metadata import ModelMetadata
+
+    made: dict = {}
+
+    def make(arch: str, canvas: tuple[int, int]):
+        if (arch, canvas) not in made:
+            model = seeded_model(arch, 5, canvas, seed=0)
+            names = ("__background__",) + tuple(f"c{i}" for i in range(1, 5))
+            path = tmp_path_factory.mktemp("seeded") / f"{arch}.onnx"
+            export_onnx(model, ModelMetadata(arch, names, canvas), path, ExportOptions(canvas, batch=None))
+            made[(arch, canvas)] = (model, names, path)
+        return made[(arch, canvas)]
+
+    return make

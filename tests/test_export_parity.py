@@ -11,13 +11,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from edgedet.architectures.seeded import seeded_model
 from edgedet.checkpoints import model_from_checkpoint
 from edgedet.eager_detector import TorchDetector
 from edgedet.export.check import check_parity, parity_images
 from edgedet.export.onnx_export import ExportOptions, export_onnx
 from edgedet.export.parity import compare
-from edgedet.runtime.model_metadata import ModelMetadata
 
 
 def _assert_parity(report):
@@ -38,19 +36,16 @@ def test_trained_edge_model(trained, edge_onnx):
 
 @pytest.mark.slow
 @pytest.mark.parametrize(
-    ("arch", "canvas", "classes"),
+    ("arch", "canvas"),
     [
-        ("fasterrcnn_mobilenet_v3_large_320_fpn", (320, 320), 5),
-        ("fasterrcnn_mobilenet_v3_large_fpn", (256, 256), 5),
-        ("fasterrcnn_resnet50_fpn", (256, 256), 5),
-        ("fasterrcnn_resnet50_fpn_v2", (256, 256), 5),
+        ("fasterrcnn_mobilenet_v3_large_320_fpn", (320, 320)),
+        ("fasterrcnn_mobilenet_v3_large_fpn", (256, 256)),
+        ("fasterrcnn_resnet50_fpn", (256, 256)),
+        ("fasterrcnn_resnet50_fpn_v2", (256, 256)),
     ],
 )
-def test_torchvision_architectures(arch, canvas, classes, tmp_path):
-    model = seeded_model(arch, classes, canvas, seed=0)
-    names = ("__background__",) + tuple(f"c{i}" for i in range(1, classes))
-    path = export_onnx(model, ModelMetadata(arch, names, canvas), tmp_path / "m.onnx",
-                       ExportOptions(canvas, batch=None))
+def test_torchvision_architectures(arch, canvas, seeded_export):
+    model, names, path = seeded_export(arch, canvas)
     images = parity_images(canvas, synthetic=2, photos=True)[:4]
     _assert_parity(check_parity(path, TorchDetector(model, names, canvas), images, batch=4))
 

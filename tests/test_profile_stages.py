@@ -32,16 +32,9 @@ def test_edge_model_groups_add_up(edge_onnx):
 # one of each graph shape: MobileNet with its MLP box head, ResNet-50 v2 with its conv box head
 # (the other two torchvision builds share these graphs' structure; their parity is tested in full)
 @pytest.mark.parametrize("arch", ["fasterrcnn_mobilenet_v3_large_320_fpn", "fasterrcnn_resnet50_fpn_v2"])
-def test_torchvision_architectures_group_add_up(arch, tmp_path):
-    from edgedet.architectures.seeded import seeded_model
-    from edgedet.export.onnx_export import ExportOptions, export_onnx
-    from edgedet.runtime.model_metadata import ModelMetadata
-
+def test_torchvision_architectures_group_add_up(arch, seeded_export):
     canvas = (320, 320) if arch.endswith("320_fpn") else (256, 256)
-    model = seeded_model(arch, 5, canvas)
-    names = ("__background__",) + tuple(f"c{i}" for i in range(1, 5))
-    path = export_onnx(model, ModelMetadata(arch, names, canvas), tmp_path / "m.onnx", ExportOptions(canvas))
-    check_groups(grouped(path, canvas))
+    check_groups(grouped(seeded_export(arch, canvas)[2], canvas))
 
 
 def test_profile_table_reads_at_80_columns(edge_onnx):

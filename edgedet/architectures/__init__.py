@@ -16,6 +16,7 @@ from torchvision.models.detection import FasterRCNN
 
 from edgedet.architectures.edge import fasterrcnn_edge_fpn
 from edgedet.architectures.edge_keypoints import keypointrcnn_edge_fpn
+from edgedet.architectures.roi_pool import use_roi_pool
 from edgedet.runtime.errors import EdgedetError
 
 
@@ -64,8 +65,10 @@ def check_canvas(canvas: tuple[int, int]) -> tuple[int, int]:
     return h, w
 
 
-def build_model(arch: str, num_classes: int, canvas: tuple[int, int] | None = None, **kwargs: Any) -> FasterRCNN:
-    """Build ``arch`` with ``num_classes`` (background included) sized so the canvas is never resized.
+def build_model(arch: str, num_classes: int, canvas: tuple[int, int] | None = None, roi_mode: str = "align",
+                **kwargs: Any) -> FasterRCNN:
+    """Build ``arch`` with ``num_classes`` (background included) sized so the canvas is never resized;
+    ``roi_mode="pool"`` swaps the box head's RoI Align for RoI Pool (``roi_pool.MultiScaleRoIPool``).
 
     torchvision resizes by min(min_size/short, max_size/long); setting both to the canvas
     sides makes that scale exactly 1 on canvas images, so eager and exported models see the
@@ -76,6 +79,10 @@ def build_model(arch: str, num_classes: int, canvas: tuple[int, int] | None = No
         raise EdgedetError(f"num_classes must count the background and at least one class, got {num_classes}")
     h, w = check_canvas(canvas or spec.canvas)
     model = spec.build(num_classes, min_size=min(h, w), max_size=max(h, w), **kwargs)
+    if roi_mode == "pool":
+        use_roi_pool(model)
+    elif roi_mode != "align":
+        raise EdgedetError(f"unknown RoI mode '{roi_mode}': choose align or pool")
     model.eval()
     return model
 

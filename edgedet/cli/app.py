@@ -19,6 +19,7 @@ from edgedet.cli import (
     eval_cmd,
     export_cmd,
     info_cmd,
+    lineage_cmd,
     predict_cmd,
     profile_cmd,
     quantize_cmd,
@@ -52,6 +53,7 @@ app.command("build")(build_cmd.build)
 app.command("run")(run_cmd.run)
 app.command("profile")(profile_cmd.profile)
 app.command("demo")(demo_cmd.demo)
+app.command("lineage")(lineage_cmd.lineage)
 
 
 def _usage_line(exc: parser_errors.UsageError) -> str:

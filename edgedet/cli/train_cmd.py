@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 
 from edgedet.cli.console import console, emit_json, progress_bar
-from edgedet.cli.options import Canvas, JsonOut, parse_canvas
+from edgedet.cli.options import Canvas, JsonOut, RoIMode, parse_canvas
 from edgedet.training.config import Optimizer
 
 
@@ -31,6 +31,8 @@ def train(
                                    help="Evaluate every N epochs and after the last (0: last only, -1: never)."),
     seed: int = typer.Option(0),
     max_steps: int | None = typer.Option(None, "--max-steps", min=1, help="Stop after N optimiser steps."),
+    roi_mode: RoIMode = typer.Option(RoIMode.align, help="The box head's pooling: RoI Align (Faster R-CNN) or RoI "
+                                     "Pool (Fast R-CNN's; exported as our node with mode=pool)."),
     frozen_bn: bool = typer.Option(False, "--frozen-bn", help="Freeze BatchNorm statistics (CPU torchrun: a "
                                    "step then does not depend on how its batch is split over processes)."),
     device: str = typer.Option("cpu", help="cpu, cuda or cuda:N."),
@@ -55,7 +57,8 @@ def train(
                       optimizer=optimizer, canvas=parse_canvas(imgsz), weights=str(weights) if weights else None,
                       backbone_weights=str(backbone_weights) if backbone_weights else None,
                       trainable_layers=trainable_layers, augment=not no_augment, resume=resume,
-                      eval_every=eval_every, seed=seed, device=device, max_steps=max_steps, frozen_bn=frozen_bn)
+                      eval_every=eval_every, seed=seed, device=device, max_steps=max_steps, frozen_bn=frozen_bn,
+                      roi_mode=roi_mode.value)
     result = run_with_progress(cfg, run_training)
     metric = "OKS mAP@.5" if any("kp_map50" in r for r in result.history) else "mAP@.5"
     console.print(f"best {metric} {result.best_map50:.3f}; wrote {result.best}, {result.last}, {result.metrics_csv}, "

@@ -33,4 +33,5 @@ class TrainConfig:
     workers: int = 0
     device: str = "cpu"
     max_steps: int | None = None
+    roi_mode: str = "align"  # "pool": the box head pools with RoI Pool (the lineage's RoI Align vs RoI Pool row)
     frozen_bn: bool = False  # BatchNorm with fixed statistics: gradients independent of the per-process batch

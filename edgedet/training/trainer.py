@@ -118,7 +118,7 @@ def check_task(arch: str, data: CocoData) -> dict:
 
 
 def build_training_model(cfg: TrainConfig, num_classes: int, canvas: tuple[int, int], **build: int) -> nn.Module:
-    model = build_model(cfg.arch, num_classes, canvas, **build)
+    model = build_model(cfg.arch, num_classes, canvas, roi_mode=cfg.roi_mode, **build)
     if cfg.backbone_weights:
         load_backbone(model, cfg.backbone_weights)
     if cfg.weights:
@@ -213,7 +213,7 @@ def train(cfg: TrainConfig, on_step: Callable[[dict], None] | None = None,
     meta = CheckpointMeta(cfg.arch, train_data.class_names, canvas,
                           {k: (list(v) if isinstance(v, tuple) else v.value if isinstance(v, Enum) else v)
                            for k, v in asdict(cfg).items()}, keypoint_names=train_data.keypoint_names,
-                          skeleton=train_data.skeleton)
+                          skeleton=train_data.skeleton, roi_mode=cfg.roi_mode)
     net = nn.parallel.DistributedDataParallel(
         model, device_ids=[cfg.device] if "cuda" in cfg.device else None) if world > 1 else model
 
