@@ -13,7 +13,7 @@ from torchvision.ops import MultiScaleRoIAlign, roi_pool
 from edgedet.architectures.roi_pool import MultiScaleRoIPool
 from edgedet.data.synthetic import render_image
 from edgedet.lineage.rcnn import apply_targets, box_targets
-from edgedet.lineage.recall import proposal_recall
+from edgedet.lineage.recall import proposal_recall, recall_with_counts
 from edgedet.lineage.sliding_window import HOG_ARGS, WINDOW, window_descriptors
 from edgedet.runtime.selective_search import selective_search
 
@@ -63,6 +63,7 @@ def test_proposal_recall_counts_and_thresholds():
     assert r["recall@1_iou0.5"] == 0.5 and r["recall@3_iou0.5"] == 1.0
     assert r["recall@3_iou0.9"] == 0.5  # 400/480 = 0.83 IoU for the taller box
     assert r["proposals_per_image"] == 3
+    assert recall_with_counts(proposals, gt, [1]) == {"recall_iou0.5": 0.5, "recall_iou0.7": 0.5}
 
 
 def test_selective_search_finds_the_shapes():

@@ -51,6 +51,9 @@ def lineage(
     for claim, result in report["orderings"].items():
         if "holds" in result:
             console.print(f"{claim}: {'yes' if result['holds'] else 'no'}")
+        else:  # recall at IoU 0.5 and 0.7
+            console.print(f"{claim}: " + ", ".join(f"{k} {'yes' if v['holds'] else 'no'} ({v['rpn']:.3f} vs "
+                                                   f"{v['selective_search']:.3f})" for k, v in result.items()))
     console.print(f"wrote {out / 'lineage.json'} and {out / 'lineage.png'}")
     if json_out:
         emit_json(report)

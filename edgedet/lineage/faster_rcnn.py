@@ -41,13 +41,19 @@ def train_for(data: str, out: Path, canvas: tuple[int, int], steps: int, batch: 
 
 @torch.inference_mode()
 def rpn_proposals(model: torch.nn.Module, canvases: list[np.ndarray], count: int = 2000) -> list[np.ndarray]:
-    """The RPN's post-NMS proposals of each canvas, best first, up to ``count`` (in canvas pixels)."""
+    """The RPN's post-NMS proposals of each canvas, best first, up to ``count`` (in canvas pixels); the
+    model's own proposal budget is restored afterwards (its detections are evaluated at that one)."""
     model.eval()
+    rpn = model.rpn
+    kept = dict(rpn._pre_nms_top_n), dict(rpn._post_nms_top_n)
     set_proposal_budget(model, count)
     out = []
-    for canvas in canvases:
-        images, _ = model.transform([canvas_tensor(canvas)])
-        features = model.backbone(images.tensors)
-        proposals, _ = model.rpn(images, features)
-        out.append(proposals[0].numpy())
+    try:
+        for canvas in canvases:
+            images, _ = model.transform([canvas_tensor(canvas)])
+            features = model.backbone(images.tensors)
+            proposals, _ = rpn(images, features)
+            out.append(proposals[0].numpy())
+    finally:
+        rpn._pre_nms_top_n, rpn._post_nms_top_n = kept
     return out

@@ -22,3 +22,14 @@ def proposal_recall(proposals: Sequence[np.ndarray], gt: Sequence[np.ndarray], c
         for t in ious:
             out[f"recall@{n}_iou{t}"] = float((flat >= t).sum() / max(1, total))
     return out
+
+
+def recall_with_counts(proposals: Sequence[np.ndarray], gt: Sequence[np.ndarray], counts: Sequence[int],
+                       ious: Sequence[float] = (0.5, 0.7)) -> dict[str, float]:
+    """Recall when image i keeps its first ``counts[i]`` proposals: one source held to another's
+    per-image count (the RPN at exactly as many proposals as selective search found there)."""
+    total = sum(len(g) for g in gt)
+    best = [box_iou(g, p[:n]).max(1) if len(g) and len(p[:n]) else np.zeros(len(g))
+            for p, g, n in zip(proposals, gt, counts)]
+    flat = np.concatenate(best) if best else np.zeros(0)
+    return {f"recall_iou{t}": float((flat >= t).sum() / max(1, total)) for t in ious}
