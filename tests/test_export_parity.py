@@ -38,8 +38,9 @@ def test_trained_edge_model(trained, edge_onnx):
 @pytest.mark.parametrize(
     ("arch", "canvas"),
     [
+        # fasterrcnn_mobilenet_v3_large_fpn is the 320 build's network (other sizes and RPN budgets): its
+        # full-canvas parity is in bench/parity_all.py, kept out of the suite for CI time
         ("fasterrcnn_mobilenet_v3_large_320_fpn", (320, 320)),
-        ("fasterrcnn_mobilenet_v3_large_fpn", (256, 256)),
         ("fasterrcnn_resnet50_fpn", (256, 256)),
         ("fasterrcnn_resnet50_fpn_v2", (256, 256)),
     ],
