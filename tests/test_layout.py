@@ -30,8 +30,9 @@ def test_editable_install_resolves_the_folders():
     import edgedet.export
     import edgedet.runtime
 
-    assert Path(edgedet.runtime.__file__).parent == ROOT / "runtime"
-    assert Path(edgedet.export.__file__).parent == ROOT / "export"
+    # reached through the package-dir mapping or the edgedet/runtime, edgedet/export links: the same folders
+    assert Path(edgedet.runtime.__file__).resolve().parent == ROOT / "runtime"
+    assert Path(edgedet.export.__file__).resolve().parent == ROOT / "export"
 
 
 def _lint(source: Path) -> subprocess.CompletedProcess:

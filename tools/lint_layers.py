@@ -1,9 +1,9 @@
 """Check the import layers (``[tool.importlinter]`` in pyproject.toml) on the package as pip installs it.
 
-Why not plain ``lint-imports``: the three top-level folders become one ``edgedet`` namespace
-through setuptools' ``package-dir``, and an editable install resolves ``edgedet.runtime`` through
-an import hook, which import-linter's graph builder (it walks the package's folder) cannot see.
-So the package is installed into a temporary folder, exactly as a user gets it, and linted there.
+Plain ``lint-imports`` checks the checkout (import-linter walks the ``edgedet`` folder; the links
+``edgedet/runtime`` and ``edgedet/export`` show it the two folders setuptools maps in through
+``package-dir``). This checks what a user gets: the package installed into a temporary folder,
+linted there, so a contract cannot hold in the checkout only because of how the folders are linked.
 
 Usage: python tools/lint_layers.py [--source DIR]   (exit 0 when every contract holds)
 """
