@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 from edgedet.architectures import build_model, get_arch
+from edgedet.data.keypoint_names import COCO_PERSON_KEYPOINTS, COCO_PERSON_SKELETON
 from edgedet.runtime.atomic import atomic_path
 from edgedet.runtime.detections import Pose
 from edgedet.runtime.errors import EdgedetError
@@ -57,8 +58,8 @@ class CheckpointMeta:
 
     def build_kwargs(self) -> dict:
         """What ``build_model`` needs beyond the class count: a pose model's joints, RoI Pool."""
-        kwargs: dict = {"num_keypoints": len(self.keypoint_names)} if self.keypoint_names else {}
-        return kwargs | ({"roi_mode": self.roi_mode} if self.roi_mode != "align" else {})
+        joints = {"num_keypoints": len(self.keypoint_names)} if self.keypoint_names else {}
+        return {"roi_mode": self.roi_mode, **joints}
 
     def to_dict(self) -> dict:
         return {"format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION, "arch": self.arch,
@@ -91,8 +92,6 @@ class CheckpointMeta:
 def default_pose(joints: int) -> tuple[tuple[str, ...], tuple[tuple[int, int], ...]]:
     """Joint names and skeleton for a torchvision checkpoint that carries none: COCO's person for
     17 joints (torchvision's Keypoint R-CNN), numbered joints without limbs otherwise."""
-    from edgedet.data.keypoint_names import COCO_PERSON_KEYPOINTS, COCO_PERSON_SKELETON
-
     if joints == len(COCO_PERSON_KEYPOINTS):
         return COCO_PERSON_KEYPOINTS, COCO_PERSON_SKELETON
     return tuple(f"joint{i}" for i in range(joints)), ()

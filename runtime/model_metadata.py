@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
+from functools import cached_property
 
 from edgedet.runtime.detections import Pose
 from edgedet.runtime.errors import EdgedetError
@@ -37,8 +38,9 @@ class ModelMetadata:
     skeleton: tuple[tuple[int, int], ...] = ()  # pairs of 0-based joint indices to draw as limbs
     extra: dict = field(default_factory=dict)
 
-    @property
+    @cached_property
     def pose(self) -> Pose | None:
+        """Built once: ``Detector.postprocess`` asks for it on every call."""
         return Pose.of(self.keypoint_names, self.skeleton)
 
     def to_props(self) -> dict[str, str]:

@@ -43,13 +43,13 @@ class LineageConfig:
     export: bool = True  # the Fast R-CNN to ONNX, checked against the eager model
 
 
-def _canvases(data, canvas: tuple[int, int]) -> tuple[list[np.ndarray], list[np.ndarray], list[np.ndarray]]:
+def _canvases(records, canvas: tuple[int, int]) -> tuple[list[np.ndarray], list[np.ndarray], list[np.ndarray]]:
     """Every image letterboxed into the canvas, with its boxes in canvas pixels and its labels."""
     from edgedet.runtime.images import read_rgb
     from edgedet.runtime.letterbox import DEFAULT_FILL, letterbox
 
     canvases, boxes, labels = [], [], []
-    for record in data.images:
+    for record in records:
         image, scale = letterbox(read_rgb(record.path), canvas, DEFAULT_FILL)
         canvases.append(image)
         boxes.append(record.boxes * scale)
@@ -124,17 +124,15 @@ def run_lineage(cfg: LineageConfig, say: Callable[[str], None] = print) -> dict:
 
     say("[selective search on the val images and an R-CNN training subset]")
     t = time.perf_counter()
-    val_canvases, val_gt, _ = _canvases(val, canvas)
-    train_canvases, train_gt, train_labels = _canvases(train, canvas)
-    sample = val_canvases[:5]
+    val_canvases, val_gt, _ = _canvases(val.images, canvas)
+    # selective search, R-CNN's SVMs and Fast R-CNN train on the first rcnn_train_images
+    train_canvases, train_gt, train_labels = _canvases(train.images[:cfg.rcnn_train_images], canvas)
     t0 = time.perf_counter()
-    for c in sample:
-        selective_search(c, cfg.max_proposals)
-    ss_seconds = (time.perf_counter() - t0) / len(sample)  # one process, as a deployed Fast R-CNN runs it
+    timed = [selective_search(c, cfg.max_proposals) for c in val_canvases[:5]]
+    ss_seconds = (time.perf_counter() - t0) / len(timed)  # one process, as a deployed Fast R-CNN runs it
     cache = ProposalCache(ss_seconds, cfg.max_proposals)
-    subset = list(range(min(cfg.rcnn_train_images, len(train_canvases))))
-    ss_val = selective_search_many(val_canvases, cfg.max_proposals, cfg.workers)
-    ss_train = selective_search_many([train_canvases[i] for i in subset], cfg.max_proposals, cfg.workers)
+    ss_val = timed + selective_search_many(val_canvases[len(timed):], cfg.max_proposals, cfg.workers)
+    ss_train = selective_search_many(train_canvases, cfg.max_proposals, cfg.workers)
     for c, b in zip(val_canvases, ss_val):
         cache.add(c, b)
     report["seconds"]["selective_search"] = round(time.perf_counter() - t, 1)
@@ -143,8 +141,7 @@ def run_lineage(cfg: LineageConfig, say: Callable[[str], None] = print) -> dict:
           "s_proposals": ss_seconds, **ss_recall, "note": "proposals only: recall, no detections"})
 
     say("[R-CNN: warped proposals -> CNN features -> per-class linear SVMs (+ box regression)]")
-    head, info = rcnn.train_rcnn([train_canvases[i] for i in subset], [train_gt[i] for i in subset],
-                                 [train_labels[i] for i in subset], ss_train, net, num_classes, cfg.seed)
+    head, info = rcnn.train_rcnn(train_canvases, train_gt, train_labels, ss_train, net, num_classes, cfg.seed)
     params = sum(p.numel() for p in net.body.parameters())
     for regress in (True, False):
         detector = rcnn.rcnn_detector(net, head, cache, names, canvas, regress=regress)
@@ -154,8 +151,8 @@ def run_lineage(cfg: LineageConfig, say: Callable[[str], None] = print) -> dict:
     fast = FastRCNN(num_classes, canvas)
     fast.load_pretrained(net.body)
     t = time.perf_counter()
-    info = train_fast_rcnn(fast, [train_canvases[i] for i in subset], [train_gt[i] for i in subset],
-                           [train_labels[i] for i in subset], ss_train, SHARES["fast_rcnn"] * budget, cfg.seed)
+    info = train_fast_rcnn(fast, train_canvases, train_gt, train_labels, ss_train, SHARES["fast_rcnn"] * budget,
+                           cfg.seed)
     fast_detector = fast_rcnn_detector(fast, cache, names, canvas)
     fast_row = _evaluate(fast_detector, val, {"method": "fast_rcnn", "train_s": round(time.perf_counter() - t, 1),
                                               "train_steps": info["steps"], "pretrained": True,

@@ -14,6 +14,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from edgedet.data.keypoint_names import COCO_PERSON_KEYPOINTS, COCO_PERSON_SIGMAS
 from edgedet.runtime.errors import EdgedetError
 
 
@@ -78,8 +79,6 @@ def _keypoint_schema(categories: list[dict], path: Path) -> tuple[tuple[str, ...
     One Keypoint R-CNN predicts one set of joints, so every keypoint category must list the same
     names. Sigmas come from a category's ``keypoint_sigmas`` (an edgedet extension), else COCO's when
     the joints are COCO's person, else none (evaluation then says which constant it used)."""
-    from edgedet.data.keypoint_names import COCO_PERSON_KEYPOINTS, COCO_PERSON_SIGMAS
-
     with_kp = [c for c in categories if c.get("keypoints")]
     if not with_kp:
         return (), (), ()

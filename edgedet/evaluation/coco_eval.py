@@ -12,6 +12,8 @@ import io
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
+
 from edgedet.data.coco import CocoData
 from edgedet.runtime.atomic import write_json
 from edgedet.runtime.detections import Detections
@@ -64,8 +66,6 @@ def _run_cocoeval(gt, results: list[dict], iou_type: str, sigmas=None):
 def keypoint_metrics(data: CocoData, gt, results: list[dict]) -> dict:
     """OKS mAP@[.5:.95], @.5 and @.75 (pycocotools ``iouType="keypoints"``) with the data set's
     per-joint sigmas (COCO's for COCO's person; ``DEFAULT_SIGMA`` for joints that have none)."""
-    import numpy as np
-
     sigmas = data.keypoint_sigmas or (DEFAULT_SIGMA,) * len(data.keypoint_names)
     with_kp = [dict(r) for r in results if "keypoints" in r]  # loadRes writes into its records
     if not with_kp:
