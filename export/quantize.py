@@ -13,7 +13,8 @@ RoI Align's interpolation (its MatMuls included), box decoding, NMS — stays fl
 be kept float on top.
 
 The file's local ``MultiLevelRoIAlign`` function is inlined first (NNCF and OpenVINO read standard
-ONNX only); the result is a QDQ ``.onnx`` that ONNX Runtime and OpenVINO both run, carrying the
+ONNX only) and Casts of constants are folded (NNCF's pre-processing crashes on them); the
+result is a QDQ ``.onnx`` that ONNX Runtime and OpenVINO both run, carrying the
 source's metadata with ``precision = int8`` and the recipe and calibration facts in ``extra``.
 """
 
@@ -33,6 +34,7 @@ import numpy as np
 import onnx
 import onnx.inliner
 
+from edgedet.export.constant_casts import fold_constant_casts
 from edgedet.export.stage_map import node_stages
 from edgedet.runtime.errors import EdgedetError
 from edgedet.runtime.model_metadata import ModelMetadata
@@ -138,6 +140,7 @@ def quantize_model(path: str | Path, batches: Sequence[np.ndarray], recipe: Quan
         raise EdgedetError("no calibration images: give --calib a folder of images like the deployment's")
     stages = node_stages(path)
     inlined = onnx.inliner.inline_local_functions(model)
+    fold_constant_casts(inlined)  # NNCF 3.4 crashes on Cast(initializer): export/constant_casts.py
     chosen = set(quantized_node_names(inlined, stages, recipe))
     if recipe.ops == ALL_OPS:  # NNCF's own whole-graph choice, nothing kept float: the naive baseline
         chosen = {n.name for n in inlined.graph.node}

@@ -1,7 +1,8 @@
-"""Thin helpers over cuda-python's runtime API: device/pinned buffers, one stream, checked calls.
+"""Thin helpers over the CUDA runtime API of NVIDIA's ``cuda-bindings``: device/pinned buffers, one stream,
+checked calls.
 
-Used by the TensorRT backend and the INT8 calibrator; imported lazily (cuda-python ships with
-the ``trt`` extra), never by the ONNX Runtime path.
+Used by the TensorRT backend and the INT8 calibrator; imported lazily (``cuda-bindings`` ships with the
+``trt`` and ``trt-cu12`` extras), never by the ONNX Runtime path.
 """
 
 from __future__ import annotations
@@ -17,15 +18,13 @@ def cudart():
     try:
         from cuda.bindings import runtime as rt
     except ImportError:
-        try:
-            from cuda import cudart as rt  # cuda-python < 12.6
-        except ImportError:
-            raise EdgedetError("cuda-python is not installed: pip install 'edgedet[trt]'") from None
+        raise EdgedetError("NVIDIA's cuda-bindings is not installed: pip install '.[trt]' (CUDA 13 driver) "
+                           "or '.[trt-cu12]' (CUDA 12 driver)") from None
     return rt
 
 
 def check(result):
-    """cuda-python returns (err, *values); raise on an error, return the values."""
+    """cuda-bindings returns (err, *values); raise on an error, return the values."""
     err, *values = result if isinstance(result, tuple) else (result,)
     if int(err) != 0:
         raise EdgedetError(f"CUDA call failed: {err}")
@@ -46,9 +45,9 @@ def gpu_info(device: int = 0) -> tuple[str, str]:
     rt = cudart()
     err, count = rt.cudaGetDeviceCount()
     if int(err) == INSUFFICIENT_DRIVER:
-        raise EdgedetError("the NVIDIA driver is older than the CUDA runtime cuda-python brings (a CUDA 13 "
-                           "cuda-python on a CUDA 12 driver?): pip install 'cuda-python>=12.6,<13' to match a "
-                           "CUDA 12 driver, or update the driver")
+        raise EdgedetError("the NVIDIA driver is older than the CUDA runtime cuda-bindings brings (CUDA 13 "
+                           "bindings on a CUDA 12 driver?): install the '.[trt-cu12]' extra to match a CUDA 12 "
+                           "driver, or update the driver")
     if int(err) not in (0, NO_DEVICE):
         raise EdgedetError(f"CUDA cannot list the GPUs ({err}): check the NVIDIA driver")
     if count == 0 or int(err) == NO_DEVICE:

@@ -3,15 +3,21 @@
 Each command's module imports its heavy dependencies only when it runs, so ``edgedet run
 model.onnx`` never loads torch. A user mistake prints one line, ``error: ...``, and exits 2:
 the library's ``EdgedetError`` and the parser's own refusals (a bad flag value, a missing
-argument) alike. Ctrl-C exits 130.
+argument) alike. Ctrl-C exits 130. Anything else is a bug: one line naming it, exit 1, and the
+traceback with ``--debug`` (anywhere on the command line) or ``EDGEDET_DEBUG=1``. Only Typer's public
+names are used: its vendored Click is private and changes between releases.
 """
 
 from __future__ import annotations
 
+import os
 import sys
+import traceback
+from pathlib import Path
 
 import typer
 
+from edgedet import __version__
 from edgedet.cli import (
     build_cmd,
     data_cmd,
@@ -28,11 +34,6 @@ from edgedet.cli import (
 )
 from edgedet.runtime.errors import EdgedetError
 
-try:  # Typer >= 0.2x vendors Click; older Typer uses Click itself
-    from typer._click import exceptions as parser_errors
-except ImportError:  # pragma: no cover
-    from click import exceptions as parser_errors
-
 app = typer.Typer(
     name="edgedet",
     help="Faster R-CNN from PyTorch to the edge: train, export to static ONNX, check parity, run, profile.",
@@ -41,6 +42,24 @@ app = typer.Typer(
     add_completion=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        print(f"edgedet {__version__}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _global_options(
+    version: bool = typer.Option(False, "--version", is_eager=True, callback=_print_version,
+                                 help="Print the version and exit."),
+    debug: bool = typer.Option(False, "--debug", help="Show the traceback of an internal error (anywhere on the "
+                               "command line; or set EDGEDET_DEBUG=1)."),
+) -> None:
+    """Global options; ``main`` reads ``--debug`` itself, wherever it stands."""
+
+
 app.add_typer(data_cmd.app, name="data")
 app.command("train")(train_cmd.train)
 app.command("eval")(eval_cmd.evaluate)
@@ -54,11 +73,6 @@ app.command("run")(run_cmd.run)
 app.command("profile")(profile_cmd.profile)
 app.command("demo")(demo_cmd.demo)
 app.command("lineage")(lineage_cmd.lineage)
-
-
-def _usage_line(exc: parser_errors.UsageError) -> str:
-    command = exc.ctx.command_path if exc.ctx is not None else "edgedet"
-    return f"{exc.format_message()} (see '{command} --help')"
 
 
 # What to install for a package the edge install leaves out (the package's top-level name).
@@ -77,29 +91,65 @@ def _missing_package_line(exc: ModuleNotFoundError, argv: list[str]) -> str:
             f"pip install 'edgedet[{extra}]'")
 
 
+DEBUG_ENV = "EDGEDET_DEBUG"
+
+
+def _debugging(argv: list[str]) -> bool:
+    return "--debug" in argv or os.environ.get(DEBUG_ENV, "") not in ("", "0")
+
+
+def _parser_error(exc: typer.TyperException) -> tuple[str, int]:
+    """(what to print, exit code) for the parser's own refusals, read through Typer's public surface: every
+    exception it raises derives from ``typer.TyperException``, and a usage error carries the ``ctx`` it
+    failed in. A group asked for nothing (``no_args_is_help``) is a usage error whose message is the help,
+    which Typer's rich formatter has already printed (the message is then empty)."""
+    ctx = getattr(exc, "ctx", None)
+    message = exc.format_message()
+    if ctx is not None and (not message or message.lstrip().startswith("Usage:")):
+        return message, 2
+    if ctx is not None:
+        return f"error: {message} (see '{ctx.command_path} --help')", exc.exit_code
+    return f"error: {message}", exc.exit_code
+
+
+def _internal_error_line(exc: BaseException) -> str:
+    """One line for a bug (ours or a dependency's): what broke and where, and how to see the traceback."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    where = f" at {Path(frames[-1].filename).name}:{frames[-1].lineno}" if frames else ""
+    text = str(exc).splitlines()[0] if str(exc) else ""
+    return (f"error: internal error: {type(exc).__name__}{': ' + text if text else ''}{where}; "
+            f"run again with --debug (or {DEBUG_ENV}=1) for the traceback, and report it")
+
+
 def main(argv: list[str] | None = None) -> None:
+    args = sys.argv[1:] if argv is None else list(argv)
+    debug = _debugging(args)
+    args = [a for a in args if a != "--debug"]
     try:
-        code = app(args=argv, prog_name="edgedet", standalone_mode=False)
-    except parser_errors.NoArgsIsHelpError as exc:
-        print(exc.ctx.get_help() if exc.ctx else "", file=sys.stderr)
-        code = 2
-    except parser_errors.UsageError as exc:
-        print(f"error: {_usage_line(exc)}", file=sys.stderr)
-        code = 2
-    except parser_errors.ClickException as exc:
-        print(f"error: {exc.format_message()}", file=sys.stderr)
-        code = exc.exit_code
+        code = app(args=args, prog_name="edgedet", standalone_mode=False)
+    except typer.Abort:
+        print("interrupted", file=sys.stderr)
+        code = 130
+    except typer.TyperException as exc:
+        line, code = _parser_error(exc)
+        if line:
+            print(line, file=sys.stderr)
     except EdgedetError as exc:
         print(f"error: {exc}", file=sys.stderr)
         code = 2
-    except ModuleNotFoundError as exc:
-        if not exc.name or exc.name.split(".")[0] == "edgedet":
-            raise
-        print(f"error: {_missing_package_line(exc, sys.argv[1:] if argv is None else argv)}", file=sys.stderr)
-        code = 2
-    except (KeyboardInterrupt, parser_errors.Abort):
+    except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         code = 130
+    except ModuleNotFoundError as exc:
+        if debug or not exc.name or exc.name.split(".")[0] == "edgedet":
+            raise
+        print(f"error: {_missing_package_line(exc, args)}", file=sys.stderr)
+        code = 2
+    except Exception as exc:
+        if debug:
+            raise
+        print(_internal_error_line(exc), file=sys.stderr)
+        code = 1
     sys.exit(code if isinstance(code, int) else 0)
 
 

@@ -1,0 +1,144 @@
+"""A fresh install works: the lock covers what pyproject.toml asks for, every documented extra resolves on
+Python 3.11, no dependency's private module is imported, and an internal error through the real console
+script is one line."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import pytest
+from packaging.requirements import Requirement
+
+from tests.conftest import ROOT
+
+PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
+LOCKED_EXTRAS = ("train", "dev", "openvino", "quantize", "cluster")
+
+
+def _normal(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def _lock() -> dict[str, str]:
+    pins = {}
+    for line in (ROOT / "requirements.lock").read_text().splitlines():
+        if "==" in line and not line.lstrip().startswith("#"):
+            name, version = line.split("==", 1)
+            pins[_normal(name)] = version.split(";")[0].strip()
+    return pins
+
+
+def _requirements(*extras: str) -> list[Requirement]:
+    project = PYPROJECT["project"]
+    reqs = list(project["dependencies"])
+    for extra in extras:
+        reqs += project["optional-dependencies"][extra]
+    return [Requirement(r) for r in reqs]
+
+
+def test_the_lock_pins_every_requirement_within_its_range():
+    pins = _lock()
+    for req in _requirements(*LOCKED_EXTRAS):
+        assert _normal(req.name) in pins, f"{req.name} is not in requirements.lock: python tools/refresh_lock.py"
+        assert req.specifier.contains(pins[_normal(req.name)], prereleases=True), (req, pins[_normal(req.name)])
+    assert set(LOCKED_EXTRAS) | {"gpu", "trt", "trt-cu12"} == set(PYPROJECT["project"]["optional-dependencies"])
+
+
+def test_the_readme_and_ci_install_with_the_lock():
+    readme, ci = (ROOT / "README.md").read_text(), (ROOT / ".ci" / "run").read_text()
+    for text in (readme, ci):
+        installs = [line for line in text.splitlines() if "pip install" in line and "-e '.[train,dev]'" in line]
+        assert installs and all("-c requirements.lock" in line for line in installs), installs
+
+
+def test_python_version_is_what_is_tested():
+    assert PYPROJECT["project"]["requires-python"] == ">=3.11,<3.12"
+    assert sys.version_info[:2] == (3, 11)
+
+
+PRIVATE_IMPORT = re.compile(r"^\s*(?:from|import)\s+([A-Za-z0-9]+)\.(_[A-Za-z]\w*)", re.M)
+
+
+def test_no_private_module_of_a_dependency_is_imported():
+    hits = []
+    for folder in ("edgedet", "runtime", "export", "tools", "bench", "tests"):
+        for path in (ROOT / folder).rglob("*.py"):
+            if ".venv" in path.parts:
+                continue
+            for match in PRIVATE_IMPORT.finditer(path.read_text()):
+                if match.group(1) not in ("edgedet", "tests"):
+                    hits.append(f"{path.relative_to(ROOT)}: {match.group(0).strip()}")
+    assert not hits, hits
+
+
+DOCUMENTED_EXTRAS = ("train,dev", "openvino", "quantize", "cluster", "gpu")
+
+
+def _trt_rest() -> list[str]:
+    """The ``trt`` extra without TensorRT's own wheel (its payload comes from NVIDIA's index while pip reads
+    its metadata, unreachable here) and without what the base install already asks for."""
+    base = {r.name for r in _requirements()}
+    return [str(r) for r in _requirements("trt") if not r.name.startswith("tensorrt") and r.name not in base]
+
+
+@pytest.mark.slow
+def test_every_documented_extra_resolves():
+    """pip's own resolver against the package index, for Python 3.11 (this interpreter); the dry runs go in
+    parallel (they wait on the network). The rest of ``trt`` resolves beside ``train``: the CUDA bindings must
+    agree with torch's, with no old ``cuda-python`` pulled in."""
+    rest = _trt_rest()
+    assert any(r.startswith("cuda-bindings") for r in rest)
+    runs = {extras: [f".[{extras}]"] for extras in DOCUMENTED_EXTRAS} | {"train + trt": [".[train]", *rest]}
+    procs = {name: subprocess.Popen([sys.executable, "-m", "pip", "install", "--dry-run", "--ignore-installed",
+                                     "--disable-pip-version-check", *args], cwd=ROOT, stdout=subprocess.PIPE,
+                                    stderr=subprocess.PIPE, text=True) for name, args in runs.items()}
+    failed = {}
+    for name, proc in procs.items():
+        out, err = proc.communicate(timeout=600)
+        if proc.returncode != 0:
+            failed[name] = err[-1500:]
+        elif name == "train + trt":
+            assert "cuda-python" not in out, out[-1500:]
+    assert not failed, failed
+
+
+def test_an_internal_error_through_the_console_script_is_one_line(tmp_path):
+    """A bug (here one planted in ``edgedet info`` by a ``sitecustomize``, as a dependency's AttributeError would
+    surface) prints one line naming it and how to see the traceback, exit 1; --debug shows the traceback."""
+    (tmp_path / "sitecustomize.py").write_text(
+        "import edgedet.runtime.model_files as m\n"
+        "def broken(*a, **k):\n    raise AttributeError('type')\n"
+        "m.require_model_file = broken\n")
+    script = Path(sys.executable).with_name("edgedet")
+    env = {**os.environ, "PYTHONPATH": str(tmp_path)}
+    env.pop("EDGEDET_DEBUG", None)
+    model = tmp_path / "m.onnx"
+    model.write_bytes(b"x")
+    r = subprocess.run([str(script), "info", str(model)], capture_output=True, text=True, env=env, timeout=120)
+    lines = r.stderr.strip().splitlines()
+    assert r.returncode == 1 and len(lines) == 1 and "Traceback" not in r.stderr, r.stderr
+    assert lines[0].startswith("error: internal error: AttributeError: type at ") and "--debug" in lines[0]
+    assert "EDGEDET_DEBUG=1" in lines[0]
+    for extra, environ in ((["--debug"], env), ([], {**env, "EDGEDET_DEBUG": "1"})):
+        r = subprocess.run([str(script), "info", str(model), *extra], capture_output=True, text=True,
+                           env=environ, timeout=120)
+        assert r.returncode == 1 and "Traceback" in r.stderr and "AttributeError: type" in r.stderr
+
+
+def test_version_and_parser_errors_use_typers_public_surface(capsys):
+    from edgedet import __version__
+    from edgedet.cli.app import main
+
+    for argv, code in ((["--version"], 0), (["run"], 2), (["run", "m.onnx", "--bogus"], 2)):
+        with pytest.raises(SystemExit) as exit_info:
+            main(argv)
+        assert exit_info.value.code == code
+    out, err = capsys.readouterr()
+    assert out.strip().splitlines()[0] == f"edgedet {__version__}"
+    assert err.splitlines() == ["error: Missing argument 'model'. (see 'edgedet run --help')",
+                                "error: No such option: --bogus (see 'edgedet run --help')"]
