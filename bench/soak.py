@@ -12,9 +12,9 @@ import argparse
 import json
 import time
 
+from edgedet.runtime.engine import Stream, StreamOptions, run_engine
 from edgedet.runtime.frames import Frame, now
 from edgedet.runtime.onnx_detector import OnnxDetector
-from edgedet.runtime.pipeline import StreamOptions, run_stream
 from edgedet.runtime.sinks import JsonlSink
 from edgedet.runtime.sources import Source, VideoFileSource
 
@@ -66,12 +66,14 @@ def main() -> None:
     det = OnnxDetector(args.model, threads=args.threads)
     samples = []
 
-    def on_status(s: dict) -> None:
-        samples.append((time.monotonic(), rss_mb(), s["frames"]))
+    def on_status(s) -> None:
+        samples.append((time.monotonic(), rss_mb(), s.frames))
 
     t0 = time.monotonic()
-    report = run_stream(det, LoopingVideo(args.video), [JsonlSink(args.jsonl)] if args.jsonl != "/dev/null" else [],
-                        StreamOptions(conf=0.25, duration_s=args.minutes * 60, status_every_s=5), on_status=on_status)
+    sinks = [JsonlSink(args.jsonl)] if args.jsonl != "/dev/null" else []
+    report = run_engine(det, [Stream("soak", LoopingVideo(args.video), sinks)],
+                        StreamOptions(conf=0.25, duration_s=args.minutes * 60, status_every_s=5),
+                        on_status=on_status).to_json()
     after_warmup = next((r for t, r, _ in samples if t - t0 >= args.warmup_s), samples[0][1])
     peak_after = max(r for t, r, _ in samples if t - t0 >= args.warmup_s)
     end = samples[-1][1]

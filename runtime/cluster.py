@@ -25,12 +25,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from edgedet.runtime.cluster_worker import FrameResult, StreamWorker, WorkerJob
+from edgedet.runtime.cluster_worker import FrameResult, StreamWorker, WorkerJob, WorkerReport
+from edgedet.runtime.engine import StreamOptions, StreamState, build_report
 from edgedet.runtime.errors import EdgedetError
 from edgedet.runtime.frames import now
-from edgedet.runtime.multistream import aggregate_report
-from edgedet.runtime.pipeline import StreamOptions, StreamState
-from edgedet.runtime.sinks import Sink, VideoSink, annotated_if_needed
+from edgedet.runtime.report import LatencySummary, RayFacts, RunReport, SourceHealth, SourceReport, StatusUpdate
+from edgedet.runtime.sinks import Sink, VideoSink, write_to_sinks
 from edgedet.runtime.stats import LatencyRecorder
 
 RESTARTS_PER_GROUP = 3  # a group whose workers keep dying is given up after this many restarts
@@ -70,17 +70,14 @@ class RemoteStream:
     duplicates: int = 0
     latency: LatencyRecorder = field(default_factory=LatencyRecorder)
     restarts: list[dict] = field(default_factory=list)
-    entry: dict | None = None  # its entry in the last report of a worker that ran it
+    entry: SourceReport | None = None  # its report from the last worker that ran it
     worker: int | None = None
 
     def write(self, result: FrameResult) -> None:
         if not self.live and result.index < self.next_index:
             self.duplicates += 1
             return
-        frame = result.frame()
-        annotated = annotated_if_needed(self.sinks, frame, result.detections)
-        for sink in self.sinks:
-            sink.write(frame, result.detections, annotated)
+        write_to_sinks(self.sinks, result.frame(), result.detections)
         self.next_index = result.index + 1
         self.processed += 1
 
@@ -194,7 +191,7 @@ class ClusterRun:
         except Exception as exc:  # an error raised in the worker's code: the run stops with it
             self.events.put((attempt, "failed", str(exc).splitlines()[-1] if str(exc) else type(exc).__name__))
 
-    def run(self, workers: int, on_status: Callable[[dict], None] | None = None) -> None:
+    def run(self, workers: int, on_status: Callable[[StatusUpdate], None] | None = None) -> None:
         for group, members in enumerate(plan_groups(len(self.streams), workers)):
             self.launch(group, [self.streams[i].name for i in members])
         running = set(range(len(self.attempts)))
@@ -292,47 +289,43 @@ class ClusterRun:
             stream.write(result)
             self.state.processed += stream.processed - before
 
-    def _report(self, attempt: Attempt, report: dict) -> None:
-        samples = report.pop("samples")
-        self.rec.extend(samples["all"])
-        self.sizes += samples["batch_sizes"]
-        for name, series in samples["sources"].items():
+    def _report(self, attempt: Attempt, message: WorkerReport) -> None:
+        self.rec.extend(message.samples)
+        self.sizes += message.batch_sizes
+        for name, series in message.source_samples.items():
             self.by_name[name].latency.extend(series)
-        for entry in report["sources"]:
-            self.by_name[entry["name"]].entry = entry
-        self.model_info = self.model_info or {k: report[k] for k in ("model", "architecture", "canvas", "backend",
-                                                                   "provider", "precision")}
+        for entry in message.report.sources:
+            self.by_name[entry.name].entry = entry
+        self.model_info = self.model_info or message.report.model
 
-    def status(self) -> dict:
+    def status(self) -> StatusUpdate:
         elapsed = max(now() - self.state.started, 1e-9)
-        return {"frames": self.state.processed, "fps": self.state.processed / elapsed,
-                "workers": sum(a.status == "running" for a in self.attempts),
-                "restarts": sum(len(s.restarts) for s in self.streams)}
+        return StatusUpdate(self.state.processed, self.state.processed / elapsed,
+                            workers=sum(a.status == "running" for a in self.attempts),
+                            restarts=sum(len(s.restarts) for s in self.streams))
 
-    def report(self) -> dict:
+    def report(self) -> RunReport:
         elapsed = max(now() - self.state.started, 1e-9)
-        entries = [self._entry(s, elapsed) for s in self.streams]
-        result = aggregate_report(self.model_info or {}, entries, self.state.processed, elapsed, self.rec, self.sizes)
-        result["ray"] = {"workers": [a.describe() for a in self.attempts],
-                         "restarts": sum(len(s.restarts) for s in self.streams),
-                         "duplicates_dropped": sum(s.duplicates for s in self.streams)}
-        return result
+        ray = RayFacts(tuple(a.describe() for a in self.attempts), sum(len(s.restarts) for s in self.streams),
+                       sum(s.duplicates for s in self.streams))
+        return build_report(self.model_info, [self._entry(s, elapsed) for s in self.streams], self.state.processed,
+                            elapsed, self.rec, self.sizes, ray=ray)
 
-    def _entry(self, stream: RemoteStream, elapsed: float) -> dict:
-        entry = dict(stream.entry or {"name": stream.name, "source": stream.spec, "live": stream.live,
-                                      "frames_in": 0, "frames_dropped": 0, "decode_errors": 0, "outages": 0,
-                                      "unreadable": 0, "unreadable_files": [], "frames_expected": None,
-                                      "ended_early": False})
-        entry.update({"frames_processed": stream.processed, "fps": round(stream.processed / elapsed, 3),
-                      "e2e_ms": stream.latency.summary("e2e"), "frame_age_ms": stream.latency.summary("frame_age"),
-                      "worker": stream.worker, "restarts": stream.restarts})
-        return entry
+    def _entry(self, stream: RemoteStream, elapsed: float) -> SourceReport:
+        """The worker's report of the source, with what the driver itself counted (frames written, latency
+        over every attempt, restarts); a source no worker reported on has only the driver's counts."""
+        last = stream.entry
+        return SourceReport(stream.name, last.source if last else stream.spec, last.live if last else stream.live,
+                            last.frames_in if last else 0, stream.processed, last.frames_dropped if last else 0,
+                            round(stream.processed / elapsed, 3), LatencySummary.from_recorder(stream.latency, "e2e"),
+                            LatencySummary.from_recorder(stream.latency, "frame_age"),
+                            last.health if last else SourceHealth(), stream.worker, tuple(stream.restarts))
 
 
 def run_on_ray(model: ClusterModel, streams: Sequence[RemoteStream], opts: StreamOptions, batch: int | None,
                address: str, workers: int | None = None, state: StreamState | None = None,
-               on_status: Callable[[dict], None] | None = None, shared_sinks: Sequence[Sink] = (),
-               on_event: Callable[[str, dict], None] | None = None) -> dict:
+               on_status: Callable[[StatusUpdate], None] | None = None, shared_sinks: Sequence[Sink] = (),
+               on_event: Callable[[str, dict], None] | None = None) -> RunReport:
     """Run the streams on the cluster at ``address`` with ``workers`` workers (default: one per live
     node); every stream's sinks, then ``shared_sinks``, are always closed. ``on_event(kind, info)``
     sees each worker message (``hello`` carries its pid and host)."""

@@ -1,7 +1,7 @@
 """One worker process of ``edgedet run --ray``: its share of the sources through the torch-free runtime.
 
 The driver (``cluster.py``) makes ``StreamWorker`` a Ray actor, one per group of sources, so that
-batching still happens inside each worker: ``run`` drives ``run_streams`` over the group in a
+batching still happens inside each worker: ``run`` drives the one stream engine over the group in a
 thread and, as a generator, hands back what each frame produced (``FrameResult``: its index,
 timestamps, detections, and its pixels only when the driver has a sink that draws) in chunks, then
 the worker's report with the raw latency samples, so the driver's percentiles are over every frame
@@ -26,16 +26,28 @@ from pathlib import Path
 import numpy as np
 
 from edgedet.runtime.detections import Detections
+from edgedet.runtime.engine import Stream, StreamOptions, StreamState, run_engine
 from edgedet.runtime.errors import EdgedetError
 from edgedet.runtime.frames import Frame
 from edgedet.runtime.loader import load_detector
-from edgedet.runtime.multistream import Stream, run_streams
-from edgedet.runtime.pipeline import StreamOptions, StreamState
+from edgedet.runtime.report import RunReport
 from edgedet.runtime.sinks import Sink
 from edgedet.runtime.sources import Source, open_source
 from edgedet.runtime.stats import LatencyRecorder
 
 CHUNK_WAIT_S = 0.05  # a chunk goes back at least this often while frames come
+
+
+@dataclass(frozen=True)
+class WorkerReport:
+    """A worker's last message: its run report and the raw samples behind it, so the driver's percentiles are
+    over every frame (``LatencyRecorder.samples()``), and the frames a resumed file skipped."""
+
+    report: RunReport
+    samples: dict[str, list[float]]
+    batch_sizes: list[float]
+    source_samples: dict[str, dict[str, list[float]]]
+    skipped: dict[str, int]
 
 
 @dataclass
@@ -124,7 +136,7 @@ class StreamWorker:
 
     def run(self, job: WorkerJob) -> Iterator[tuple[str, object]]:
         """Yields ``("opened", {name: {"live", "fps"}})``, then ``("frames", [FrameResult, ...])`` chunks,
-        then ``("report", {...})``; or ``("error", line)`` when a source cannot be opened here."""
+        then ``("report", WorkerReport)``; or ``("error", line)`` when a source cannot be opened here."""
         out: queue.SimpleQueue = queue.SimpleQueue()
         streams: list[Stream] = []
         try:
@@ -146,8 +158,8 @@ class StreamWorker:
 
         def work() -> None:
             try:
-                result["report"] = run_streams(self.detector, streams, job.options, job.batch, self.state,
-                                               rec=rec, sizes=sizes)
+                result["report"] = run_engine(self.detector, streams, job.options, job.batch, self.state,
+                                              rec=rec, sizes=sizes)
             except BaseException as exc:  # raised again in the generator, so the driver sees it
                 result["error"] = exc
 
@@ -159,11 +171,9 @@ class StreamWorker:
                 yield "frames", chunk
         if "error" in result:
             raise result["error"]
-        report = result["report"]
-        report["samples"] = {"all": rec.samples(), "batch_sizes": sizes,
-                             "sources": {s.name: s.latency.samples() for s in streams}}
-        report["skipped"] = {s.name: s.source.skipped for s in streams if isinstance(s.source, ResumedSource)}
-        yield "report", report
+        yield "report", WorkerReport(result["report"], rec.samples(), sizes,
+                                     {s.name: s.latency.samples() for s in streams},
+                                     {s.name: s.source.skipped for s in streams if isinstance(s.source, ResumedSource)})
 
 
 def ray_node_id() -> str | None:

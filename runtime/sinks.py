@@ -244,3 +244,11 @@ class MjpegServer(Sink):
 
 def annotated_if_needed(sinks: list[Sink], frame: Frame, detections: Detections) -> np.ndarray | None:
     return annotate(frame.image, detections) if any(s.wants_annotated for s in sinks) else None
+
+
+def write_to_sinks(sinks: list[Sink], frame: Frame, detections: Detections) -> None:
+    """The sink fan-out, the same for a local run and the Ray driver: draw once if any sink shows pixels,
+    then every sink in order."""
+    annotated = annotated_if_needed(sinks, frame, detections)
+    for sink in sinks:
+        sink.write(frame, detections, annotated)

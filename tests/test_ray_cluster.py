@@ -18,8 +18,9 @@ from pathlib import Path
 import pytest
 
 from edgedet.runtime.cluster import ClusterModel, RemoteStream, run_on_ray
-from edgedet.runtime.pipeline import StreamOptions
+from edgedet.runtime.engine import StreamOptions
 from edgedet.runtime.sinks import JsonlSink, VideoSink
+from tests.conftest import assert_valid_report
 from tests.runtime.conftest import count_video_frames, frames_from
 from tests.runtime.test_multistream import write_video
 
@@ -101,6 +102,8 @@ def test_ray_run_matches_the_local_run(ray_cluster, edge_onnx, videos, local_run
     assert {k: per[k]["frames_processed"] for k in COUNTS} == COUNTS
     assert {k: per[k]["frames_in"] for k in COUNTS} == COUNTS
     assert report["frames_processed"] == local_report["frames_processed"] == sum(COUNTS.values())
+    assert_valid_report(report)
+    assert_valid_report(local_report)
     workers = report["ray"]["workers"]
     assert len(workers) == 2 and {w["status"] for w in workers} == {"finished"}
     assert len({w["node"] for w in workers}) == 2  # spread over both nodes
@@ -126,7 +129,7 @@ def test_a_killed_worker_loses_no_file_frame(ray_cluster, edge_onnx, videos, loc
             killed.append(pids[0])
 
     report = run_on_ray(ClusterModel(edge_onnx, threads=1), streams, StreamOptions(conf=0.05), 2, ray_cluster,
-                        shared_sinks=[log], on_event=on_event)
+                        shared_sinks=[log], on_event=on_event).to_json()
     assert killed
     lines = by_source(tmp_path / "all.jsonl")
     assert {k: [f for f, _ in v] for k, v in lines.items()} == {k: list(range(n)) for k, n in COUNTS.items()}

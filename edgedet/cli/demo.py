@@ -143,9 +143,9 @@ def run_demo(cfg: DemoConfig, say: Callable[[str], None] = print,
 
 def stream_val_video(onnx_path: Path, out: Path, val, say: Callable[[str], None]) -> dict:
     """Stream the first 90 val images as a video file through the ONNX file (annotated video + JSON Lines)."""
+    from edgedet.runtime.engine import Stream, StreamOptions, run_engine
     from edgedet.runtime.images import read_rgb
     from edgedet.runtime.onnx_detector import OnnxDetector
-    from edgedet.runtime.pipeline import StreamOptions, run_stream
     from edgedet.runtime.sinks import JsonlSink, VideoSink
     from edgedet.runtime.sources import VideoFileSource
 
@@ -153,10 +153,10 @@ def stream_val_video(onnx_path: Path, out: Path, val, say: Callable[[str], None]
     write_video([read_rgb(r.path) for r in val.images[:90]], video)
     sinks = [VideoSink(out / "stream_annotated.mp4", 30), JsonlSink(out / "stream.jsonl")]
     with OnnxDetector(onnx_path) as detector:
-        stream = run_stream(detector, VideoFileSource(str(video)), sinks, StreamOptions(conf=0.5))
-    say(f"stream: {stream['frames_processed']} frames at {stream['fps']:.1f} fps, "
-        f"e2e p50 {stream['e2e_ms']['p50']:.1f} ms")
-    return {k: stream[k] for k in ("frames_in", "frames_processed", "frames_dropped", "fps", "e2e_ms", "stages_ms")}
+        run = run_engine(detector, [Stream("val", VideoFileSource(str(video)), sinks)], StreamOptions(conf=0.5))
+    say(f"stream: {run.frames_processed} frames at {run.fps:.1f} fps, e2e p50 {run.e2e_ms.p50:.1f} ms")
+    return {k: v for k, v in run.to_json().items()
+            if k in ("frames_in", "frames_processed", "frames_dropped", "fps", "e2e_ms", "stages_ms")}
 
 
 def profile_val(onnx_path: Path, val, say: Callable[[str], None]) -> dict:

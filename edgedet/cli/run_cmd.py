@@ -15,6 +15,7 @@ from edgedet.runtime.detector import Precision
 from edgedet.runtime.errors import EdgedetError
 from edgedet.runtime.loader import Backend
 from edgedet.runtime.onnx_detector import Provider
+from edgedet.runtime.report import RunReport
 
 
 def _parse_serve(text: str) -> tuple[str, int]:
@@ -98,7 +99,7 @@ def run(
       edgedet run model.onnx --sources cams.txt --ray auto --jsonl d.jsonl
     """
     from edgedet.runtime.atomic import write_json
-    from edgedet.runtime.pipeline import StreamOptions
+    from edgedet.runtime.engine import StreamOptions
 
     specs = list(source) + (read_source_list(sources) if sources else [])
     if not specs:
@@ -118,19 +119,18 @@ def run(
         result = run_here(model, specs, options, batch, save, jsonl, show, address, backend, precision, provider,
                           threads)
     if report:
-        write_json(report, result)
+        write_json(report, result.to_json())
     summarize_run(result, specs, report)
     if json_out:
-        emit_json(result)
+        emit_json(result.to_json())
 
 
 def run_here(model: Path, specs: list[str], options, batch: int | None, save: str | None, jsonl: Path | None,
              show: bool, address: tuple[str, int] | None, backend: Backend, precision: Precision,
-             provider: Provider, threads: int | None) -> dict:
-    """The sources in this process: one stream loop, or the batching scheduler for several."""
+             provider: Provider, threads: int | None) -> RunReport:
+    """The sources in this process, on the one stream engine (a single source is a group of one)."""
     from edgedet.cli.models import open_detector
-    from edgedet.runtime.multistream import run_streams
-    from edgedet.runtime.pipeline import StreamState, run_stream
+    from edgedet.runtime.engine import StreamState, run_engine
 
     detector = open_detector(model, provider=provider, threads=threads, backend=backend,
                              precision=precision.value)
@@ -142,25 +142,18 @@ def run_here(model: Path, specs: list[str], options, batch: int | None, save: st
     state = StreamState()
     try:
         with stop_on_signals(state), console.status("starting") as status:
-            def on_status(s: dict) -> None:
-                status.update(f"{s['frames']} frames  {s['fps']:.1f} fps  e2e {s['e2e_ms']:.0f} ms  "
-                              f"infer {s['inference_ms']:.0f} ms  dropped {s['dropped']}  outages {s['outages']}  "
-                              f"undecodable {s['decode_errors']}")
-
-            if len(streams) == 1:
-                return run_stream(detector, streams[0].source, streams[0].sinks, options, state, on_status)
-            return run_streams(detector, streams, options, batch, state, on_status, shared)
+            return run_engine(detector, streams, options, batch, state, lambda s: status.update(s.line()), shared)
     finally:
         detector.close()
 
 
 def run_cluster(model: Path, specs: list[str], options, batch: int | None, address: str, workers: int | None,
                 save: str | None, jsonl: Path | None, show: bool, serve: tuple[str, int] | None, backend: str,
-                precision: str, provider: str, threads: int | None) -> dict:
+                precision: str, provider: str, threads: int | None) -> RunReport:
     """The sources on Ray workers; the sinks and the report here (``edgedet.runtime.cluster``)."""
     from edgedet.runtime.cluster import ClusterModel, RemoteStream, run_on_ray
+    from edgedet.runtime.engine import StreamState
     from edgedet.runtime.model_files import CHECKPOINT_SUFFIXES, require_model_file
-    from edgedet.runtime.pipeline import StreamState
 
     model = require_model_file(model)
     if model.suffix.lower() in CHECKPOINT_SUFFIXES:
@@ -174,12 +167,8 @@ def run_cluster(model: Path, specs: list[str], options, batch: int | None, addre
     streams = [RemoteStream(name, spec, own) for name, spec, own in zip(names, located, sinks)]
     state = StreamState()
     with stop_on_signals(state), console.status("starting Ray workers") as status:
-        def on_status(s: dict) -> None:
-            status.update(f"{s['frames']} frames  {s['fps']:.1f} fps  workers {s['workers']}  "
-                          f"restarts {s['restarts']}")
-
         return run_on_ray(ClusterModel(model, backend, precision, provider, threads), streams, options, batch,
-                          address, workers, state, on_status, shared)
+                          address, workers, state, lambda s: status.update(s.line()), shared)
 
 
 @contextmanager
@@ -196,24 +185,23 @@ def stop_on_signals(state) -> Iterator[None]:
             signal.signal(sig, handler)
 
 
-def summarize_run(result: dict, specs: list[str], report: Path | None) -> None:
+def summarize_run(result: RunReport, specs: list[str], report: Path | None) -> None:
     """One line: frames, drops, fps, latency and what went wrong; exit 2 when no frame could be read."""
-    if result["frames_processed"] == 0 and (result["unreadable"] or result["decode_errors"] or result["ended_early"]):
-        raise EdgedetError(f"no frame of '{', '.join(specs)}' could be read ({result['unreadable']} unreadable files, "
-                           f"{result['decode_errors']} undecodable frames)")
-    e2e = result["e2e_ms"]
-    skipped = [f"{result[k]} {what}" for k, what in (("unreadable", "unreadable files"),
-                                                      ("decode_errors", "undecodable frames"), ("outages", "outages"))
-               if result[k]]
-    if result["ended_early"]:
-        skipped.append(f"the video ended early ({result['frames_in']} of {result['frames_expected']} frames)")
-    console.print(f"{result['frames_processed']} frames ({result['frames_dropped']} dropped) at {result['fps']:.1f} "
-                  f"fps; e2e p50 {e2e['p50']:.1f} ms p99 {e2e['p99']:.1f} ms"
+    unreadable, undecodable = result.total("unreadable"), result.total("decode_errors")
+    if result.frames_processed == 0 and (unreadable or undecodable or result.ended_early):
+        raise EdgedetError(f"no frame of '{', '.join(specs)}' could be read ({unreadable} unreadable files, "
+                           f"{undecodable} undecodable frames)")
+    skipped = [f"{count} {what}" for count, what in ((unreadable, "unreadable files"),
+                                                      (undecodable, "undecodable frames"),
+                                                      (result.total("outages"), "outages")) if count]
+    if result.ended_early:
+        skipped.append(f"the video ended early ({result.total('frames_in')} of {result.frames_expected} frames)")
+    console.print(f"{result.frames_processed} frames ({result.total('frames_dropped')} dropped) at {result.fps:.1f} "
+                  f"fps; e2e p50 {result.e2e_ms.p50:.1f} ms p99 {result.e2e_ms.p99:.1f} ms"
                   + (f"; {', '.join(skipped)}" if skipped else "") + (f"; report {report}" if report else ""))
-    cluster = result.get("ray")
-    if cluster and cluster["restarts"]:
-        died = [w for w in cluster["workers"] if w["status"] == "died"]
-        console.print(f"{len(died)} Ray worker(s) died; their sources restarted {cluster['restarts']} time(s), "
+    if result.ray and result.ray.restarts:
+        died = [w for w in result.ray.workers if w["status"] == "died"]
+        console.print(f"{len(died)} Ray worker(s) died; their sources restarted {result.ray.restarts} time(s), "
                       "files resumed at their first missing frame (see the report's 'restarts')")
 
 
@@ -221,7 +209,7 @@ def open_streams(specs: list[str], save: str | None, jsonl: Path | None, show: b
                  address: tuple[str, int] | None) -> tuple[list, list]:
     """One ``Stream`` per source with its sinks (``open_sinks``); everything opened so far is closed on
     failure."""
-    from edgedet.runtime.multistream import Stream
+    from edgedet.runtime.engine import Stream
     from edgedet.runtime.sources import open_source
 
     streams: list[Stream] = []

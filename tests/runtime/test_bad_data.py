@@ -14,8 +14,8 @@ import cv2
 import numpy as np
 import pytest
 
+from edgedet.runtime.engine import Stream, StreamOptions, run_engine
 from edgedet.runtime.onnx_detector import OnnxDetector
-from edgedet.runtime.pipeline import StreamOptions, run_stream
 from edgedet.runtime.sources import ImageFolderSource, LiveSource, VideoFileSource
 from tests.runtime.conftest import frames_from
 from tests.runtime.fuzz_stream import FuzzMjpegServer
@@ -44,7 +44,7 @@ def test_corrupt_mjpeg_frames_are_skipped_not_reconnected(onnx_model):
     try:
         with OnnxDetector(onnx_model) as det:
             source = LiveSource(server.url)
-            report = run_stream(det, source, [], StreamOptions(conf=0.05, duration_s=5.2))
+            report = run_engine(det, [Stream("cam", source)], StreamOptions(conf=0.05, duration_s=5.2)).to_json()
     finally:
         server.close()
     assert server.sent == [plan]

@@ -13,11 +13,11 @@ from pathlib import Path
 import cv2
 import pytest
 
-from edgedet.runtime.multistream import Stream, run_streams
+from edgedet.runtime.engine import Stream, StreamOptions, run_engine
 from edgedet.runtime.onnx_detector import OnnxDetector
-from edgedet.runtime.pipeline import StreamOptions
 from edgedet.runtime.sinks import MjpegServer
 from edgedet.runtime.sources import LiveSource
+from tests.conftest import assert_valid_report
 from tests.runtime.conftest import count_video_frames, frames_from
 from tests.runtime.test_streaming import publish_at
 
@@ -50,6 +50,7 @@ def test_three_files_every_frame_once_in_order(onnx_model, tmp_path):
         assert count_video_frames(out / f"{name}.mp4") == n
     assert len(lines) == sum(counts.values())
     report = json.loads((out / "r.json").read_text())
+    assert_valid_report(report)
     per = {s["name"]: s for s in report["sources"]}
     assert {k: per[k]["frames_processed"] for k in counts} == counts
     assert report["frames_processed"] == report["frames_in"] == sum(counts.values())
@@ -83,7 +84,7 @@ def test_four_live_cameras_are_served_fairly_and_a_dead_one_blocks_nobody(onnx_m
                enumerate(servers)]
     try:
         with OnnxDetector(onnx_model, threads=2) as det:
-            report = run_streams(det, streams, StreamOptions(conf=0.05, duration_s=6), batch=4)
+            report = run_engine(det, streams, StreamOptions(conf=0.05, duration_s=6), batch=4).to_json()
     finally:
         for server, stop in zip(servers, stops):
             stop.set()

@@ -15,10 +15,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from edgedet.runtime.engine import Stream, StreamOptions, run_engine
 from edgedet.runtime.onnx_detector import OnnxDetector
-from edgedet.runtime.pipeline import StreamOptions, run_stream
 from edgedet.runtime.sinks import JsonlSink, MjpegServer, VideoSink
 from edgedet.runtime.sources import ImageFolderSource, LiveSource, VideoFileSource, open_source
+from tests.conftest import assert_valid_report
 from tests.runtime.conftest import count_video_frames, frames_from
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -32,10 +33,12 @@ def cli(*args, **kw) -> subprocess.CompletedProcess:
 def test_video_file_in_same_frames_out(onnx_model, video_file, tmp_path):
     path, n = video_file
     det = OnnxDetector(onnx_model)
-    report = run_stream(det, VideoFileSource(str(path)),
-                        [VideoSink(tmp_path / "out.mp4", 30), JsonlSink(tmp_path / "dets.jsonl")],
-                        StreamOptions(conf=0.05))
+    report = run_engine(det, [Stream("v", VideoFileSource(str(path)),
+                                     [VideoSink(tmp_path / "out.mp4", 30), JsonlSink(tmp_path / "dets.jsonl")])],
+                        StreamOptions(conf=0.05)).to_json()
     assert report["frames_in"] == report["frames_processed"] == n and report["frames_dropped"] == 0
+    assert_valid_report(report)  # one source: the same shape as many, a list of one
+    assert [s["name"] for s in report["sources"]] == ["v"] and report["sources"][0]["frames_processed"] == n
     assert count_video_frames(tmp_path / "out.mp4") == n
     lines = [json.loads(x) for x in (tmp_path / "dets.jsonl").read_text().splitlines()]
     assert [x["frame"] for x in lines] == list(range(n))
@@ -92,7 +95,7 @@ def test_live_mjpeg_drops_frames_and_age_stays_bounded(onnx_model):
     try:
         src = LiveSource(f"http://127.0.0.1:{server.address[1]}/stream.mjpg")
         det = SlowDetector(onnx_model, 0.1)
-        report = run_stream(det, src, [], StreamOptions(conf=0.05, duration_s=6))
+        report = run_engine(det, [Stream("cam", src)], StreamOptions(conf=0.05, duration_s=6)).to_json()
     finally:
         stop.set()
         server.close()
@@ -214,7 +217,7 @@ def test_cli_run_writes_report_and_profile(onnx_model, video_file, tmp_path):
 
 
 def test_runtime_never_imports_torch():
-    modules = ["edgedet.runtime", "edgedet.runtime.pipeline", "edgedet.runtime.sources", "edgedet.runtime.sinks",
+    modules = ["edgedet.runtime", "edgedet.runtime.engine", "edgedet.runtime.sources", "edgedet.runtime.sinks",
                "edgedet.runtime.profiling", "edgedet.runtime.onnx_detector", "edgedet.runtime.loader",
                "edgedet.cli.app"]
     code = f"import sys, {', '.join(modules)}; assert 'torch' not in sys.modules and 'onnx' not in sys.modules"

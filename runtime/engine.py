@@ -1,0 +1,252 @@
+"""The one stream engine: every run — one camera, many, or a group on a Ray worker — is this loop over a list
+of streams (a single source is a list of one).
+
+    capture/decode (a thread per live source; files read in order, losslessly)
+      -> batch (the ready frames of up to B streams, never waiting for a slow one)
+      -> pre-process + inference (this thread, one call per batch)
+      -> post-process -> filter -> sinks (the output thread, behind a small bounded queue)
+
+DeepStream's stream muxer, in Python. Each round the engine asks every active stream, starting one further
+along each time, for a frame *without waiting*, so a slow or dead source (its slot empty, its stream
+reconnecting) never holds the others back; the frames it got are letterboxed into one batch (padded with
+blank canvases for a fixed-batch file) and inferred once. The outputs go to the output thread, which
+post-processes them and writes each result to its own stream's sinks in order, so drawing and video
+encoding of one batch overlap the inference of the next. The queue between the two holds at most
+``QUEUE_DEPTH`` batches: when the sinks are slower than inference the engine waits, and that wait is
+reported (``queue_wait_ms``: back-pressure) rather than hidden in a growing queue.
+
+End-to-end latency runs from each frame's capture time to its result being ready (before the sinks), frame
+age from capture to the start of its batch. A stream that ends is closed and leaves the rotation; the run
+ends when none is left, a limit is hit, a sink asks to stop or ``state.stop`` is set (Ctrl-C/SIGTERM): the
+batches already inferred are still written, then every sink and source is closed.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from edgedet.runtime.detector import Detector
+from edgedet.runtime.frames import Frame, now
+from edgedet.runtime.report import (
+    LatencySummary,
+    ModelInfo,
+    RunReport,
+    SourceHealth,
+    SourceReport,
+    StatusUpdate,
+    stage_summaries,
+)
+from edgedet.runtime.sinks import Sink, write_to_sinks
+from edgedet.runtime.sources import Source
+from edgedet.runtime.stats import LatencyRecorder
+
+IDLE_WAIT_S = 0.002  # no source had a frame: look again this much later
+QUEUE_DEPTH = 2  # inferred batches waiting for the output thread
+
+
+@dataclass
+class StreamOptions:
+    conf: float = 0.25
+    classes: Sequence[int | str] | None = None
+    duration_s: float | None = None
+    max_frames: int | None = None  # counts the frames of all streams
+    status_every_s: float = 0.5
+
+
+@dataclass
+class StreamState:
+    processed: int = 0
+    started: float = field(default_factory=now)
+    stop: threading.Event = field(default_factory=threading.Event)
+
+
+@dataclass
+class Stream:
+    """One source with its own name (used in ``{source}`` paths and JSON Lines) and sinks."""
+
+    name: str
+    source: Source
+    sinks: list[Sink] = field(default_factory=list)
+    processed: int = 0
+    latency: LatencyRecorder = field(default_factory=LatencyRecorder)
+    closed: bool = False
+
+    def close(self) -> None:
+        if not self.closed:
+            self.closed = True
+            for sink in self.sinks:
+                sink.close()
+            self.source.close()
+
+    def report(self, elapsed: float) -> SourceReport:
+        src = self.source
+        return SourceReport(self.name, src.description, src.live, src.frames_in, self.processed, src.frames_dropped,
+                            round(self.processed / max(elapsed, 1e-9), 3),
+                            LatencySummary.from_recorder(self.latency, "e2e"),
+                            LatencySummary.from_recorder(self.latency, "frame_age"), SourceHealth.of(src))
+
+
+def gather(streams: Sequence[Stream], start: int, limit: int) -> list[tuple[Stream, Frame]]:
+    """Up to ``limit`` frames, at most one per stream, asking each stream once, from ``start`` on."""
+    ready = []
+    for k in range(len(streams)):
+        if len(ready) == limit:
+            break
+        stream = streams[(start + k) % len(streams)]
+        frame = stream.source.read(timeout=0)
+        if frame is not None:
+            ready.append((stream, frame))
+    return ready
+
+
+@dataclass
+class _Inferred:
+    ready: list[tuple[Stream, Frame]]
+    outputs: object
+    scales: object
+    shapes: list[tuple[int, int]]
+    started: float
+
+
+class _Output:
+    """The output thread: post-process, filter, time, write to the sinks, in batch order."""
+
+    def __init__(self, detector: Detector, opts: StreamOptions, state: StreamState, rec: LatencyRecorder,
+                 shared_sinks: Sequence[Sink]) -> None:
+        self.detector, self.opts, self.state, self.rec, self.shared = detector, opts, state, rec, shared_sinks
+        self.queue: queue.Queue[_Inferred | None] = queue.Queue(maxsize=QUEUE_DEPTH)
+        self.stop_requested = threading.Event()
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._run, name="edgedet-output", daemon=True)
+        self.thread.start()
+
+    def put(self, item: _Inferred) -> None:
+        t = now()
+        while self.thread.is_alive():
+            try:
+                self.queue.put(item, timeout=0.1)
+                break
+            except queue.Full:
+                continue
+        self.rec.add("queue_wait", (now() - t) * 1e3)
+
+    def finish(self) -> None:
+        """Write what is queued, then end the thread; a failure in it is raised here."""
+        if self.thread.is_alive():
+            self.queue.put(None)
+            self.thread.join()
+        if self.error is not None:
+            raise self.error
+
+    def _run(self) -> None:
+        try:
+            while (item := self.queue.get()) is not None:
+                self._write(item)
+        except BaseException as exc:  # raised again in the engine's thread
+            self.error = exc
+            self.stop_requested.set()
+
+    def _write(self, item: _Inferred) -> None:
+        t0 = now()
+        padded = self.detector.postprocess(item.outputs, item.scales, item.shapes)
+        t_ready = now()
+        self.rec.add("postprocess", (t_ready - t0) * 1e3)
+        for (stream, frame), dets in zip(item.ready, padded):
+            dets = dets.filter(self.opts.conf, self.opts.classes)
+            e2e, age = (t_ready - frame.captured) * 1e3, (item.started - frame.captured) * 1e3
+            for recorder in (self.rec, stream.latency):
+                recorder.add("e2e", e2e)
+                recorder.add("frame_age", age)
+            write_to_sinks(stream.sinks, frame, dets)
+            stream.processed += 1
+            self.state.processed += 1
+            if any(sink.stop_requested for sink in stream.sinks):
+                self.stop_requested.set()
+        self.rec.add("sink", (now() - t_ready) * 1e3)
+        if any(sink.stop_requested for sink in self.shared):
+            self.stop_requested.set()
+
+
+def run_engine(detector: Detector, streams: Sequence[Stream], opts: StreamOptions, batch: int | None = None,
+               state: StreamState | None = None, on_status: Callable[[StatusUpdate], None] | None = None,
+               shared_sinks: Sequence[Sink] = (), rec: LatencyRecorder | None = None,
+               sizes: list[float] | None = None) -> RunReport:
+    """Run every stream until all end, a limit is hit, a sink asks to stop or ``state.stop`` is set; every
+    stream's sinks and source are always closed, then ``shared_sinks`` (a JSON Lines file or a preview that
+    streams write through views). ``rec`` and ``sizes`` receive the raw stage timings and batch sizes when
+    the caller wants them (a Ray worker ships them to the driver)."""
+    state = state or StreamState()
+    limit = detector.fixed_batch or batch or len(streams)
+    rec = rec if rec is not None else LatencyRecorder()
+    sizes = sizes if sizes is not None else []
+    active = list(streams)
+    blank = np.full((*detector.canvas, 3), detector.fill, np.uint8)  # a fixed-batch file's padding
+    turn, last_status, submitted = 0, now(), 0
+    output = _Output(detector, opts, state, rec, shared_sinks)
+    try:
+        while active and not state.stop.is_set() and not output.stop_requested.is_set():
+            if opts.max_frames is not None and submitted >= opts.max_frames:
+                break
+            if opts.duration_s is not None and now() - state.started >= opts.duration_s:
+                break
+            for stream in [s for s in active if s.source.exhausted]:
+                active.remove(stream)
+            if not active:
+                break
+            t_read = now()
+            room = limit if opts.max_frames is None else min(limit, opts.max_frames - submitted)
+            ready = gather(active, turn, room)
+            turn += 1
+            if not ready:
+                time.sleep(IDLE_WAIT_S)
+                continue
+            t0 = now()
+            rec.add("read", (t0 - t_read) * 1e3)
+            images = [frame.image for _, frame in ready]
+            padded = images + [blank] * ((detector.fixed_batch or len(images)) - len(images))
+            data, scales = detector.preprocess(padded)
+            t1 = now()
+            outputs = detector.infer(data)
+            t2 = now()
+            rec.add("preprocess", (t1 - t0) * 1e3)
+            rec.add("inference", (t2 - t1) * 1e3)
+            sizes.append(len(ready))
+            submitted += len(ready)
+            output.put(_Inferred(ready, outputs, scales, [im.shape[:2] for im in padded], t0))
+            if on_status and t2 - last_status >= opts.status_every_s:
+                last_status = t2
+                on_status(status_of(state, streams, rec))
+        output.finish()
+    finally:
+        if output.thread.is_alive():  # an exception above: stop the output thread without writing more
+            output.queue.put(None)
+            output.thread.join()
+        for stream in streams:
+            stream.close()
+        for sink in shared_sinks:
+            sink.close()
+    return build_report(ModelInfo.of(detector), [s.report(now() - state.started) for s in streams],
+                        state.processed, now() - state.started, rec, sizes)
+
+
+def status_of(state: StreamState, streams: Sequence[Stream], rec: LatencyRecorder) -> StatusUpdate:
+    elapsed = max(now() - state.started, 1e-9)
+    return StatusUpdate(state.processed, state.processed / elapsed, rec.last("e2e"), rec.last("inference"),
+                        sum(s.source.frames_dropped for s in streams), sum(s.source.outages for s in streams),
+                        sum(s.source.decode_errors for s in streams))
+
+
+def build_report(model: ModelInfo | None, sources: Sequence[SourceReport], processed: int, elapsed: float,
+                 rec: LatencyRecorder, sizes: list[float], ray=None) -> RunReport:
+    """The run report from its sources' reports and the run's timings; shared by a local run and the Ray
+    driver, which gathers its workers' source reports and timing samples."""
+    return RunReport(model, tuple(sources), processed, round(max(elapsed, 1e-9), 3),
+                     LatencySummary.from_recorder(rec, "e2e"), LatencySummary.from_recorder(rec, "frame_age"),
+                     stage_summaries(rec), LatencySummary.from_recorder(rec, "queue_wait"), LatencySummary.of(sizes),
+                     ray=ray)
