@@ -116,13 +116,3 @@ def seeded_export(tmp_path_factory):
 
     return make
 
-
-def assert_valid_report(report: dict) -> None:
-    """A run report (``RunReport.to_json()``, what ``--report`` writes) against docs/report.schema.json."""
-    import json
-
-    import jsonschema
-
-    schema = json.loads((ROOT / "docs" / "report.schema.json").read_text())
-    jsonschema.Draft202012Validator.check_schema(schema)
-    jsonschema.validate(report, schema, cls=jsonschema.Draft202012Validator)

@@ -20,8 +20,7 @@ import pytest
 from edgedet.runtime.cluster import ClusterModel, RemoteStream, run_on_ray
 from edgedet.runtime.engine import StreamOptions
 from edgedet.runtime.sinks import JsonlSink, VideoSink
-from tests.conftest import assert_valid_report
-from tests.runtime.conftest import count_video_frames, frames_from
+from tests.runtime.conftest import assert_valid_report, count_video_frames, frames_from
 from tests.runtime.test_multistream import write_video
 
 pytestmark = pytest.mark.slow

@@ -51,3 +51,22 @@ def count_video_frames(path: Path) -> int:
         n += 1
     cap.release()
     return n
+
+
+def assert_valid_report(report: dict) -> None:
+    """A run report (``RunReport.to_json()``, what ``--report`` writes) against docs/report.schema.json. The
+    torch-free copy of these tests (tests/test_torch_free_env.py) has neither docs/ nor jsonschema: it proves
+    the engine needs no torch, and the full suite checks the schema."""
+    import json
+    from pathlib import Path
+
+    schema_path = Path(__file__).resolve().parents[2] / "docs" / "report.schema.json"
+    try:
+        import jsonschema
+    except ImportError:
+        return
+    if not schema_path.is_file():
+        return
+    schema = json.loads(schema_path.read_text())
+    jsonschema.Draft202012Validator.check_schema(schema)
+    jsonschema.validate(report, schema, cls=jsonschema.Draft202012Validator)

@@ -17,8 +17,7 @@ from edgedet.runtime.engine import Stream, StreamOptions, run_engine
 from edgedet.runtime.onnx_detector import OnnxDetector
 from edgedet.runtime.sinks import MjpegServer
 from edgedet.runtime.sources import LiveSource
-from tests.conftest import assert_valid_report
-from tests.runtime.conftest import count_video_frames, frames_from
+from tests.runtime.conftest import assert_valid_report, count_video_frames, frames_from
 from tests.runtime.test_streaming import publish_at
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -19,8 +19,7 @@ from edgedet.runtime.engine import Stream, StreamOptions, run_engine
 from edgedet.runtime.onnx_detector import OnnxDetector
 from edgedet.runtime.sinks import JsonlSink, MjpegServer, VideoSink
 from edgedet.runtime.sources import ImageFolderSource, LiveSource, VideoFileSource, open_source
-from tests.conftest import assert_valid_report
-from tests.runtime.conftest import count_video_frames, frames_from
+from tests.runtime.conftest import assert_valid_report, count_video_frames, frames_from
 
 ROOT = Path(__file__).resolve().parents[2]
 
