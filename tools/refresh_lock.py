@@ -45,8 +45,8 @@ def compile_lock(out: Path, upgrade: bool) -> None:
            PLATFORM, "--no-header", "--quiet", "-o", str(out)]
     if upgrade:
         cmd.append("--upgrade")
-    else:  # keep every pin the lock has, add what is missing
-        shutil.copyfile(LOCK, out) if LOCK.exists() else None
+    elif LOCK.exists():  # keep every pin the lock has, add what is missing
+        shutil.copyfile(LOCK, out)
     subprocess.run(cmd, cwd=ROOT, check=True)
     body = out.read_text()
     out.write_text("# Exact versions for CPython 3.11 on x86-64 Linux, every extra that installs together\n"
