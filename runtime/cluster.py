@@ -25,11 +25,30 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from edgedet.runtime.cluster_worker import FrameResult, StreamWorker, WorkerJob, WorkerReport
+from edgedet.runtime.cluster_worker import (
+    FrameChunk,
+    FrameResult,
+    SourceFailed,
+    SourcesOpened,
+    StreamWorker,
+    WorkerHello,
+    WorkerJob,
+    WorkerMessage,
+    WorkerReport,
+)
 from edgedet.runtime.engine import StreamOptions, StreamState, build_report
 from edgedet.runtime.errors import EdgedetError
 from edgedet.runtime.frames import now
-from edgedet.runtime.report import LatencySummary, RayFacts, RunReport, SourceHealth, SourceReport, StatusUpdate
+from edgedet.runtime.report import (
+    LatencySummary,
+    RayFacts,
+    Restart,
+    RunReport,
+    SourceHealth,
+    SourceReport,
+    StatusUpdate,
+    WorkerRecord,
+)
 from edgedet.runtime.sinks import Sink, VideoSink, write_to_sinks
 from edgedet.runtime.stats import LatencyRecorder
 
@@ -69,7 +88,7 @@ class RemoteStream:
     processed: int = 0
     duplicates: int = 0
     latency: LatencyRecorder = field(default_factory=LatencyRecorder)
-    restarts: list[dict] = field(default_factory=list)
+    restarts: list[Restart] = field(default_factory=list)
     entry: SourceReport | None = None  # its report from the last worker that ran it
     worker: int | None = None
 
@@ -86,6 +105,28 @@ class RemoteStream:
             sink.close()
 
 
+@dataclass(frozen=True)
+class WorkerEnded:
+    """The worker's generator is done (after its report, or after a ``SourceFailed``)."""
+
+
+@dataclass(frozen=True)
+class WorkerDied:
+    """The worker's process or node is gone (Ray's ``RayActorError``): its group starts again elsewhere."""
+
+    reason: str
+
+
+@dataclass(frozen=True)
+class WorkerFailed:
+    """The worker could not start, or its code raised: the run stops with this line."""
+
+    reason: str
+
+
+DriverEvent = WorkerHello | WorkerMessage | WorkerEnded | WorkerDied | WorkerFailed
+
+
 @dataclass
 class Attempt:
     """One worker running one group of sources."""
@@ -94,14 +135,14 @@ class Attempt:
     group: int
     names: list[str]
     actor: object
-    info: dict = field(default_factory=dict)
+    hello: WorkerHello | None = None
     status: str = "starting"  # starting | running | finished | died | failed
     error: str | None = None
 
-    def describe(self) -> dict:
-        return {"worker": self.id, "group": self.group, "sources": self.names, "status": self.status,
-                "host": self.info.get("host"), "node": self.info.get("node"), "pid": self.info.get("pid"),
-                "error": self.error}
+    def record(self) -> WorkerRecord:
+        hello = self.hello
+        return WorkerRecord(self.id, self.group, tuple(self.names), self.status, hello and hello.host,
+                            hello and hello.node, hello and hello.pid, self.error)
 
 
 def connect(address: str) -> None:
@@ -117,7 +158,7 @@ def connect(address: str) -> None:
         ray.init(address=address, logging_level=logging.WARNING, **extra)
     except (ConnectionError, RuntimeError) as exc:
         raise EdgedetError(f"cannot reach a Ray cluster at '{address}' ({str(exc).splitlines()[0]}): start one with "
-                           "'ray start --head', or use --ray local") from None
+                           "'ray start --head', or use the address 'local' for a cluster in this process") from None
 
 
 def require_reachable(address: str, timeout_s: float = 5.0) -> None:
@@ -125,13 +166,13 @@ def require_reachable(address: str, timeout_s: float = 5.0) -> None:
     minutes before it gives up."""
     host, _, port = address.rpartition(":")
     if not host or not port.isdigit():
-        raise EdgedetError(f"--ray '{address}' is not auto, local or HOST:PORT (the head's GCS port, 6379 by "
+        raise EdgedetError(f"Ray address '{address}' is not auto, local or HOST:PORT (the head's GCS port, 6379 by "
                            "default)")
     try:
         socket.create_connection((host, int(port)), timeout=timeout_s).close()
     except OSError as exc:
         raise EdgedetError(f"no Ray cluster answers at '{address}' ({exc.strerror or exc}): start one with "
-                           "'ray start --head', or use --ray local") from None
+                           "'ray start --head', or use the address 'local' for a cluster in this process") from None
 
 
 def alive_nodes() -> int:
@@ -148,7 +189,7 @@ def plan_groups(count: int, workers: int) -> list[list[int]]:
 
 class ClusterRun:
     def __init__(self, model: ClusterModel, streams: Sequence[RemoteStream], opts: StreamOptions, batch: int | None,
-                 state: StreamState, on_event: Callable[[str, dict], None] | None = None) -> None:
+                 state: StreamState, on_event: Callable[[Attempt, DriverEvent], None] | None = None) -> None:
         import ray
 
         self.ray, self.streams, self.opts, self.batch, self.state = ray, list(streams), opts, batch, state
@@ -156,7 +197,7 @@ class ClusterRun:
         self.on_event = on_event
         self.model_ref = ray.put(model.files())
         self.model = model
-        self.events: queue.Queue = queue.Queue()
+        self.events: queue.Queue[tuple[Attempt, DriverEvent]] = queue.Queue()
         self.attempts: list[Attempt] = []
         self.restarts: dict[int, int] = {}
         self.rec, self.sizes, self.model_info = LatencyRecorder(), [], None
@@ -174,22 +215,23 @@ class ClusterRun:
         return attempt
 
     def _pump(self, attempt: Attempt, job: WorkerJob) -> None:
-        """Moves one worker's messages into the event queue, ending with ``done``, ``died`` or ``failed``."""
+        """Moves one worker's messages into the event queue, ending with ``WorkerEnded``, ``WorkerDied`` or
+        ``WorkerFailed``."""
         ray = self.ray
         try:
-            info = ray.get(attempt.actor.hello.remote())
-            self.events.put((attempt, "hello", info))
-            if info.get("error"):
-                self.events.put((attempt, "failed", info["error"]))
+            hello: WorkerHello = ray.get(attempt.actor.hello.remote())
+            self.events.put((attempt, hello))
+            if hello.error:
+                self.events.put((attempt, WorkerFailed(hello.error)))
                 return
             for ref in attempt.actor.run.remote(job):
-                self.events.put((attempt, *ray.get(ref)))
-            self.events.put((attempt, "done", None))
+                self.events.put((attempt, ray.get(ref)))
+            self.events.put((attempt, WorkerEnded()))
         except ray.exceptions.RayActorError as exc:
-            kind = "failed" if exc.actor_init_failed else "died"
-            self.events.put((attempt, kind, str(exc).splitlines()[0]))
+            line = str(exc).splitlines()[0]
+            self.events.put((attempt, WorkerFailed(line) if exc.actor_init_failed else WorkerDied(line)))
         except Exception as exc:  # an error raised in the worker's code: the run stops with it
-            self.events.put((attempt, "failed", str(exc).splitlines()[-1] if str(exc) else type(exc).__name__))
+            self.events.put((attempt, WorkerFailed(str(exc).splitlines()[-1] if str(exc) else type(exc).__name__)))
 
     def run(self, workers: int, on_status: Callable[[StatusUpdate], None] | None = None) -> None:
         for group, members in enumerate(plan_groups(len(self.streams), workers)):
@@ -205,40 +247,41 @@ class ClusterRun:
                         self.ray.kill(attempt.actor)
                 break
             try:
-                attempt, kind, payload = self.events.get(timeout=EVENT_WAIT_S)
+                attempt, event = self.events.get(timeout=EVENT_WAIT_S)
             except queue.Empty:
                 continue
-            if kind in ("done", "died", "failed", "error"):
+            if isinstance(event, (WorkerEnded, WorkerDied, WorkerFailed, SourceFailed)):
                 running.discard(attempt.id)
-            if kind == "hello":
-                attempt.info, attempt.status = payload, "running"
-            elif kind == "opened":
-                self._opened(attempt, payload)
-            elif kind == "frames":
-                self._frames(attempt, payload)
-            elif kind == "report":
-                self._report(attempt, payload)
-            elif kind == "done":
-                if attempt.status != "failed":  # a worker that said "error" also ends its generator
-                    attempt.status = "finished"
-                self.ray.kill(attempt.actor)  # its work is over: free its CPU for others
-            elif kind == "died":
-                attempt.status, attempt.error = "died", payload
-                if stopping_since is None:
-                    replacement = self._restart(attempt)
-                    if replacement is None:
-                        failure = f"the workers running {', '.join(attempt.names)} died " \
-                                  f"{RESTARTS_PER_GROUP + 1} times (last: {payload}); gave up"
-                        stopping_since = self._stop_all()
-                    else:
-                        running.add(replacement.id)
-            elif kind in ("failed", "error"):
-                attempt.status, attempt.error = "failed", payload
-                failure = failure or payload
-                stopping_since = stopping_since or self._stop_all()
+            match event:
+                case WorkerHello():
+                    attempt.hello, attempt.status = event, "running"
+                case SourcesOpened():
+                    self._opened(attempt, event)
+                case FrameChunk():
+                    self._frames(event.results)
+                case WorkerReport():
+                    self._report(event)
+                case WorkerEnded():
+                    if attempt.status != "failed":  # a worker that sent SourceFailed also ends its generator
+                        attempt.status = "finished"
+                    self.ray.kill(attempt.actor)  # its work is over: free its CPU for others
+                case WorkerDied():
+                    attempt.status, attempt.error = "died", event.reason
+                    if stopping_since is None:
+                        replacement = self._restart(attempt)
+                        if replacement is None:
+                            failure = f"the workers running {', '.join(attempt.names)} died " \
+                                      f"{RESTARTS_PER_GROUP + 1} times (last: {event.reason}); gave up"
+                            stopping_since = self._stop_all()
+                        else:
+                            running.add(replacement.id)
+                case WorkerFailed() | SourceFailed():
+                    line = event.reason if isinstance(event, WorkerFailed) else event.line
+                    attempt.status, attempt.error = "failed", line
+                    failure = failure or line
+                    stopping_since = stopping_since or self._stop_all()
             if self.on_event:
-                self.on_event(kind, {"worker": attempt.id, "sources": attempt.names, **(
-                    payload if kind == "hello" else {})})
+                self.on_event(attempt, event)
             if on_status and now() - last_status >= self.opts.status_every_s:
                 last_status = now()
                 on_status(self.status())
@@ -268,19 +311,18 @@ class ClusterRun:
         attempt = self.launch(dead.group, dead.names)
         for name in dead.names:
             stream = self.by_name[name]
-            stream.restarts.append({"after_worker": dead.id, "worker": attempt.id,
-                                    "resumed_at_frame": None if stream.live else stream.next_index})
+            stream.restarts.append(Restart(dead.id, attempt.id, None if stream.live else stream.next_index))
         return attempt
 
-    def _opened(self, attempt: Attempt, sources: dict) -> None:
-        for name, info in sources.items():
+    def _opened(self, attempt: Attempt, opened: SourcesOpened) -> None:
+        for name, info in opened.sources.items():
             stream = self.by_name[name]
-            stream.live, stream.worker = bool(info["live"]), attempt.id
+            stream.live, stream.worker = info.live, attempt.id
             for sink in stream.sinks:
                 if isinstance(sink, VideoSink):
-                    sink.adopt_fps(info["fps"])
+                    sink.adopt_fps(info.fps)
 
-    def _frames(self, attempt: Attempt, results: list[FrameResult]) -> None:
+    def _frames(self, results: list[FrameResult]) -> None:
         for result in results:
             if self.opts.max_frames is not None and self.state.processed >= self.opts.max_frames:
                 return
@@ -289,7 +331,7 @@ class ClusterRun:
             stream.write(result)
             self.state.processed += stream.processed - before
 
-    def _report(self, attempt: Attempt, message: WorkerReport) -> None:
+    def _report(self, message: WorkerReport) -> None:
         self.rec.extend(message.samples)
         self.sizes += message.batch_sizes
         for name, series in message.source_samples.items():
@@ -306,7 +348,7 @@ class ClusterRun:
 
     def report(self) -> RunReport:
         elapsed = max(now() - self.state.started, 1e-9)
-        ray = RayFacts(tuple(a.describe() for a in self.attempts), sum(len(s.restarts) for s in self.streams),
+        ray = RayFacts(tuple(a.record() for a in self.attempts), sum(len(s.restarts) for s in self.streams),
                        sum(s.duplicates for s in self.streams))
         return build_report(self.model_info, [self._entry(s, elapsed) for s in self.streams], self.state.processed,
                             elapsed, self.rec, self.sizes, ray=ray)
@@ -325,10 +367,10 @@ class ClusterRun:
 def run_on_ray(model: ClusterModel, streams: Sequence[RemoteStream], opts: StreamOptions, batch: int | None,
                address: str, workers: int | None = None, state: StreamState | None = None,
                on_status: Callable[[StatusUpdate], None] | None = None, shared_sinks: Sequence[Sink] = (),
-               on_event: Callable[[str, dict], None] | None = None) -> RunReport:
+               on_event: Callable[[Attempt, DriverEvent], None] | None = None) -> RunReport:
     """Run the streams on the cluster at ``address`` with ``workers`` workers (default: one per live
-    node); every stream's sinks, then ``shared_sinks``, are always closed. ``on_event(kind, info)``
-    sees each worker message (``hello`` carries its pid and host)."""
+    node); every stream's sinks, then ``shared_sinks``, are always closed. ``on_event(attempt, event)``
+    sees each worker's messages as they arrive (its ``WorkerHello`` carries its pid and host)."""
     state = state or StreamState()
     try:
         connect(address)

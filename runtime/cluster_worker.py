@@ -50,6 +50,37 @@ class WorkerReport:
     skipped: dict[str, int]
 
 
+@dataclass(frozen=True)
+class WorkerHello:
+    """A new worker's first word: where it runs (for the report, and for a test that kills it), or why it
+    cannot run at all (its model does not load there)."""
+
+    pid: int
+    host: str
+    node: str | None
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class OpenedSource:
+    live: bool
+    fps: float | None
+
+
+@dataclass(frozen=True)
+class SourcesOpened:
+    """The group's sources opened on the worker (a video sink adopts a file's frame rate from it)."""
+
+    sources: dict[str, OpenedSource]
+
+
+@dataclass(frozen=True)
+class SourceFailed:
+    """A source did not open on the worker; the run stops with this line."""
+
+    line: str
+
+
 @dataclass
 class FrameResult:
     """What the driver needs to write one frame to its sinks."""
@@ -67,6 +98,16 @@ class FrameResult:
         image is a zero-strided view of the right shape that holds no memory."""
         image = self.image if self.image is not None else np.broadcast_to(np.zeros(1, np.uint8), (*self.shape, 3))
         return Frame(self.index, image, self.captured, self.source_time_s)
+
+
+@dataclass(frozen=True)
+class FrameChunk:
+    """The frames processed since the last chunk, in order per source."""
+
+    results: list[FrameResult]
+
+
+WorkerMessage = SourcesOpened | FrameChunk | WorkerReport | SourceFailed  # what ``StreamWorker.run`` yields
 
 
 @dataclass
@@ -126,34 +167,34 @@ class StreamWorker:
             self.error = str(exc)
         self.state = StreamState()
 
-    def hello(self) -> dict:
-        """Where this worker runs, for the report (and for a test that kills it), or why it cannot."""
-        return {"pid": os.getpid(), "host": socket.gethostname(), "node": ray_node_id(), "error": self.error}
+    def hello(self) -> WorkerHello:
+        return WorkerHello(os.getpid(), socket.gethostname(), ray_node_id(), self.error)
 
     def stop(self) -> None:
         """Ends the running group like Ctrl-C ends a local run: every source and stream closes cleanly."""
         self.state.stop.set()
 
-    def run(self, job: WorkerJob) -> Iterator[tuple[str, object]]:
-        """Yields ``("opened", {name: {"live", "fps"}})``, then ``("frames", [FrameResult, ...])`` chunks,
-        then ``("report", WorkerReport)``; or ``("error", line)`` when a source cannot be opened here."""
+    def run(self, job: WorkerJob) -> Iterator[WorkerMessage]:
+        """Yields ``SourcesOpened``, then ``FrameChunk``s, then the ``WorkerReport``; or ``SourceFailed``
+        when a source cannot be opened here."""
         out: queue.SimpleQueue = queue.SimpleQueue()
         streams: list[Stream] = []
+        resumed: dict[str, ResumedSource] = {}
         try:
             for spec, name in zip(job.specs, job.names):
                 source = open_source(spec)
                 start = (job.resume_at or {}).get(name, 0)
                 if start and not source.live:
-                    source = ResumedSource(source, start)
+                    source = resumed[name] = ResumedSource(source, start)
                 streams.append(Stream(name, source, [RelaySink(name, out, job.send_images)]))
         except BaseException as exc:
             for stream in streams:
                 stream.close()
             if isinstance(exc, EdgedetError):
-                yield "error", f"on {socket.gethostname()}: {exc}"
+                yield SourceFailed(f"on {socket.gethostname()}: {exc}")
                 return
             raise
-        yield "opened", {s.name: {"live": s.source.live, "fps": s.source.fps} for s in streams}
+        yield SourcesOpened({s.name: OpenedSource(s.source.live, s.source.fps) for s in streams})
         rec, sizes, result = LatencyRecorder(), [], {}
 
         def work() -> None:
@@ -168,12 +209,12 @@ class StreamWorker:
         while thread.is_alive() or not out.empty():
             chunk = drain(out, CHUNK_WAIT_S)
             if chunk:
-                yield "frames", chunk
+                yield FrameChunk(chunk)
         if "error" in result:
             raise result["error"]
-        yield "report", WorkerReport(result["report"], rec.samples(), sizes,
+        yield WorkerReport(result["report"], rec.samples(), sizes,
                                      {s.name: s.latency.samples() for s in streams},
-                                     {s.name: s.source.skipped for s in streams if isinstance(s.source, ResumedSource)})
+                                     {name: source.skipped for name, source in resumed.items()})
 
 
 def ray_node_id() -> str | None:

@@ -1,14 +1,16 @@
 """The one stream engine: every run — one camera, many, or a group on a Ray worker — is this loop over a list
 of streams (a single source is a list of one).
 
-    capture/decode (a thread per live source; files read in order, losslessly)
+    capture/decode (a thread per source: live ones keep the newest frame, files decode ahead, in order)
       -> batch (the ready frames of up to B streams, never waiting for a slow one)
       -> pre-process + inference (this thread, one call per batch)
       -> post-process -> filter -> sinks (the output thread, behind a small bounded queue)
 
 DeepStream's stream muxer, in Python. Each round the engine asks every active stream, starting one further
-along each time, for a frame *without waiting*, so a slow or dead source (its slot empty, its stream
-reconnecting) never holds the others back; the frames it got are letterboxed into one batch (padded with
+along each time, for a frame: a live one *without waiting*, so a slow or dead camera (its slot empty, its
+stream reconnecting) never holds the others back; a file's next frame, which its read-ahead thread
+(``ReadAhead``) has usually decoded already, is waited for, since a file is lossless and its batches stay
+the ones a sequential read makes; the frames it got are letterboxed into one batch (padded with
 blank canvases for a fixed-batch file) and inferred once. The outputs go to the output thread, which
 post-processes them and writes each result to its own stream's sinks in order, so drawing and video
 encoding of one batch overlap the inference of the next. The queue between the two holds at most
@@ -33,6 +35,7 @@ import numpy as np
 
 from edgedet.runtime.detector import Detector
 from edgedet.runtime.frames import Frame, now
+from edgedet.runtime.read_ahead import ReadAhead
 from edgedet.runtime.report import (
     LatencySummary,
     ModelInfo,
@@ -93,13 +96,14 @@ class Stream:
 
 
 def gather(streams: Sequence[Stream], start: int, limit: int) -> list[tuple[Stream, Frame]]:
-    """Up to ``limit`` frames, at most one per stream, asking each stream once, from ``start`` on."""
+    """Up to ``limit`` frames, at most one per stream, asking each stream once, from ``start`` on (a live
+    stream gives what it has now, a file its next frame)."""
     ready = []
     for k in range(len(streams)):
         if len(ready) == limit:
             break
         stream = streams[(start + k) % len(streams)]
-        frame = stream.source.read(timeout=0)
+        frame = stream.source.read(timeout=0 if stream.source.live else None)
         if frame is not None:
             ready.append((stream, frame))
     return ready
@@ -182,6 +186,9 @@ def run_engine(detector: Detector, streams: Sequence[Stream], opts: StreamOption
     streams write through views). ``rec`` and ``sizes`` receive the raw stage timings and batch sizes when
     the caller wants them (a Ray worker ships them to the driver)."""
     state = state or StreamState()
+    for stream in streams:
+        if not stream.source.live and not isinstance(stream.source, ReadAhead):
+            stream.source = ReadAhead(stream.source)
     limit = detector.fixed_batch or batch or len(streams)
     rec = rec if rec is not None else LatencyRecorder()
     sizes = sizes if sizes is not None else []

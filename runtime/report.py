@@ -82,13 +82,36 @@ class SourceReport:
     e2e_ms: LatencySummary
     frame_age_ms: LatencySummary
     health: SourceHealth
-    worker: str | None = None  # the Ray worker that ran it last
-    restarts: tuple[dict, ...] = ()  # the Ray driver's record of each resume
+    worker: int | None = None  # the Ray worker that ran it last
+    restarts: tuple[Restart, ...] = ()  # the Ray driver's record of each resume
+
+
+@dataclass(frozen=True)
+class Restart:
+    """A source's group started again on a new worker after one died."""
+
+    after_worker: int
+    worker: int
+    resumed_at_frame: int | None  # a file's first frame the new worker reads; None for a live source
+
+
+@dataclass(frozen=True)
+class WorkerRecord:
+    """One Ray worker of a run: which sources it ran, where, and how it ended."""
+
+    worker: int
+    group: int
+    sources: tuple[str, ...]
+    status: str  # starting | running | finished | died | failed
+    host: str | None = None
+    node: str | None = None
+    pid: int | None = None
+    error: str | None = None
 
 
 @dataclass(frozen=True)
 class RayFacts:
-    workers: tuple[dict, ...]
+    workers: tuple[WorkerRecord, ...]
     restarts: int
     duplicates_dropped: int
 

@@ -82,12 +82,6 @@ class Source(ABC):
     def exhausted(self) -> bool:
         """True once no frame will ever come again (end of file, stream closed for good, source closed)."""
 
-    def health(self) -> dict:
-        """What went wrong with the input, for reports."""
-        return {"decode_errors": self.decode_errors, "outages": self.outages, "unreadable": len(self.unreadable),
-                "unreadable_files": list(self.unreadable), "frames_expected": self.frames_expected,
-                "ended_early": self.ended_early}
-
     def close(self) -> None:  # noqa: B027  (optional hook: most sources hold nothing to release)
         pass
 

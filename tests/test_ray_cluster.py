@@ -17,7 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from edgedet.runtime.cluster import ClusterModel, RemoteStream, run_on_ray
+from edgedet.runtime.cluster import Attempt, ClusterModel, RemoteStream, run_on_ray
+from edgedet.runtime.cluster_worker import FrameChunk, WorkerHello
 from edgedet.runtime.engine import StreamOptions
 from edgedet.runtime.sinks import JsonlSink, VideoSink
 from tests.runtime.conftest import assert_valid_report, count_video_frames, frames_from
@@ -58,9 +59,9 @@ def ray_cluster():
 
 
 @pytest.fixture(scope="module")
-def videos(edge_onnx, tmp_path_factory) -> dict[str, Path]:
+def videos(seeded_onnx, tmp_path_factory) -> dict[str, Path]:
     folder = tmp_path_factory.mktemp("ray_videos")
-    frames = frames_from(edge_onnx, max(COUNTS.values()))
+    frames = frames_from(seeded_onnx, max(COUNTS.values()))
     return {name: write_video(folder / f"{name}.avi", frames[:n]) for name, n in COUNTS.items()}
 
 
@@ -82,14 +83,14 @@ def by_source(jsonl: Path) -> dict[str, list[tuple[int, list]]]:
 
 
 @pytest.fixture(scope="module")
-def local_run(edge_onnx, videos, tmp_path_factory):
+def local_run(seeded_onnx, videos, tmp_path_factory):
     out = tmp_path_factory.mktemp("local_run")
-    report = edgedet_run(edge_onnx, videos, out, "--batch", "2")
+    report = edgedet_run(seeded_onnx, videos, out, "--batch", "2")
     return report, by_source(out / "all.jsonl")
 
 
-def test_ray_run_matches_the_local_run(ray_cluster, edge_onnx, videos, local_run, tmp_path):
-    report = edgedet_run(edge_onnx, videos, tmp_path, "--batch", "2", "--ray", ray_cluster)
+def test_ray_run_matches_the_local_run(ray_cluster, seeded_onnx, videos, local_run, tmp_path):
+    report = edgedet_run(seeded_onnx, videos, tmp_path, "--batch", "2", "--ray", ray_cluster)
     local_report, local_lines = local_run
     lines = by_source(tmp_path / "all.jsonl")
     assert {k: [f for f, _ in v] for k, v in lines.items()} == {k: list(range(n)) for k, n in COUNTS.items()}
@@ -111,7 +112,7 @@ def test_ray_run_matches_the_local_run(ray_cluster, edge_onnx, videos, local_run
     assert report["ray"]["restarts"] == 0
 
 
-def test_a_killed_worker_loses_no_file_frame(ray_cluster, edge_onnx, videos, local_run, tmp_path, monkeypatch):
+def test_a_killed_worker_loses_no_file_frame(ray_cluster, seeded_onnx, videos, local_run, tmp_path, monkeypatch):
     for key, value in RAY_ENV.items():
         monkeypatch.setenv(key, value)
     log = JsonlSink(tmp_path / "all.jsonl")
@@ -120,14 +121,14 @@ def test_a_killed_worker_loses_no_file_frame(ray_cluster, edge_onnx, videos, loc
     pids: dict[int, int] = {}
     killed: list[int] = []
 
-    def on_event(kind: str, info: dict) -> None:
-        if kind == "hello":
-            pids[info["worker"]] = info["pid"]
-        if kind == "frames" and info["worker"] == 0 and not killed:
+    def on_event(attempt: Attempt, event: object) -> None:
+        if isinstance(event, WorkerHello):
+            pids[attempt.id] = event.pid
+        if isinstance(event, FrameChunk) and attempt.id == 0 and not killed:
             os.kill(pids[0], signal.SIGKILL)  # mid-run: the first chunk of frames has arrived
             killed.append(pids[0])
 
-    report = run_on_ray(ClusterModel(edge_onnx, threads=1), streams, StreamOptions(conf=0.05), 2, ray_cluster,
+    report = run_on_ray(ClusterModel(seeded_onnx, threads=1), streams, StreamOptions(conf=0.05), 2, ray_cluster,
                         shared_sinks=[log], on_event=on_event).to_json()
     assert killed
     lines = by_source(tmp_path / "all.jsonl")

@@ -200,7 +200,7 @@ def summarize_run(result: RunReport, specs: list[str], report: Path | None) -> N
                   f"fps; e2e p50 {result.e2e_ms.p50:.1f} ms p99 {result.e2e_ms.p99:.1f} ms"
                   + (f"; {', '.join(skipped)}" if skipped else "") + (f"; report {report}" if report else ""))
     if result.ray and result.ray.restarts:
-        died = [w for w in result.ray.workers if w["status"] == "died"]
+        died = [w for w in result.ray.workers if w.status == "died"]
         console.print(f"{len(died)} Ray worker(s) died; their sources restarted {result.ray.restarts} time(s), "
                       "files resumed at their first missing frame (see the report's 'restarts')")
 

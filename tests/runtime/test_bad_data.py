@@ -16,6 +16,7 @@ import pytest
 
 from edgedet.runtime.engine import Stream, StreamOptions, run_engine
 from edgedet.runtime.onnx_detector import OnnxDetector
+from edgedet.runtime.report import SourceHealth
 from edgedet.runtime.sources import ImageFolderSource, LiveSource, VideoFileSource
 from tests.runtime.conftest import frames_from
 from tests.runtime.fuzz_stream import FuzzMjpegServer
@@ -73,14 +74,14 @@ def test_fuzzed_stream_counters(plans, outages, decode_errors):
     try:
         got = []
         assert _wait(lambda: (got.append(f) if (f := source.read(timeout=0.05)) else None) or
-                     source.frames_in >= expected_frames, timeout=15), source.health()
+                     source.frames_in >= expected_frames, timeout=15), SourceHealth.of(source)
         time.sleep(0.5)
-        health = source.health()
+        health = SourceHealth.of(source)
     finally:
         source.close()
         server.close()
-    assert health["outages"] == outages, health
-    assert health["decode_errors"] == decode_errors, health
+    assert health.outages == outages, health
+    assert health.decode_errors == decode_errors, health
     assert len(server.sent) == outages + 1
 
 
