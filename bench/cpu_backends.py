@@ -71,7 +71,7 @@ class TorchvisionExportDetector(Detector):
         self.session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
         self.class_names, self.canvas, self.path = class_names, canvas, path
 
-    def infer(self, batch: np.ndarray) -> dict[str, np.ndarray]:
+    def _infer(self, batch: np.ndarray) -> dict[str, np.ndarray]:
         runs = [self.session.run(None, {"image": canvas_tensor(c).numpy()}) for c in batch]
         k = max([len(r[2]) for r in runs] + [1])
         out = {"num_detections": np.zeros(len(runs), np.int32), "boxes": np.zeros((len(runs), k, 4), np.float32),
@@ -85,7 +85,7 @@ class TorchvisionExportDetector(Detector):
     def describe(self) -> BackendInfo:
         return BackendInfo(str(self.path), "torchvision export", "onnxruntime", "CPUExecutionProvider")
 
-    def close(self) -> None:
+    def _close(self) -> None:
         self.session = None
 
 

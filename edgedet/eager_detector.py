@@ -56,6 +56,7 @@ class TorchDetector(Detector):
         self.fill = fill
         self.architecture = architecture or type(model).__name__
         self.source = source
+        self.origin = source or self.origin
         self._pose = pose
 
     @torch.inference_mode()
@@ -63,11 +64,8 @@ class TorchDetector(Detector):
         """Raw torchvision outputs for images already at the canvas size (no letterbox)."""
         return self.model([canvas_tensor(c, self.device) for c in canvases])
 
-    def infer(self, batch: np.ndarray) -> dict[str, np.ndarray]:
+    def _infer(self, batch: np.ndarray) -> dict[str, np.ndarray]:
         return pad_outputs(self.run_canvases(list(batch)))
 
     def describe(self) -> BackendInfo:
         return BackendInfo(self.source or "(in memory)", self.architecture, "torch", str(self.device))
-
-    def close(self) -> None:
-        self._buffer = None

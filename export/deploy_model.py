@@ -1,11 +1,19 @@
-"""The static deploy graph of a torchvision Faster R-CNN.
+"""The static deploy graph of a two-stage detector, composed from parts as torchvision composes
+``GeneralizedRCNN``: a backbone, a proposal source, the box stage, and an optional keypoint stage.
 
-``DeployFasterRCNN`` wraps a torchvision ``FasterRCNN`` (reusing its backbone, heads and box
-coder, so the weights are the same objects) and re-writes only the data-dependent glue:
-per-image lists become fixed ``[B, R, ...]`` tensors with validity masks, NMS becomes a
-keep mask (ONNX ``NonMaxSuppression``), the multi-level RoI Align becomes one custom op,
-and the outputs are padded to K. Anchors are constants of the canvas. The math of every
-step is torchvision's, in torchvision's order, so the results match the eager model.
+``DeployRCNN`` reuses the model's own modules (backbone, RPN head, RoI heads, box coders: the weights
+are the same objects) and re-writes only the data-dependent glue: per-image lists become fixed
+``[B, R, ...]`` tensors with validity masks, NMS becomes a keep mask (ONNX ``NonMaxSuppression``),
+the multi-level RoI Align becomes one custom op, and the outputs are padded to K. The parts:
+
+* proposals: ``RPNProposals`` (the model's RPN, anchors constants of the canvas), or, for a model
+  without an RPN, an external ``rois`` input ``[B, R, 4]`` (canvas pixels, zero rows past an image's
+  proposals): the caller brings them (the lineage's Fast R-CNN, fed selective search);
+* ``BoxStage``: RoI features, the box head and predictor, per-class NMS, padding to K;
+* ``KeypointStage`` (``deploy_keypoints.py``) when the RoI heads have a keypoint predictor.
+
+The math of every step is torchvision's, in torchvision's order, so the results match the eager model.
+The exporter picks parts by what the model has, not by its class, so it imports no model family.
 """
 
 from __future__ import annotations
@@ -14,7 +22,6 @@ from dataclasses import dataclass
 
 import torch
 from torch import Tensor, nn
-from torchvision.models.detection import FasterRCNN
 from torchvision.models.detection.image_list import ImageList
 from torchvision.models.detection.rpn import concat_box_prediction_layers
 from torchvision.ops import MultiScaleRoIAlign
@@ -39,8 +46,12 @@ class PostprocessSpec:
     max_detections: int
 
 
-def postprocess_defaults(model: FasterRCNN) -> PostprocessSpec:
-    rpn, heads = model.rpn, model.roi_heads
+def postprocess_defaults(model: nn.Module) -> PostprocessSpec:
+    """The model's own test-time settings; a model without an RPN has no proposal settings (zeros)."""
+    rpn, heads = getattr(model, "rpn", None), model.roi_heads
+    if rpn is None:
+        return PostprocessSpec(0, 0, 0.0, 0.0, 0.0, float(heads.score_thresh), float(heads.nms_thresh),
+                               int(heads.detections_per_img))
     return PostprocessSpec(
         rpn_pre_nms_top_n=int(rpn._pre_nms_top_n["testing"]),
         rpn_post_nms_top_n=int(rpn._post_nms_top_n["testing"]),
@@ -91,62 +102,41 @@ def torchvision_nms_boxes(boxes: Tensor, valid: Tensor, groups: Tensor) -> Tenso
     return boxes + offsets.unsqueeze(-1)
 
 
-class DeployFasterRCNN(nn.Module):
-    """uint8 ``[B, H, W, 3]`` RGB canvas -> num_detections, boxes, scores, labels (padded to K)."""
+def pooler_spec(pooler: nn.Module, level_shapes: dict[str, tuple[int, int]], canvas: tuple[int, int],
+                roi_mode: RoIMode) -> tuple[list[str], RoIAlignSpec]:
+    """The feature maps a torchvision ``MultiScaleRoIAlign`` pools and its ``RoIAlignSpec`` on this canvas."""
+    if not isinstance(pooler, MultiScaleRoIAlign):
+        raise EdgedetError(f"unsupported RoI pooler {type(pooler).__name__}: expected MultiScaleRoIAlign")
+    h, w = canvas
+    names = [n for n in pooler.featmap_names if n in level_shapes]
+    try:
+        strides = infer_strides([level_shapes[n] for n in names], (h, w))
+    except ValueError as exc:
+        raise EdgedetError(f"cannot export this model at canvas {h}x{w}: {exc}") from None
+    size = pooler.output_size
+    mode = RoIMode.pool if isinstance(pooler, MultiScaleRoIPool) else RoIMode(roi_mode)  # trained with RoI Pool
+    return names, RoIAlignSpec(tuple(strides), int(size[0]), int(pooler.sampling_ratio), False,
+                               float(pooler.canonical_scale), int(pooler.canonical_level), mode=mode)
 
-    def __init__(self, model: FasterRCNN, canvas: tuple[int, int], post: PostprocessSpec | None = None,
-                 roi_mode: RoIMode = RoIMode.align) -> None:
+
+class RPNProposals(nn.Module):
+    """The model's RPN as a fixed-shape proposal source: decode, per-level top-n, clip, filter, per-level
+    NMS -> ``[B, R, 4]`` proposals and their ``[B, R]`` validity."""
+
+    def __init__(self, rpn: nn.Module, features: list[Tensor], canvas: tuple[int, int], post: PostprocessSpec) -> None:
         super().__init__()
-        model = model.eval()
-        self.model = model
-        self.canvas = (int(canvas[0]), int(canvas[1]))
-        self.post = post or postprocess_defaults(model)
-        transform = model.transform
-        self.register_buffer("mean", torch.tensor(transform.image_mean).view(1, 3, 1, 1), persistent=False)
-        self.register_buffer("std", torch.tensor(transform.image_std).view(1, 3, 1, 1), persistent=False)
-        self._init_constants(roi_mode)
-
-    @torch.no_grad()
-    def _init_constants(self, roi_mode: RoIMode) -> None:
-        """Run the backbone once on a blank canvas to learn level shapes; anchors become constants."""
-        h, w = self.canvas
-        dummy = torch.zeros(1, 3, h, w)
-        features = self.model.backbone(dummy)
-        feature_list = list(features.values())
-        anchors = self.model.rpn.anchor_generator(ImageList(dummy, [(h, w)]), feature_list)[0]
+        self.rpn, self.canvas, self.post = rpn, canvas, post
+        h, w = canvas
+        anchors = rpn.anchor_generator(ImageList(torch.zeros(1, 3, h, w), [(h, w)]), features)[0]
         self.register_buffer("anchors", anchors, persistent=False)
-        per_level = [f.shape[-2] * f.shape[-1] for f in feature_list]
-        num_anchors = self.model.rpn.head.cls_logits.out_channels
-        self.anchors_per_level = [n * num_anchors for n in per_level]
-        self.level_shapes = {name: tuple(f.shape[-2:]) for name, f in features.items()}
-        self.roi_feature_names, self.roi_spec = self.pooler_spec(self.model.roi_heads.box_roi_pool, roi_mode)
+        num_anchors = rpn.head.cls_logits.out_channels
+        self.anchors_per_level = [f.shape[-2] * f.shape[-1] * num_anchors for f in features]
         levels = torch.cat([torch.full((n,), i) for i, n in enumerate(self.anchors_per_level)])
         self.level_count = len(self.anchors_per_level)
         self.register_buffer("anchor_levels", levels, persistent=False)
 
-    def pooler_spec(self, pooler: nn.Module, roi_mode: RoIMode) -> tuple[list[str], RoIAlignSpec]:
-        """The feature maps a torchvision ``MultiScaleRoIAlign`` pools and its ``RoIAlignSpec`` on this canvas."""
-        if not isinstance(pooler, MultiScaleRoIAlign):
-            raise EdgedetError(f"unsupported RoI pooler {type(pooler).__name__}: expected MultiScaleRoIAlign")
-        h, w = self.canvas
-        names = [n for n in pooler.featmap_names if n in self.level_shapes]
-        try:
-            strides = infer_strides([self.level_shapes[n] for n in names], (h, w))
-        except ValueError as exc:
-            raise EdgedetError(f"cannot export this model at canvas {h}x{w}: {exc}") from None
-        size = pooler.output_size
-        mode = RoIMode.pool if isinstance(pooler, MultiScaleRoIPool) else RoIMode(roi_mode)  # trained with RoI Pool
-        return names, RoIAlignSpec(tuple(strides), int(size[0]), int(pooler.sampling_ratio), False,
-                                   float(pooler.canonical_scale), int(pooler.canonical_level), mode=mode)
-
-    # -- stages -----------------------------------------------------------------------------
-    def preprocess(self, images: Tensor) -> Tensor:
-        x = images.permute(0, 3, 1, 2).to(torch.float32) / 255.0
-        return (x - self.mean) / self.std
-
-    def proposals(self, features: list[Tensor]) -> tuple[Tensor, Tensor]:
-        """RPN: decode, per-level top-n, clip, filter, per-level NMS -> fixed [B, R, 4] + valid [B, R]."""
-        rpn, post = self.model.rpn, self.post
+    def forward(self, features: list[Tensor]) -> tuple[Tensor, Tensor]:
+        rpn, post = self.rpn, self.post
         h, w = self.canvas
         objectness, deltas = rpn.head(features)
         objectness, deltas = concat_box_prediction_layers(objectness, deltas)
@@ -178,12 +168,24 @@ class DeployFasterRCNN(nn.Module):
         proposals = batched_gather(boxes, ranked.indices)
         return proposals, ranked.values > MASKED / 2
 
-    def roi_features(self, features: dict[str, Tensor], proposals: Tensor) -> Tensor:
-        return roi_align(proposals, [features[n] for n in self.roi_feature_names], self.roi_spec)
 
-    def detections(self, pooled: Tensor, proposals: Tensor, valid: Tensor) -> tuple[Tensor, ...]:
-        """Box head + torchvision's postprocess_detections, batched, per-class NMS, padded to K."""
-        heads, post = self.model.roi_heads, self.post
+def external_rois(rois: Tensor) -> tuple[Tensor, Tensor]:
+    """Proposals the caller passed (``rois`` input): a row is a proposal when its box is not empty."""
+    return rois, (rois[..., 2] > rois[..., 0]) & (rois[..., 3] > rois[..., 1])
+
+
+class BoxStage(nn.Module):
+    """RoI features -> box head + torchvision's ``postprocess_detections``, batched, per-class NMS, padded to K."""
+
+    def __init__(self, roi_heads: nn.Module, canvas: tuple[int, int], post: PostprocessSpec,
+                 feature_names: list[str], spec: RoIAlignSpec) -> None:
+        super().__init__()
+        self.heads, self.canvas, self.post = roi_heads, canvas, post
+        self.feature_names, self.spec = feature_names, spec
+
+    def forward(self, features: dict[str, Tensor], proposals: Tensor, valid: Tensor) -> tuple[Tensor, ...]:
+        pooled = roi_align(proposals, [features[n] for n in self.feature_names], self.spec)
+        heads, post = self.heads, self.post
         h, w = self.canvas
         b, r = proposals.shape[:2]
         x = heads.box_head(pooled.flatten(0, 1))
@@ -214,9 +216,53 @@ class DeployFasterRCNN(nn.Module):
         num = found.sum(dim=1).to(torch.int32)
         return num, out_boxes, out_scores, out_labels
 
-    def forward(self, images: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-        x = self.preprocess(images)
-        features = self.model.backbone(x)
-        proposals, valid = self.proposals(list(features.values()))
-        pooled = self.roi_features(features, proposals)
-        return self.detections(pooled, proposals, valid)
+
+def has_keypoints(model: nn.Module) -> bool:
+    return getattr(model.roi_heads, "keypoint_predictor", None) is not None
+
+
+def takes_rois(model: nn.Module) -> bool:
+    """A model without its own proposal stage: its deploy graph takes ``rois`` as a second input."""
+    return getattr(model, "rpn", None) is None
+
+
+class DeployRCNN(nn.Module):
+    """uint8 ``[B, H, W, 3]`` RGB canvas (and ``rois`` for a model without an RPN) -> num_detections, boxes,
+    scores, labels (padded to K), and a pose model's keypoints ``[B, K, J, 3]``."""
+
+    def __init__(self, model: nn.Module, canvas: tuple[int, int], post: PostprocessSpec | None = None,
+                 roi_mode: RoIMode = RoIMode.align) -> None:
+        super().__init__()
+        model = model.eval()
+        self.canvas = (int(canvas[0]), int(canvas[1]))
+        self.post = post or postprocess_defaults(model)
+        self.backbone = model.backbone
+        transform = model.transform
+        self.register_buffer("mean", torch.tensor(transform.image_mean).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(transform.image_std).view(1, 3, 1, 1), persistent=False)
+        with torch.no_grad():  # level shapes (and anchors) are constants of the canvas: one run on a blank one
+            features = self.backbone(torch.zeros(1, 3, *self.canvas))
+        level_shapes = {name: tuple(f.shape[-2:]) for name, f in features.items()}
+        self.rpn = None if takes_rois(model) else RPNProposals(model.rpn, list(features.values()), self.canvas,
+                                                                self.post)
+        heads = model.roi_heads
+        names, self.roi_spec = pooler_spec(heads.box_roi_pool, level_shapes, self.canvas, roi_mode)
+        self.box = BoxStage(heads, self.canvas, self.post, names, self.roi_spec)
+        self.keypoints = None
+        if has_keypoints(model):
+            from edgedet.export.deploy_keypoints import KeypointStage
+
+            names, spec = pooler_spec(heads.keypoint_roi_pool, level_shapes, self.canvas, roi_mode)
+            self.keypoints = KeypointStage(heads, self.canvas, names, spec)
+
+    def preprocess(self, images: Tensor) -> Tensor:
+        x = images.permute(0, 3, 1, 2).to(torch.float32) / 255.0
+        return (x - self.mean) / self.std
+
+    def forward(self, images: Tensor, rois: Tensor | None = None) -> tuple[Tensor, ...]:
+        features = self.backbone(self.preprocess(images))
+        proposals, valid = self.rpn(list(features.values())) if self.rpn is not None else external_rois(rois)
+        num, boxes, scores, labels = self.box(features, proposals, valid)
+        if self.keypoints is None:
+            return num, boxes, scores, labels
+        return num, boxes, scores, labels, self.keypoints(features, boxes, num)

@@ -48,7 +48,7 @@ def write_int8_model(model: Path, calib: str | Path, output: Path, recipe: Quant
                      backend: Backend = Backend.openvino, threads: int | None = None, iters: int = 20,
                      say: Callable[[str], None] = lambda _: None) -> Int8Outcome:
     if output.resolve() == Path(model).resolve():
-        raise EdgedetError(f"--output '{output}' is the input file: write the int8 model beside it")
+        raise EdgedetError(f"the output '{output}' is the input file: write the int8 model beside it")
     _, meta = read_fp32_model(model)
     say(f"reading calibration images from {calib}")
     batches = list(calibration_batches(calib, meta.canvas, meta.batch or 1, meta.letterbox_fill, subset))
@@ -76,7 +76,8 @@ def write_int8_model(model: Path, calib: str | Path, output: Path, recipe: Quant
         facts.accuracy = {**gate.as_dict(), "latency_p50_ms": timing, "int8_backend": backend_name}
         if not gate.passed and not limits.force:
             raise EdgedetError(f"int8 failed the accuracy gate: {gate.describe()}; nothing written. Keep more "
-                               "float (--keep-float rpn, --exclude), calibrate on more images, or --force")
+                               "of the graph float (the rpn stage, or more excluded nodes), calibrate on more "
+                               "images, or force the write")
         onnx.save(with_int8_metadata(quantized, meta, facts), str(pending.tmp))
         pending.commit()
     finally:

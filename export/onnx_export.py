@@ -13,15 +13,12 @@ from pathlib import Path
 import onnx
 import onnx.inliner
 import torch
-from torchvision.models.detection import FasterRCNN, KeypointRCNN
+from torch import nn
 
-from edgedet.export.deploy_fast_rcnn import DeployFastRCNN, fast_rcnn_postprocess
-from edgedet.export.deploy_keypoints import DeployKeypointRCNN
-from edgedet.export.deploy_model import DeployFasterRCNN, PostprocessSpec, postprocess_defaults
+from edgedet.export.deploy_model import DeployRCNN, PostprocessSpec, has_keypoints, postprocess_defaults, takes_rois
 from edgedet.export.onnx_translation import translation_table
 from edgedet.export.roi_align_function import build_function
 from edgedet.export.roi_spec import DOMAIN, OP_TYPE, RoIAlignSpec, RoIMode
-from edgedet.lineage.fast_rcnn import FastRCNN
 from edgedet.runtime import atomic
 from edgedet.runtime.errors import EdgedetError
 from edgedet.runtime.model_metadata import ModelMetadata
@@ -43,11 +40,11 @@ class ExportOptions:
     max_detections: int | None = None
     inline_functions: bool = False
     roi_mode: RoIMode = RoIMode.align
-    rois: int = 500  # a Fast R-CNN file's proposals per image (its ``rois`` input's second dimension)
+    rois: int = 500  # proposals per image of a model without an RPN (its ``rois`` input's second dimension)
 
 
-def resolve_postprocess(model: FasterRCNN, opts: ExportOptions) -> PostprocessSpec:
-    post = fast_rcnn_postprocess(model) if isinstance(model, FastRCNN) else postprocess_defaults(model)
+def resolve_postprocess(model: nn.Module, opts: ExportOptions) -> PostprocessSpec:
+    post = postprocess_defaults(model)
     if opts.score_thresh is not None:
         post = replace(post, box_score_thresh=float(opts.score_thresh))
     if opts.nms_thresh is not None:
@@ -88,15 +85,15 @@ def _clean_metadata(proto: onnx.ModelProto) -> None:
             del item.metadata_props[:]
 
 
-def build_proto(model: FasterRCNN, meta: ModelMetadata, opts: ExportOptions) -> onnx.ModelProto:
+def build_proto(model: nn.Module, meta: ModelMetadata, opts: ExportOptions) -> onnx.ModelProto:
+    """``model``: a torchvision ``FasterRCNN``/``KeypointRCNN``, or any model of the same parts (backbone,
+    transform, roi_heads) without an RPN, whose file then takes its proposals as a ``rois`` input."""
     if opts.opset < MIN_OPSET:
         raise EdgedetError(f"opset {opts.opset} is too old: edgedet exports opset {MIN_OPSET} or newer "
                            f"(RoiAlign with coordinate_transformation_mode needs >= 16, the exporter >= 18)")
     post = resolve_postprocess(model, opts)
-    keypoints = isinstance(model, KeypointRCNN)
-    fast = isinstance(model, FastRCNN)  # the lineage's Fast R-CNN: proposals come in as a second input
-    deploy_class = DeployKeypointRCNN if keypoints else DeployFastRCNN if fast else DeployFasterRCNN
-    deploy = deploy_class(model, opts.canvas, post, roi_mode=RoIMode.pool if fast else opts.roi_mode).eval()
+    keypoints, fast = has_keypoints(model), takes_rois(model)
+    deploy = DeployRCNN(model, opts.canvas, post, roi_mode=opts.roi_mode).eval()
     batch = opts.batch or 2
     example = (torch.zeros(batch, *opts.canvas, 3, dtype=torch.uint8),)
     inputs = ["images"]
@@ -120,8 +117,9 @@ def build_proto(model: FasterRCNN, meta: ModelMetadata, opts: ExportOptions) -> 
     proto.producer_name = "edgedet"
     meta = replace(meta, batch=opts.batch, score_thresh=post.box_score_thresh, nms_thresh=post.box_nms_thresh,
                    max_detections=post.max_detections,
-                   extra={**meta.extra, "roi_mode": deploy.roi_spec.mode.value,
-                          **({"rois": opts.rois, "proposals": "selective_search"} if fast else
+                   roi_mode=deploy.roi_spec.mode.value,
+                   extra={**meta.extra,
+                          **({"rois": opts.rois, "proposals": "external"} if fast else
                              {"rpn_pre_nms_top_n": post.rpn_pre_nms_top_n,
                               "rpn_post_nms_top_n": post.rpn_post_nms_top_n})})
     del proto.metadata_props[:]
@@ -132,6 +130,6 @@ def build_proto(model: FasterRCNN, meta: ModelMetadata, opts: ExportOptions) -> 
     return proto
 
 
-def export_onnx(model: FasterRCNN, meta: ModelMetadata, out: str | Path, opts: ExportOptions) -> Path:
+def export_onnx(model: nn.Module, meta: ModelMetadata, out: str | Path, opts: ExportOptions) -> Path:
     """Build and write the file; a failed export leaves nothing behind."""
     return atomic.write_bytes(out, build_proto(model, meta, opts).SerializeToString())

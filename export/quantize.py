@@ -37,6 +37,7 @@ import onnx.inliner
 from edgedet.export.constant_casts import fold_constant_casts
 from edgedet.export.stage_map import node_stages
 from edgedet.runtime.errors import EdgedetError
+from edgedet.runtime.install_hints import missing
 from edgedet.runtime.model_metadata import ModelMetadata
 
 DEFAULT_OPS = ("Conv", "Gemm")
@@ -66,7 +67,7 @@ class QuantizeRecipe:
             try:
                 re.compile(pattern)
             except re.error as exc:
-                raise EdgedetError(f"--exclude '{pattern}' is not a regular expression ({exc})") from None
+                raise EdgedetError(f"exclude pattern '{pattern}' is not a regular expression ({exc})") from None
 
 
 @dataclass
@@ -133,11 +134,11 @@ def quantize_model(path: str | Path, batches: Sequence[np.ndarray], recipe: Quan
     try:
         import nncf
     except ImportError:
-        raise EdgedetError("quantize needs NNCF: pip install 'edgedet[quantize]'") from None
+        raise missing("quantizing", "nncf") from None
     nncf.set_log_level(logging.ERROR)  # it lists every ignored node at INFO
     model, meta = read_fp32_model(path)
     if not batches:
-        raise EdgedetError("no calibration images: give --calib a folder of images like the deployment's")
+        raise EdgedetError("no calibration images: calibrate on a folder of images like the deployment's")
     stages = node_stages(path)
     inlined = onnx.inliner.inline_local_functions(model)
     fold_constant_casts(inlined)  # NNCF 3.4 crashes on Cast(initializer): export/constant_casts.py
@@ -145,8 +146,8 @@ def quantize_model(path: str | Path, batches: Sequence[np.ndarray], recipe: Quan
     if recipe.ops == ALL_OPS:  # NNCF's own whole-graph choice, nothing kept float: the naive baseline
         chosen = {n.name for n in inlined.graph.node}
     if not chosen:
-        raise EdgedetError(f"the recipe quantizes no node of '{path}' (ops {', '.join(recipe.ops)}): widen --ops "
-                           "or drop --keep-float/--exclude")
+        raise EdgedetError(f"the recipe quantizes no node of '{path}' (ops {', '.join(recipe.ops)}): quantize more "
+                           "op types, or keep fewer stages float and exclude fewer nodes")
     # NNCF is told what to leave alone; every node outside the chosen set is ignored by name.
     ignored = [n.name for n in inlined.graph.node if n.name not in chosen]
     input_name = inlined.graph.input[0].name

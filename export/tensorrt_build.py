@@ -23,6 +23,7 @@ from edgedet.runtime import atomic
 from edgedet.runtime.engine_manifest import EngineManifest, write_manifest
 from edgedet.runtime.errors import EdgedetError
 from edgedet.runtime.hashing import sha256_file
+from edgedet.runtime.install_hints import missing
 from edgedet.runtime.model_files import require_model_file
 from edgedet.runtime.model_metadata import ModelMetadata
 
@@ -77,8 +78,8 @@ def import_tensorrt():
     try:
         import tensorrt as trt
     except ImportError:
-        raise EdgedetError("TensorRT is not installed: pip install 'edgedet[trt]' on a machine with an NVIDIA GPU "
-                           "(on Jetson use the JetPack TensorRT); 'edgedet run model.onnx' works without it") from None
+        raise missing("building an engine", "tensorrt", "on a machine with an NVIDIA GPU (on Jetson, JetPack's "
+                      "TensorRT); the ONNX file runs without it") from None
     return trt
 
 

@@ -12,14 +12,14 @@ import ctypes
 import numpy as np
 
 from edgedet.runtime.errors import EdgedetError
+from edgedet.runtime.install_hints import missing
 
 
 def cudart():
     try:
         from cuda.bindings import runtime as rt
     except ImportError:
-        raise EdgedetError("NVIDIA's cuda-bindings is not installed: pip install '.[trt]' (CUDA 13 driver) "
-                           "or '.[trt-cu12]' (CUDA 12 driver)") from None
+        raise missing("the TensorRT backend", "cuda") from None
     return rt
 
 

@@ -18,6 +18,7 @@ from enum import Enum
 import numpy as np
 
 from edgedet.runtime.detections import Detections, Pose
+from edgedet.runtime.errors import EdgedetError
 from edgedet.runtime.letterbox import DEFAULT_FILL, letterbox
 from edgedet.runtime.model_metadata import ModelMetadata
 from edgedet.runtime.outputs import detections_from_outputs
@@ -49,10 +50,14 @@ class BackendInfo:
 class Detector(ABC):
     """RGB uint8 HxWx3 frames in, ``Detections`` in each frame's pixels out.
 
-    Subclasses set ``class_names`` (label id -> name, 0 the background), ``canvas`` (H, W),
-    ``fixed_batch`` (the batch a fixed-batch model needs, else None), ``max_batch`` (the largest
-    batch one ``infer`` takes, None for any) and ``fill`` (the letterbox fill). Deployed models
-    (ONNX, engines) also carry their file's ``meta``.
+    The base does the contract's work once, in the template-method shape of Polygraphy's
+    ``BaseRunner``: the public ``infer`` refuses a closed detector and a batch that is not the model's
+    (dtype, canvas, batch size) with the same error on every backend, then calls the backend's own
+    ``_infer``; ``close`` is idempotent and calls the backend's ``_close`` once. A deployed model
+    (ONNX file, engine) hands its file's metadata to ``adopt``, which sets ``class_names`` (label id ->
+    name, 0 the background), ``canvas`` (H, W), ``fixed_batch`` (the batch a fixed-batch model needs,
+    else None) and ``fill`` (the letterbox fill); an eager model sets them itself. ``max_batch`` is the
+    largest batch one ``infer`` takes (None for any); ``origin`` names what runs, in errors.
     """
 
     class_names: tuple[str, ...]
@@ -62,7 +67,15 @@ class Detector(ABC):
     fixed_batch: int | None = None
     max_batch: int | None = None
     fill: int = DEFAULT_FILL
+    origin: str = "(in memory)"
+    closed: bool = False
     _buffer: np.ndarray | None = None
+
+    def adopt(self, meta: ModelMetadata, origin: str) -> None:
+        """Take the facts every deployed file's metadata gives (the one place they are copied)."""
+        self.meta, self.origin = meta, origin
+        self.class_names, self.canvas = meta.class_names, meta.canvas
+        self.fixed_batch, self.fill = meta.batch, meta.letterbox_fill
 
     @property
     def pose(self) -> Pose | None:
@@ -83,9 +96,30 @@ class Detector(ABC):
         scales = [letterbox(frame, self.canvas, self.fill, out=batch[i])[1] for i, frame in enumerate(frames)]
         return batch, scales
 
-    @abstractmethod
     def infer(self, batch: np.ndarray) -> dict[str, np.ndarray]:
-        """Run the model on a canvas batch; the deployed model's padded outputs by name."""
+        """Run the model on a canvas batch (uint8 ``[N, H, W, 3]`` at the canvas); the deployed model's
+        padded outputs by name."""
+        if self.closed:
+            raise EdgedetError(f"the detector for '{self.origin}' is closed: make a new one")
+        self.check_batch(batch)
+        return self._infer(batch)
+
+    def check_batch(self, batch: np.ndarray) -> None:
+        h, w = self.canvas
+        if not isinstance(batch, np.ndarray) or batch.dtype != np.uint8 or batch.ndim != 4 \
+                or tuple(batch.shape[1:]) != (h, w, 3):
+            got = f"{batch.dtype} {list(batch.shape)}" if isinstance(batch, np.ndarray) else type(batch).__name__
+            raise EdgedetError(f"'{self.origin}' takes uint8 canvases [N, {h}, {w}, 3], got {got}: letterbox the "
+                               "frames with preprocess() first")
+        n = len(batch)
+        if n == 0 or (self.fixed_batch and n != self.fixed_batch) or (self.max_batch and n > self.max_batch):
+            allowed = f"exactly {self.fixed_batch}" if self.fixed_batch else \
+                f"1 to {self.max_batch}" if self.max_batch else "at least 1"
+            raise EdgedetError(f"'{self.origin}' takes batches of {allowed} canvases, got {n}")
+
+    @abstractmethod
+    def _infer(self, batch: np.ndarray) -> dict[str, np.ndarray]:
+        """The backend's own run, on a batch ``infer`` has checked."""
 
     def postprocess(self, outputs: Mapping[str, np.ndarray], scales: Sequence[float],
                     frames_hw: Sequence[tuple[int, int]]) -> list[Detections]:
@@ -96,9 +130,15 @@ class Detector(ABC):
     def describe(self) -> BackendInfo:
         """Model, backend, device and precision, for reports."""
 
-    @abstractmethod
     def close(self) -> None:
-        """Free what the backend allocated (sessions, device memory, streams); idempotent."""
+        """Free what the backend allocated (sessions, device memory, streams); a second call does nothing."""
+        if not self.closed:
+            self.closed = True
+            self._buffer = None
+            self._close()
+
+    def _close(self) -> None:  # noqa: B027  (a backend that holds nothing beyond the input buffer)
+        """The backend's own release, called once."""
 
     def __enter__(self) -> Detector:
         return self

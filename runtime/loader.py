@@ -13,7 +13,7 @@ from edgedet.runtime.detector import Detector, Precision
 from edgedet.runtime.errors import EdgedetError
 from edgedet.runtime.model_files import CHECKPOINT_SUFFIXES, ENGINE_SUFFIXES, ONNX_SUFFIXES, require_model_file
 from edgedet.runtime.model_metadata import require_precision
-from edgedet.runtime.onnx_detector import Provider
+from edgedet.runtime.onnx_detector import ProposalSource, Provider
 
 
 class Backend(str, Enum):
@@ -26,9 +26,11 @@ class Backend(str, Enum):
 
 
 def load_detector(path: str | Path, backend: Backend | str = Backend.auto, precision: Precision | str = Precision.fp32,
-                  provider: Provider | str = Provider.cpu, threads: int | None = None) -> Detector:
+                  provider: Provider | str = Provider.cpu, threads: int | None = None,
+                  proposals: ProposalSource | None = None) -> Detector:
     """``precision``: bf16 is OpenVINO's (CPUs with native bf16); int8 names a file ``edgedet quantize``
-    wrote (ONNX Runtime and OpenVINO both run it); an engine's precision was fixed when it was built."""
+    wrote (ONNX Runtime and OpenVINO both run it); an engine's precision was fixed when it was built.
+    ``proposals``: where a file with a ``rois`` input (a model without an RPN) gets them (ONNX Runtime)."""
     path = require_model_file(path)
     backend, precision = Backend(backend), Precision(precision)
     suffix = path.suffix.lower()
@@ -53,7 +55,7 @@ def load_detector(path: str | Path, backend: Backend | str = Backend.auto, preci
         return OpenVinoDetector(path, precision=precision, threads=threads)
     from edgedet.runtime.onnx_detector import OnnxDetector
 
-    detector = OnnxDetector(path, provider=provider, threads=threads)
+    detector = OnnxDetector(path, provider=provider, threads=threads, proposals=proposals)
     try:
         require_precision(detector.meta, precision, path)
     except EdgedetError:

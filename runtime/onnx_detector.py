@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from enum import Enum
 from pathlib import Path
 
@@ -58,38 +59,37 @@ def make_session(path: str | Path, provider: Provider | str = Provider.cpu, thre
         raise EdgedetError(f"onnxruntime cannot load '{path}' (not an ONNX model, or a damaged one): {first}") from None
 
 
-ROIS_INPUT = "rois"  # a Fast R-CNN file's proposals, [B, R, 4] canvas pixels
+ROIS_INPUT = "rois"  # the proposals of a model without an RPN, [B, R, 4] canvas pixels
+# canvases uint8 [B, H, W, 3] and R -> rois float32 [B, R, 4] (zero rows past an image's proposals)
+ProposalSource = Callable[[np.ndarray, int], np.ndarray]
 
 
 class OnnxDetector(Detector):
     """Runs an edgedet ONNX file; frames of any size, any count (chunked to a fixed batch).
 
-    A Fast R-CNN file (``edgedet lineage``) has a second input, ``rois``: its region proposals are
-    computed here by selective search on each canvas (``runtime.selective_search``), as its eager
-    model does, so the file runs end to end without torch."""
+    A file of a model without an RPN (the lineage's Fast R-CNN) has a second input, ``rois``: its region
+    proposals come from the ``proposals`` source the caller passes (the lineage passes selective search,
+    ``selective_search.padded_proposals``), called on each batch of canvases."""
 
     def __init__(self, path: str | Path, provider: Provider | str = Provider.cpu, threads: int | None = None,
-                 profile: str | None = None, spin: bool = True) -> None:
+                 profile: str | None = None, spin: bool = True, proposals: ProposalSource | None = None) -> None:
         self.path = Path(path)
         self.session = make_session(path, provider, threads, profile, spin)
         props = self.session.get_modelmeta().custom_metadata_map
-        self.meta = ModelMetadata.from_props(props, source=f"'{path}'")
-        self.class_names = self.meta.class_names
-        self.canvas = self.meta.canvas
-        self.fixed_batch = self.meta.batch
-        self.fill = self.meta.letterbox_fill
+        self.adopt(ModelMetadata.from_props(props, source=f"'{path}'"), str(path))
         self._output_names = [o.name for o in self.session.get_outputs()]
         has_rois = any(i.name == ROIS_INPUT for i in self.session.get_inputs())
         self._rois = int(self.meta.extra.get("rois", 0)) if has_rois else 0
+        if self._rois and proposals is None:
+            self.session = None
+            raise EdgedetError(f"'{path}' takes its region proposals as an input ('{ROIS_INPUT}', {self._rois} per "
+                               "image): pass a proposal source (e.g. selective_search.padded_proposals)")
+        self.proposals = proposals
 
-    def infer(self, batch: np.ndarray) -> dict[str, np.ndarray]:
-        if self.session is None:
-            raise EdgedetError(f"the detector for '{self.path}' is closed")
+    def _infer(self, batch: np.ndarray) -> dict[str, np.ndarray]:
         feeds = {"images": batch}
         if self._rois:
-            from edgedet.runtime.selective_search import padded_proposals
-
-            feeds[ROIS_INPUT] = padded_proposals(batch, self._rois)
+            feeds[ROIS_INPUT] = np.ascontiguousarray(self.proposals(batch, self._rois), np.float32)
         return dict(zip(self._output_names, self.session.run(self._output_names, feeds)))
 
     def describe(self) -> BackendInfo:
@@ -100,6 +100,5 @@ class OnnxDetector(Detector):
         """Finish ONNX Runtime's trace (sessions made with ``profile=``) and return its file."""
         return Path(self.session.end_profiling())
 
-    def close(self) -> None:
+    def _close(self) -> None:
         self.session = None
-        self._buffer = None

@@ -16,6 +16,7 @@ import numpy as np
 
 from edgedet.runtime.detector import BackendInfo, Detector, Precision
 from edgedet.runtime.errors import EdgedetError
+from edgedet.runtime.install_hints import missing
 from edgedet.runtime.model_files import require_model_file
 from edgedet.runtime.model_metadata import ModelMetadata, require_precision
 
@@ -29,7 +30,7 @@ def inlined_model_bytes(path: Path) -> tuple[bytes, dict[str, str]]:
         import onnx
         import onnx.inliner
     except ImportError:
-        raise EdgedetError("the OpenVINO backend needs the onnx package: pip install 'edgedet[openvino]'") from None
+        raise missing("the OpenVINO backend", "onnx") from None
     try:
         model = onnx.load(str(path))
     except Exception as exc:  # protobuf's DecodeError and friends
@@ -44,13 +45,11 @@ class OpenVinoDetector(Detector):
         try:
             import openvino as ov
         except ImportError:
-            raise EdgedetError("OpenVINO is not installed: pip install 'edgedet[openvino]'") from None
+            raise missing("the OpenVINO backend", "openvino") from None
         self.path = require_model_file(path)
         self.precision = Precision(precision)
         data, props = inlined_model_bytes(self.path)
-        self.meta = ModelMetadata.from_props(props, source=f"'{path}'")
-        self.class_names, self.canvas = self.meta.class_names, self.meta.canvas
-        self.fixed_batch, self.fill = self.meta.batch, self.meta.letterbox_fill
+        self.adopt(ModelMetadata.from_props(props, source=f"'{path}'"), str(self.path))
         require_precision(self.meta, self.precision, self.path)
         config = {"INFERENCE_PRECISION_HINT": _HINTS[self.precision]}
         if threads:
@@ -66,9 +65,7 @@ class OpenVinoDetector(Detector):
         self._outputs = [(o, o.get_any_name()) for o in self._compiled.outputs]
         self.device = device
 
-    def infer(self, batch: np.ndarray) -> dict[str, np.ndarray]:
-        if self._request is None:
-            raise EdgedetError(f"the detector for '{self.path}' is closed")
+    def _infer(self, batch: np.ndarray) -> dict[str, np.ndarray]:
         result = self._request.infer({0: batch})
         return {name: np.array(result[port]) for port, name in self._outputs}
 
@@ -78,7 +75,6 @@ class OpenVinoDetector(Detector):
             precision = "int8+bf16" if self.precision is Precision.bf16 else "int8"
         return BackendInfo(str(self.path), self.meta.architecture, "openvino", self.device, precision)
 
-    def close(self) -> None:
+    def _close(self) -> None:
         self._request = None
         self._compiled = None
-        self._buffer = None

@@ -17,7 +17,7 @@ from concurrent.futures import ProcessPoolExecutor
 import cv2
 import numpy as np
 
-from edgedet.runtime.errors import EdgedetError
+from edgedet.runtime.install_hints import missing
 
 MIN_SIDE = 2.0  # proposals thinner than this (pixels) are dropped: nothing to pool
 SEED = 0
@@ -38,8 +38,7 @@ def _seed_c_rand(seed: int) -> None:
 def _segmentation():
     ximgproc = getattr(cv2, "ximgproc", None)
     if ximgproc is None:
-        raise EdgedetError("selective search needs OpenCV's contrib modules (cv2.ximgproc): pip install "
-                           "opencv-contrib-python-headless, and no plain opencv-python wheel over it")
+        raise missing("selective search", "cv2.ximgproc")
     return ximgproc.segmentation.createSelectiveSearchSegmentation()
 
 

@@ -22,6 +22,7 @@ from edgedet.runtime.atomic import PendingFile
 from edgedet.runtime.detections import Detections
 from edgedet.runtime.errors import EdgedetError
 from edgedet.runtime.frames import Frame
+from edgedet.runtime.install_hints import install_line
 
 
 class Sink(ABC):
@@ -135,9 +136,9 @@ class WindowSink(Sink):
         gui = [ln for ln in cv2.getBuildInformation().splitlines() if ln.strip().startswith("GUI:")]
         if (gui and gui[0].split(":", 1)[1].strip().upper() == "NONE") or not (
                 os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY") or os.name == "nt"):
-            raise EdgedetError("a preview window needs a display and an OpenCV build with a GUI (pip install "
-                               "opencv-contrib-python in place of the headless wheel); the MJPEG preview server "
-                               "works anywhere, in a browser")
+            raise EdgedetError("a preview window needs a display and an OpenCV build with a GUI ("
+                               f"{install_line('cv2.highgui')}); the MJPEG preview server works anywhere, in a "
+                               "browser")
         self.title = title
         self._closed_by_user = False
 

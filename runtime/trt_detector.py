@@ -20,6 +20,7 @@ from edgedet.runtime.cuda_memory import DeviceBuffer, PinnedArray, check, cudart
 from edgedet.runtime.detector import BackendInfo, Detector
 from edgedet.runtime.engine_manifest import check_compatible, read_manifest
 from edgedet.runtime.errors import EdgedetError
+from edgedet.runtime.install_hints import missing
 from edgedet.runtime.model_files import require_model_file
 from edgedet.runtime.model_metadata import ModelMetadata
 
@@ -29,15 +30,12 @@ class TensorRTDetector(Detector):
         try:
             import tensorrt as trt
         except ImportError:
-            raise EdgedetError("TensorRT is not installed: pip install 'edgedet[trt]' to run .engine files") from None
+            raise missing("running an .engine file", "tensorrt") from None
         self.path = require_model_file(path, "engine file")
         self.manifest = read_manifest(path)
         self.gpu, capability = gpu_info()
         check_compatible(self.manifest, trt.__version__, capability, self.gpu, engine=f"'{path}'")
-        self.meta = ModelMetadata.from_props(self.manifest.model, source=f"'{path}'")
-        self.class_names, self.canvas = self.meta.class_names, self.meta.canvas
-        self.fill = self.meta.letterbox_fill
-        self.fixed_batch = self.meta.batch
+        self.adopt(ModelMetadata.from_props(self.manifest.model, source=f"'{path}'"), str(self.path))
         self.max_batch = self.manifest.profiles[0]["images"]["max"][0]
         self.rt = cudart()
         self.engine = trt.Runtime(trt.Logger(trt.Logger.WARNING)).deserialize_cuda_engine(self.path.read_bytes())
@@ -102,7 +100,7 @@ class TensorRTDetector(Detector):
         finally:
             self.rt.cudaGraphDestroy(graph)
 
-    def infer(self, batch: np.ndarray) -> dict[str, np.ndarray]:
+    def _infer(self, batch: np.ndarray) -> dict[str, np.ndarray]:
         n = len(batch)
         if self.meta.batch is None:
             self.context.set_input_shape("images", (n, *self.canvas, 3))
@@ -118,9 +116,7 @@ class TensorRTDetector(Detector):
     def describe(self) -> BackendInfo:
         return BackendInfo(str(self.path), self.meta.architecture, "tensorrt", self.gpu, self.manifest.precision)
 
-    def close(self) -> None:
-        if self.stream is None:  # closed already
-            return
+    def _close(self) -> None:
         self._release_graph()
         for buf in (*self.host.values(), *self.device.values()):
             buf.free()

@@ -142,3 +142,48 @@ def test_version_and_parser_errors_use_typers_public_surface(capsys):
     assert out.strip().splitlines()[0] == f"edgedet {__version__}"
     assert err.splitlines() == ["error: Missing argument 'model'. (see 'edgedet run --help')",
                                 "error: No such option: --bogus (see 'edgedet run --help')"]
+
+
+def test_every_install_hint_names_an_extra_that_exists():
+    from edgedet.runtime.install_hints import EXTRA_FOR, SPECIAL, install_line
+
+    extras = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"])
+    assert set(EXTRA_FOR.values()) <= extras
+    for line in SPECIAL.values():
+        assert set(re.findall(r"edgedet\[([\w-]+)\]", line)) <= extras
+    assert install_line("nncf") == "pip install 'edgedet[quantize]'"
+    assert install_line("cuda") == SPECIAL["cuda"]
+
+
+LIBRARY = ("runtime", "export", "edgedet/training", "edgedet/data", "edgedet/evaluation", "edgedet/architectures",
+           "edgedet/lineage", "edgedet/checkpoints.py", "edgedet/eager_detector.py")
+FLAG = re.compile(r"(?<![\w-])--[a-z][a-z-]+")
+OTHER_TOOLS = ("ray start --head",)  # another program's command line, not ours
+
+
+def _error_texts(tree):
+    import ast
+
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and getattr(node.func, "id", getattr(node.func, "attr", "")) in (
+                "EdgedetError", "missing"):
+            for part in ast.walk(node):
+                if isinstance(part, ast.Constant) and isinstance(part.value, str):
+                    yield node.lineno, part.value
+
+
+def test_library_errors_speak_the_librarys_terms_not_cli_flags():
+    """The CLI names its flags; the library under it names parameters, so an error raised to a Python caller
+    does not tell them to pass a flag they never saw."""
+    import ast
+
+    found = []
+    for base in LIBRARY:
+        files = [ROOT / base] if base.endswith(".py") else sorted((ROOT / base).rglob("*.py"))
+        for path in files:
+            for line, text in _error_texts(ast.parse(path.read_text())):
+                for tool in OTHER_TOOLS:
+                    text = text.replace(tool, "")
+                if FLAG.search(text):
+                    found.append(f"{path.relative_to(ROOT)}:{line}: {text}")
+    assert not found, "\n".join(found)

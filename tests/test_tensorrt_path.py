@@ -164,7 +164,7 @@ def test_build_without_tensorrt_fails_cleanly(edge_onnx, tmp_path):
     except ImportError:
         pass
     r = run_cli("build", edge_onnx, "-o", tmp_path / "m.engine", "--fp16")
-    assert_one_line_error(r, "TensorRT is not installed")
+    assert_one_line_error(r, "needs tensorrt, which is not installed", "edgedet[trt]")
     assert not list(tmp_path.iterdir())
 
 
@@ -187,7 +187,8 @@ def test_engine_file_without_tensorrt(tmp_path):
     engine = tmp_path / "m.engine"
     engine.write_bytes(b"plan")
     write_manifest(engine, _manifest())
-    assert_one_line_error(run_cli("run", engine, "--source", tmp_path), "TensorRT is not installed")
+    assert_one_line_error(run_cli("run", engine, "--source", tmp_path), "needs tensorrt, which is not installed",
+                          "edgedet[trt]")
 
 
 @pytest.mark.tensorrt

@@ -33,6 +33,7 @@ from edgedet.cli import (
     train_cmd,
 )
 from edgedet.runtime.errors import EdgedetError
+from edgedet.runtime.install_hints import install_line
 
 app = typer.Typer(
     name="edgedet",
@@ -76,19 +77,12 @@ app.command("lineage")(lineage_cmd.lineage)
 
 
 # What to install for a package the edge install leaves out (the package's top-level name).
-EXTRA_FOR = {"nncf": "quantize", "openvino": "openvino", "tensorrt": "trt", "polygraphy": "trt", "triton": "trt",
-             "cuda": "trt", "ray": "cluster"}
-
-
 def _missing_package_line(exc: ModuleNotFoundError, argv: list[str]) -> str:
     """A command of the exporter's or trainer's side run on the torch-free edge install."""
     package = (exc.name or "").split(".")[0]
     command = next((a for a in argv if not a.startswith("-")), "this command")
-    extra = EXTRA_FOR.get(package, "train")
-    if command == "quantize":
-        extra = "train,quantize"
-    return (f"'edgedet {command}' needs the '{package}' package, which this install lacks: "
-            f"pip install 'edgedet[{extra}]'")
+    line = "pip install 'edgedet[train,quantize]'" if command == "quantize" else install_line(package)
+    return f"'edgedet {command}' needs the '{package}' package, which this install lacks: {line}"
 
 
 DEBUG_ENV = "EDGEDET_DEBUG"

@@ -160,7 +160,7 @@ def run_lineage(cfg: LineageConfig, say: Callable[[str], None] = print) -> dict:
                                               **ss_recall})
     if cfg.export:
         fast_row["onnx"] = export_fast_rcnn(fast, names, canvas, out / "fast_rcnn.onnx", fast_detector,
-                                            val_canvases[:4])
+                                            val_canvases[:4], cache.padded)
     save(fast_row)
 
     say("[Faster R-CNN: the RPN replaces selective search; RoI Align vs RoI Pool; scratch vs pre-trained]")
@@ -228,9 +228,11 @@ def orderings(rows: list[dict], equal_count: dict) -> dict:
     }
 
 
-def export_fast_rcnn(model, names, canvas: tuple[int, int], path: Path, eager, canvases: list[np.ndarray]) -> dict:
+def export_fast_rcnn(model, names, canvas: tuple[int, int], path: Path, eager, canvases: list[np.ndarray],
+                     proposals) -> dict:
     """The Fast R-CNN to one ONNX file (``rois`` as a second input), checked against the eager model on
-    a few val canvases (both take selective search's proposals), and run by the torch-free runtime."""
+    a few val canvases; both take the same selective-search proposals (``proposals``: the eager model's
+    cache, so the check compares the networks, not two searches)."""
     from edgedet.export.check import compare_detectors
     from edgedet.export.onnx_export import ExportOptions, export_onnx
     from edgedet.lineage.fast_rcnn import MAX_ROIS
@@ -239,7 +241,7 @@ def export_fast_rcnn(model, names, canvas: tuple[int, int], path: Path, eager, c
 
     export_onnx(model, ModelMetadata("fast_rcnn_edge", tuple(names), canvas), path,
                 ExportOptions(canvas, batch=None, rois=MAX_ROIS))
-    with OnnxDetector(path) as detector:
+    with OnnxDetector(path, proposals=proposals) as detector:
         report = compare_detectors(detector, eager, [(f"val{i}", c) for i, c in enumerate(canvases)], batch=2)
     summary = {k: v for k, v in report.summary().items() if k in (
         "ok", "matched", "missing", "extra", "iou_min", "score_diff_max", "batch_consistent")}

@@ -55,7 +55,7 @@ class MethodDetector(Detector):
         self.canvas = canvas
         self.clock = StageClock()
 
-    def infer(self, batch: np.ndarray) -> dict[str, np.ndarray]:
+    def _infer(self, batch: np.ndarray) -> dict[str, np.ndarray]:
         results = []
         for canvas in batch:
             boxes, scores, labels = self.detect(canvas, self.clock)
@@ -67,9 +67,6 @@ class MethodDetector(Detector):
 
     def describe(self) -> BackendInfo:
         return BackendInfo("(lineage)", self.name, "torch", "cpu")
-
-    def close(self) -> None:
-        self._buffer = None
 
 
 class ProposalCache:
@@ -89,6 +86,15 @@ class ProposalCache:
 
     def add(self, canvas: np.ndarray, boxes: np.ndarray) -> None:
         self._boxes[self.key(canvas)] = boxes
+
+    def padded(self, canvases: np.ndarray, count: int) -> np.ndarray:
+        """The proposal source of a file with a ``rois`` input (``OnnxDetector(proposals=cache.padded)``):
+        each canvas's first ``count`` proposals, zero rows past them, the same boxes the eager model gets."""
+        rois = np.zeros((len(canvases), count, 4), np.float32)
+        for i, canvas in enumerate(canvases):
+            boxes = self.get(canvas)[:count]
+            rois[i, :len(boxes)] = boxes
+        return rois
 
     def get(self, canvas: np.ndarray, clock: StageClock | None = None) -> np.ndarray:
         boxes = self._boxes.get(self.key(canvas))

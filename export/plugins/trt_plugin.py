@@ -35,6 +35,7 @@ import numpy.typing as npt
 from edgedet.export.plugins.ptx import compile_kernel
 from edgedet.export.roi_spec import ATTRIBUTE_KINDS, PARSER_ONLY_ATTRIBUTES, PLUGIN_ID, RoIAlignSpec
 from edgedet.runtime.errors import EdgedetError
+from edgedet.runtime.install_hints import install_line, missing
 
 # What the ONNX parser hands over for each attribute kind: an INT attribute as a one-element INT32
 # array, FLOAT as FLOAT32, INTS as INT32, STRING as NUL-terminated CHAR. Declaring the numbers as
@@ -54,7 +55,7 @@ def check_tensorrt_version(version: str) -> None:
     parts = tuple(int(p) for p in re.findall(r"\d+", version)[:2])
     if parts < MIN_TENSORRT:
         raise EdgedetError(f"TensorRT {version} has no ahead-of-time Python plugins (they arrived in 10.9): "
-                           "install tensorrt>=10.9 (pip install 'edgedet[trt]'), or run the ONNX file with "
+                           f"install tensorrt>=10.9 ({install_line('tensorrt')}), or run the ONNX file with "
                            "onnxruntime")
 
 
@@ -63,8 +64,8 @@ def import_tensorrt_plugin():
         import tensorrt as trt
         import tensorrt.plugin as trtp
     except ImportError:
-        raise EdgedetError("TensorRT >= 10.9 with tensorrt.plugin is not installed: pip install 'edgedet[trt]' on a "
-                           "machine with an NVIDIA GPU") from None
+        raise missing("the RoI Align plugin", "tensorrt", "(TensorRT >= 10.9 with tensorrt.plugin), on a machine "
+                      "with an NVIDIA GPU") from None
     check_tensorrt_version(trt.__version__)
     return trtp
 

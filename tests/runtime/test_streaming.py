@@ -66,9 +66,9 @@ class SlowDetector(OnnxDetector):
         super().__init__(path)
         self.delay_s = delay_s
 
-    def infer(self, batch):
+    def _infer(self, batch):
         time.sleep(self.delay_s)
-        return super().infer(batch)
+        return super()._infer(batch)
 
 
 def publish_at(server: MjpegServer, frames, fps: float, stop: threading.Event) -> threading.Thread:

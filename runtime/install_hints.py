@@ -1,0 +1,42 @@
+"""What to install for a missing package: the one table every "not installed" message reads.
+
+A message names the package that is missing and the ``pip install`` line that brings it; the table maps
+each optional package (by its import name) to the edgedet extra that pins it, so the hint always matches
+``pyproject.toml``'s extras (``tests/test_install.py`` checks that every extra named here exists).
+"""
+
+from __future__ import annotations
+
+from edgedet.runtime.errors import EdgedetError
+
+# import name -> the extra that installs it ("train" for the exporter's and trainer's side)
+EXTRA_FOR = {
+    "torch": "train", "torchvision": "train", "onnxscript": "train", "pycocotools": "train",
+    "onnx": "openvino", "openvino": "openvino",
+    "nncf": "quantize",
+    "tensorrt": "trt", "polygraphy": "trt", "triton": "trt", "cuda": "trt",
+    "ray": "cluster",
+}
+# packages whose line is not a plain extra
+SPECIAL = {
+    "cuda": "pip install 'edgedet[trt]' (CUDA 13 driver) or 'edgedet[trt-cu12]' (CUDA 12 driver)",
+    "cv2.ximgproc": "pip install opencv-contrib-python-headless, and no plain opencv-python wheel over it",
+    "cv2.highgui": "pip install opencv-contrib-python in place of the headless wheel",
+}
+
+
+def extra_for(package: str) -> str:
+    """The extra that installs ``package`` (its top-level import name); the trainer's side by default."""
+    return EXTRA_FOR.get(package.split(".")[0], "train")
+
+
+def install_line(package: str) -> str:
+    if package in SPECIAL:
+        return SPECIAL[package]
+    return f"pip install 'edgedet[{extra_for(package)}]'"
+
+
+def missing(what: str, package: str, note: str = "") -> EdgedetError:
+    """``what`` needs ``package``, which this install lacks: one line with the install that brings it."""
+    return EdgedetError(f"{what} needs {package}, which is not installed: {install_line(package)}"
+                        + (f" {note}" if note else ""))
