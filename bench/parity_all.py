@@ -46,7 +46,7 @@ def main() -> None:
     jobs = [(str(w), *model_from_checkpoint(w)) for w in args.weights or []] or [(a, None, None) for a in archs]
     results = {}
     for label, model, meta in jobs:
-        arch = meta.arch if meta else label
+        arch = meta.architecture if meta else label
         spec = ARCHITECTURES[arch]
         canvas = (args.canvas, args.canvas) if args.canvas else meta.canvas if meta else spec.canvas
         if meta:

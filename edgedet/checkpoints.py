@@ -2,7 +2,7 @@
 
 An edgedet checkpoint is ``{"model": state_dict, "meta": {...}}`` (plus optimiser state in
 ``last.pt``), loadable with ``torch.load(..., weights_only=True)``; ``model`` loads into the
-torchvision constructor of ``meta["arch"]`` with ``strict=True``. In code the meta is a typed
+torchvision constructor of ``meta["architecture"]`` with ``strict=True``. In code the meta is a typed
 ``CheckpointMeta``. Every function here reads a file once: the bytes are hashed (the exported
 model records the sha256 of its source) and unpickled from memory.
 """
@@ -21,8 +21,8 @@ from torch import nn
 from edgedet.architectures import build_model, get_arch
 from edgedet.data.keypoint_names import COCO_PERSON_KEYPOINTS, COCO_PERSON_SKELETON
 from edgedet.runtime.atomic import atomic_path
-from edgedet.runtime.detections import Pose
 from edgedet.runtime.errors import EdgedetError
+from edgedet.runtime.model_description import ModelDescription, decode, encode
 from edgedet.runtime.model_files import require_model_file
 from edgedet.runtime.model_metadata import ModelMetadata
 
@@ -36,25 +36,11 @@ class PlainStateDictError(EdgedetError):
 
 
 @dataclass(frozen=True)
-class CheckpointMeta:
-    """What a checkpoint says about its model; ``source_sha256`` is the file's digest (not stored)."""
+class CheckpointMeta(ModelDescription):
+    """What a checkpoint says about its model (``ModelDescription``'s fields, the names a deployed file's
+    metadata uses too) and how it was trained; ``source_sha256`` is the file's digest (not stored)."""
 
-    arch: str
-    class_names: tuple[str, ...]  # index = label id; 0 is the background
-    canvas: tuple[int, int]  # (H, W)
     train: dict = field(default_factory=dict)
-    source_sha256: str = ""
-    keypoint_names: tuple[str, ...] = ()  # a Keypoint R-CNN's joints (its predictor's channel order)
-    skeleton: tuple[tuple[int, int], ...] = ()  # 0-based joint pairs, for drawing
-    roi_mode: str = "align"  # the box head's pooling: align (Faster R-CNN) or pool (RoI Pool, Fast R-CNN's)
-
-    @property
-    def num_classes(self) -> int:
-        return len(self.class_names)
-
-    @property
-    def pose(self) -> Pose | None:
-        return Pose.of(self.keypoint_names, self.skeleton)
 
     def build_kwargs(self) -> dict:
         """What ``build_model`` needs beyond the class count: a pose model's joints, RoI Pool."""
@@ -62,31 +48,28 @@ class CheckpointMeta:
         return {"roi_mode": self.roi_mode, **joints}
 
     def to_dict(self) -> dict:
-        return {"format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION, "arch": self.arch,
-                "num_classes": self.num_classes, "class_names": list(self.class_names),
-                "canvas": [int(self.canvas[0]), int(self.canvas[1])], "train": self.train,
-                "keypoint_names": list(self.keypoint_names), "skeleton": [list(e) for e in self.skeleton],
-                "roi_mode": self.roi_mode}
+        stored = {k: v for k, v in encode(self).items() if k != "source_sha256"}
+        return {"format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION, "num_classes": self.num_classes, **stored}
 
     @classmethod
     def from_dict(cls, meta: dict, path: str | Path, sha256: str = "") -> CheckpointMeta:
-        for key in ("arch", "class_names", "canvas"):
+        meta = dict(meta)
+        if "architecture" not in meta and "arch" in meta:  # checkpoints written before the names were shared
+            meta["architecture"] = meta.pop("arch")
+        for key in ("architecture", "class_names", "canvas"):
             if key not in meta:
                 raise EdgedetError(f"'{path}' checkpoint meta lacks '{key}': re-save it with edgedet")
-        spec = get_arch(meta["arch"])
-        canvas = tuple(int(v) for v in meta["canvas"])
-        if len(canvas) != 2:
+        spec = get_arch(meta["architecture"])
+        if len(meta["canvas"]) != 2:
             raise EdgedetError(f"'{path}' checkpoint meta has a bad canvas {meta['canvas']!r}")
-        names, skeleton = tuple(str(n) for n in meta.get("keypoint_names") or ()), meta.get("skeleton") or ()
-        if spec.keypoints and not names:
-            names, skeleton = default_pose(spec.keypoints)
-        return cls(meta["arch"], tuple(str(n) for n in meta["class_names"]), canvas, dict(meta.get("train") or {}),
-                   sha256, names, tuple((int(a), int(b)) for a, b in skeleton), str(meta.get("roi_mode", "align")))
+        if spec.keypoints and not meta.get("keypoint_names"):
+            meta["keypoint_names"], meta["skeleton"] = default_pose(spec.keypoints)
+        return decode(cls, meta, source_sha256=sha256, train=dict(meta.get("train") or {}),
+                      roi_mode=str(meta.get("roi_mode", "align")))
 
     def model_metadata(self) -> ModelMetadata:
-        """The deployed model's metadata for a model exported from this checkpoint."""
-        return ModelMetadata(self.arch, self.class_names, self.canvas, source_sha256=self.source_sha256,
-                             keypoint_names=self.keypoint_names, skeleton=self.skeleton)
+        """The deployed model's metadata for a model exported from this checkpoint: the same description."""
+        return ModelMetadata.of(self)
 
 
 def default_pose(joints: int) -> tuple[tuple[str, ...], tuple[tuple[int, int], ...]]:
@@ -179,11 +162,11 @@ def load_backbone(model: nn.Module, path: str | Path) -> None:
 
 
 def _strict_model(state: dict, meta: CheckpointMeta, path: str | Path) -> nn.Module:
-    model = build_model(meta.arch, meta.num_classes, meta.canvas, **meta.build_kwargs())
+    model = build_model(meta.architecture, meta.num_classes, meta.canvas, **meta.build_kwargs())
     try:
         model.load_state_dict(state, strict=True)
     except RuntimeError as exc:
-        raise EdgedetError(f"'{path}' does not fit architecture '{meta.arch}' with {meta.num_classes} classes: "
+        raise EdgedetError(f"'{path}' does not fit architecture '{meta.architecture}' with {meta.num_classes} classes: "
                            f"{str(exc).strip().splitlines()[0]}") from None
     return model.eval()
 

@@ -7,23 +7,22 @@ nothing else); lists and numbers are JSON-encoded.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
-from functools import cached_property
+from dataclasses import dataclass, field
 
-from edgedet.runtime.detections import Pose
 from edgedet.runtime.errors import EdgedetError
+from edgedet.runtime.model_description import ModelDescription, decode, encode
 
 FORMAT_VERSION = 1
 _PREFIX = "edgedet."
 
 
 @dataclass(frozen=True)
-class ModelMetadata:
-    architecture: str
-    class_names: tuple[str, ...]  # index = label id; 0 is the background
-    canvas: tuple[int, int]  # (H, W)
+class ModelMetadata(ModelDescription):
+    """A deployed file's description (``ModelDescription``'s fields) and what the export fixed."""
+
     batch: int | None = None  # None = dynamic
     channel_order: str = "RGB"
     input_layout: str = "NHWC"
@@ -31,24 +30,20 @@ class ModelMetadata:
     nms_thresh: float = 0.5
     max_detections: int = 100
     letterbox_fill: int = 114
-    source_sha256: str = ""
     precision: str = "fp32"
     format_version: int = FORMAT_VERSION
-    keypoint_names: tuple[str, ...] = ()  # a pose model's joints, in the order of its keypoints output
-    skeleton: tuple[tuple[int, int], ...] = ()  # pairs of 0-based joint indices to draw as limbs
     extra: dict = field(default_factory=dict)
 
-    @cached_property
-    def pose(self) -> Pose | None:
-        """Built once: ``Detector.postprocess`` asks for it on every call."""
-        return Pose.of(self.keypoint_names, self.skeleton)
+    @classmethod
+    def of(cls, description: ModelDescription, **facts) -> ModelMetadata:
+        """The file's metadata for a model of this description (a checkpoint's), plus the export's facts."""
+        shared = {f.name: getattr(description, f.name) for f in dataclasses.fields(ModelDescription)}
+        return cls(**{**shared, **facts})
 
     def to_props(self) -> dict[str, str]:
         """Flatten to the string->string pairs stored in the model file."""
-        props = {}
-        for key, value in asdict(self).items():
-            props[_PREFIX + key] = value if isinstance(value, str) else json.dumps(value)
-        return props
+        return {_PREFIX + key: value if isinstance(value, str) else json.dumps(value)
+                for key, value in encode(self).items()}
 
     @classmethod
     def from_props(cls, props: Mapping[str, str], source: str = "model") -> ModelMetadata:
@@ -65,21 +60,15 @@ class ModelMetadata:
                 f"{source} uses edgedet model format {version}, newer than this runtime's {FORMAT_VERSION}: "
                 "upgrade edgedet"
             )
-        parsed: dict = {}
-        for key, raw in fields.items():
-            if key not in cls.__dataclass_fields__:
-                continue
-            kind = cls.__dataclass_fields__[key].type
-            parsed[key] = raw if kind == "str" else json.loads(raw)
-        parsed["class_names"] = tuple(parsed.get("class_names", ()))
-        parsed["canvas"] = tuple(parsed["canvas"])
-        parsed["keypoint_names"] = tuple(parsed.get("keypoint_names", ()))
-        parsed["skeleton"] = tuple(tuple(edge) for edge in parsed.get("skeleton", ()))
-        return cls(**parsed)
+        kinds = {f.name: f.type for f in dataclasses.fields(cls)}
+        parsed = {key: raw if kinds[key] == "str" else json.loads(raw) for key, raw in fields.items() if key in kinds}
+        if "roi_mode" not in parsed:  # files written before the field existed kept it in extra
+            parsed["roi_mode"] = parsed.get("extra", {}).get("roi_mode", "align")
+        return decode(cls, parsed)
 
 
 def require_precision(meta: ModelMetadata, precision: str, path: object) -> None:
     """``int8`` is a property of the file (``edgedet quantize`` wrote it), not a switch of the backend."""
     if precision == "int8" and meta.precision != "int8":
-        raise EdgedetError(f"'{path}' is a {meta.precision} file: make an int8 one with 'edgedet quantize {path} "
-                           "--calib IMAGES', then run that file")
+        raise EdgedetError(f"'{path}' is a {meta.precision} file: int8 runs a quantized file (edgedet quantize "
+                           "writes one from it), not a switch of the backend")

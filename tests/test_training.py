@@ -17,7 +17,7 @@ def test_run_writes_everything(trained):
         assert path.is_file() and path.stat().st_size > 0
     ckpt = torch.load(trained.best, weights_only=True)
     assert set(ckpt) >= {"model", "meta"}
-    assert ckpt["meta"]["arch"] == "fasterrcnn_edge_fpn"
+    assert ckpt["meta"]["architecture"] == "fasterrcnn_edge_fpn"
     assert ckpt["meta"]["class_names"][0] == "__background__"
 
 

@@ -99,8 +99,8 @@ def run_demo(cfg: DemoConfig, say: Callable[[str], None] = print,
         set_box_postprocess(model, max_detections=POSE_MAX_DETECTIONS)  # keypoint branch costs per row
         report["max_detections"] = POSE_MAX_DETECTIONS
     with step("eval"):
-        eager = TorchDetector(model, meta.class_names, meta.canvas, architecture=meta.arch, source=str(result.best),
-                              pose=meta.pose)
+        eager = TorchDetector(model, meta.class_names, meta.canvas, architecture=meta.architecture,
+                              source=str(result.best), pose=meta.pose)
         metrics = evaluate(eager, val)
         report.update(map=metrics["map"], map50=metrics["map50"], per_class=metrics["per_class"])
         say(f"eager mAP {metrics['map']:.3f}  mAP@.5 {metrics['map50']:.3f}")

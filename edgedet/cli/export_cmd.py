@@ -67,7 +67,7 @@ def export(
                          score_thresh=score_thresh, nms_thresh=nms_thresh, max_detections=max_dets,
                          inline_functions=inline_functions, roi_mode=roi_mode)
     t0 = time.perf_counter()
-    with console.status(f"exporting {meta.arch} at {meta.canvas[0]}x{meta.canvas[1]}"):
+    with console.status(f"exporting {meta.architecture} at {meta.canvas[0]}x{meta.canvas[1]}"):
         path = export_onnx(model, meta.model_metadata(), out, opts)
     seconds = time.perf_counter() - t0
     console.print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB) in {seconds:.1f}s")
@@ -86,7 +86,7 @@ def _run_check(onnx_path: Path, model, meta, images: Path | None, batch: int = 4
     from edgedet.eager_detector import TorchDetector
     from edgedet.export.check import check_parity, parity_images
 
-    eager = TorchDetector(model, meta.class_names, meta.canvas, pose=meta.pose, architecture=meta.arch)
+    eager = TorchDetector(model, meta.class_names, meta.canvas, pose=meta.pose, architecture=meta.architecture)
     with console.status("checking parity against the eager model"):
         task = "keypoints" if meta.keypoint_names else "detection"
         report = check_parity(onnx_path, eager, parity_images(meta.canvas, images, photos=True, task=task), batch)

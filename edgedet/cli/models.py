@@ -27,5 +27,5 @@ def open_detector(path: str | Path, provider: Provider | str = Provider.cpu, thr
 
         model, meta = model_from_checkpoint(path)
         return TorchDetector(model, meta.class_names, meta.canvas, device="cuda" if provider == "cuda" else "cpu",
-                             architecture=meta.arch, source=str(path), pose=meta.pose)
+                             architecture=meta.architecture, source=str(path), pose=meta.pose)
     return load_detector(path, backend=backend, precision=precision, provider=provider, threads=threads)

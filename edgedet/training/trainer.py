@@ -110,10 +110,10 @@ def check_task(arch: str, data: CocoData) -> dict:
     pose_arch = bool(get_arch(arch).keypoints)
     if pose_arch and not data.keypoint_names:
         raise EdgedetError(f"'{arch}' is a Keypoint R-CNN but '{data.annotation_file}' has no keypoints: train it on "
-                           "COCO keypoints (e.g. 'edgedet data synth DIR --task keypoints')")
+                           "COCO keypoints (a data set whose categories name their keypoints)")
     if data.keypoint_names and not pose_arch:
         raise EdgedetError(f"'{data.annotation_file}' has keypoints but '{arch}' detects boxes only: use "
-                           "--arch keypointrcnn_edge_fpn or keypointrcnn_resnet50_fpn")
+                           "a Keypoint R-CNN (keypointrcnn_edge_fpn or keypointrcnn_resnet50_fpn)")
     return {"num_keypoints": len(data.keypoint_names)} if pose_arch else {}
 
 
@@ -210,10 +210,10 @@ def train(cfg: TrainConfig, on_step: Callable[[dict], None] | None = None,
     plan = plan_training(cfg, loader, progress)
     if on_plan:
         on_plan(plan)
-    meta = CheckpointMeta(cfg.arch, train_data.class_names, canvas,
-                          {k: (list(v) if isinstance(v, tuple) else v.value if isinstance(v, Enum) else v)
-                           for k, v in asdict(cfg).items()}, keypoint_names=train_data.keypoint_names,
-                          skeleton=train_data.skeleton, roi_mode=cfg.roi_mode)
+    meta = CheckpointMeta(cfg.arch, train_data.class_names, canvas, keypoint_names=train_data.keypoint_names,
+                          skeleton=train_data.skeleton, roi_mode=cfg.roi_mode,
+                          train={k: (list(v) if isinstance(v, tuple) else v.value if isinstance(v, Enum) else v)
+                                 for k, v in asdict(cfg).items()})
     net = nn.parallel.DistributedDataParallel(
         model, device_ids=[cfg.device] if "cuda" in cfg.device else None) if world > 1 else model
 
