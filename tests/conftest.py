@@ -84,6 +84,27 @@ def run_cli(*args: str, cwd: Path | None = None, env: dict | None = None) -> sub
                           text=True, cwd=cwd or ROOT, env={**os.environ, **(env or {})}, timeout=600)
 
 
+def cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    """Run ``edgedet`` in this process (``main([...])``, its stdout and stderr captured): what a parser
+    refusal or a bad file gives, without a fresh interpreter per case. ``run_cli`` is for what needs one."""
+    import contextlib
+    import io
+
+    from edgedet.cli.app import main
+
+    out, err, here = io.StringIO(), io.StringIO(), Path.cwd()
+    code = 0
+    try:
+        os.chdir(cwd or ROOT)
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            main([str(a) for a in args])
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    finally:
+        os.chdir(here)
+    return subprocess.CompletedProcess(["edgedet", *map(str, args)], code, out.getvalue(), err.getvalue())
+
+
 def assert_one_line_error(result: subprocess.CompletedProcess, *needles: str) -> None:
     assert result.returncode != 0, result.stdout + result.stderr
     assert "Traceback" not in result.stderr, result.stderr
@@ -92,6 +113,13 @@ def assert_one_line_error(result: subprocess.CompletedProcess, *needles: str) ->
     assert lines[0].startswith("error: "), lines[0]
     for needle in needles:
         assert needle in lines[0], lines[0]
+
+
+@pytest.fixture(scope="session")
+def seeded_onnx(seeded_export) -> Path:
+    """The small edge architecture with seeded weights (distinct detections, no training) at the test canvas,
+    dynamic batch: what the runtime tests run, since they test the engine, not the model's accuracy."""
+    return seeded_export("fasterrcnn_edge_fpn", CANVAS)[2]
 
 
 @pytest.fixture(scope="session")

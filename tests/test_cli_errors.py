@@ -8,7 +8,7 @@ import shutil
 import pytest
 import torch
 
-from tests.conftest import assert_one_line_error, run_cli
+from tests.conftest import assert_one_line_error, cli
 
 
 @pytest.fixture()
@@ -38,40 +38,40 @@ def _edit(path, fn):
 def test_malformed_annotations(data_copy, mutate, needle):
     ann = data_copy / "train" / "annotations.json"
     _edit(ann, mutate)
-    result = run_cli("data", "check", data_copy, "--split", "train")
+    result = cli("data", "check", data_copy, "--split", "train")
     assert_one_line_error(result, str(ann), needle)
 
 
 def test_annotation_record_is_named(data_copy):
     ann = data_copy / "train" / "annotations.json"
     _edit(ann, lambda d: d["annotations"][3].pop("category_id"))
-    assert_one_line_error(run_cli("data", "check", data_copy), "annotations[3]")
+    assert_one_line_error(cli("data", "check", data_copy), "annotations[3]")
 
 
 def test_unreadable_image(data_copy):
     (data_copy / "train" / "images" / "000002.png").write_bytes(b"not a png")
-    assert_one_line_error(run_cli("data", "check", data_copy), "000002.png", "unreadable")
+    assert_one_line_error(cli("data", "check", data_copy), "000002.png", "unreadable")
 
 
 def test_not_json(data_copy):
     (data_copy / "val" / "annotations.json").write_text("{broken")
-    assert_one_line_error(run_cli("data", "check", data_copy, "--split", "val"), "not valid JSON")
+    assert_one_line_error(cli("data", "check", data_copy, "--split", "val"), "not valid JSON")
 
 
 @pytest.mark.slow
 def test_missing_data_folder(tmp_path):
-    assert_one_line_error(run_cli("train", "--data", tmp_path / "nope"), "no 'train' annotations")
+    assert_one_line_error(cli("train", "--data", tmp_path / "nope"), "no 'train' annotations")
 
 
 @pytest.mark.slow
 def test_unknown_architecture(synth_data, tmp_path):
-    assert_one_line_error(run_cli("train", "--data", synth_data, "--arch", "yolo", "--out", tmp_path),
+    assert_one_line_error(cli("train", "--data", synth_data, "--arch", "yolo", "--out", tmp_path),
                           "unknown architecture 'yolo'")
 
 
 @pytest.mark.slow
 def test_canvas_not_multiple_of_32(trained, tmp_path):
-    result = run_cli("export", trained.best, "-o", tmp_path / "m.onnx", "--imgsz", "100")
+    result = cli("export", trained.best, "-o", tmp_path / "m.onnx", "--imgsz", "100")
     assert_one_line_error(result, "multiple of 32")
     assert not list(tmp_path.iterdir())
 
@@ -80,7 +80,7 @@ def test_canvas_not_multiple_of_32(trained, tmp_path):
 def test_non_checkpoint_file(tmp_path):
     bad = tmp_path / "junk.pt"
     bad.write_bytes(b"\x00garbage")
-    assert_one_line_error(run_cli("info", bad), "cannot load")
+    assert_one_line_error(cli("info", bad), "cannot load")
 
 
 @pytest.mark.slow
@@ -88,7 +88,7 @@ def test_pickled_object_is_refused(tmp_path):
     """weights_only=True: a checkpoint holding arbitrary Python objects does not load."""
     evil = tmp_path / "evil.pt"
     torch.save({"model": {}, "meta": {"format": "edgedet-checkpoint"}, "obj": object()}, evil)
-    assert_one_line_error(run_cli("info", evil), "weights_only=True")
+    assert_one_line_error(cli("info", evil), "weights_only=True")
 
 
 @pytest.mark.slow
@@ -96,7 +96,7 @@ def test_state_dict_that_does_not_fit(trained, tmp_path):
     state = torch.load(trained.best, weights_only=True)["model"]
     plain = tmp_path / "plain.pt"
     torch.save(state, plain)
-    result = run_cli("export", plain, "--arch", "fasterrcnn_mobilenet_v3_large_320_fpn", "--num-classes", "5",
+    result = cli("export", plain, "--arch", "fasterrcnn_mobilenet_v3_large_320_fpn", "--num-classes", "5",
                      "-o", tmp_path / "m.onnx")
     assert_one_line_error(result, "does not fit architecture")
     assert not (tmp_path / "m.onnx").exists()
@@ -106,18 +106,18 @@ def test_state_dict_that_does_not_fit(trained, tmp_path):
 def test_plain_state_dict_needs_arch(trained, tmp_path):
     plain = tmp_path / "plain.pt"
     torch.save(torch.load(trained.best, weights_only=True)["model"], plain)
-    assert_one_line_error(run_cli("export", plain), "--arch and --num-classes")
+    assert_one_line_error(cli("export", plain), "--arch and --num-classes")
 
 
 @pytest.mark.slow
 def test_opset_too_old_leaves_nothing(trained, tmp_path):
-    result = run_cli("export", trained.best, "-o", tmp_path / "m.onnx", "--opset", "15")
+    result = cli("export", trained.best, "-o", tmp_path / "m.onnx", "--opset", "15")
     assert_one_line_error(result, "Invalid value for '--opset'", "18")
     assert not list(tmp_path.iterdir())
 
 
 def test_missing_model_and_images(tmp_path):
-    assert_one_line_error(run_cli("predict", tmp_path / "none.onnx", tmp_path), "does not exist")
+    assert_one_line_error(cli("predict", tmp_path / "none.onnx", tmp_path), "does not exist")
 
 
 def test_onnx_without_metadata(tmp_path):
@@ -129,11 +129,11 @@ def test_onnx_without_metadata(tmp_path):
                               [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])])
     path = tmp_path / "plain.onnx"
     onnx.save(helper.make_model(graph), path)
-    assert_one_line_error(run_cli("info", path), "no edgedet metadata")
+    assert_one_line_error(cli("info", path), "no edgedet metadata")
 
 
 def test_too_few_synth_images(tmp_path):
-    assert_one_line_error(run_cli("data", "synth", tmp_path / "d", "--images", "1"), "'--images'", "2")
+    assert_one_line_error(cli("data", "synth", tmp_path / "d", "--images", "1"), "'--images'", "2")
 
 
 @pytest.mark.parametrize(
@@ -151,4 +151,4 @@ def test_too_few_synth_images(tmp_path):
 )
 def test_flag_values_are_checked_by_the_parser(argv, needles, tmp_path):
     """Choices, ranges and formats live in the option types: one line naming the flag, before any work."""
-    assert_one_line_error(run_cli(*argv, cwd=tmp_path), *needles)
+    assert_one_line_error(cli(*argv, cwd=tmp_path), *needles)

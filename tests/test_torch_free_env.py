@@ -73,15 +73,15 @@ def test_exporter_commands_say_what_to_install(bare_env, edge_onnx, synth_data, 
     assert list(outside.iterdir()) == []
 
 
-def test_runtime_tests_pass_without_torch(bare_env, edge_onnx, outside):
+def test_runtime_tests_pass_without_torch(bare_env, seeded_onnx, outside):
     tests = outside / "tests"
     shutil.copytree(ROOT / "tests" / "runtime", tests / "runtime", ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copy(ROOT / "tests" / "__init__.py", tests / "__init__.py")
     (outside / "pytest.ini").write_text("[pytest]\nmarkers =\n    slow: slow\n")
-    env = {**os.environ, "EDGEDET_TEST_MODEL": str(edge_onnx)}
+    env = {**os.environ, "EDGEDET_TEST_MODEL": str(seeded_onnx)}
     env.pop("PYTHONPATH", None)
     # the fast tests of the stream loop and the multi-stream scheduler, which import every runtime
-    # module a run uses (sources, sinks, pipeline, multistream, backends): what this proves is that none
+    # module a run uses (sources, sinks, the engine, backends): what this proves is that none
     # needs torch. The rest (fuzzed and live streams, a browser) exercise the same modules and run in the
     # full environment; running them twice would cost a minute of the CI budget.
     r = subprocess.run([str(bare_env), "-m", "pytest", "-q", "-p", "no:cacheprovider", "-m", "not slow",

@@ -16,7 +16,7 @@ def onnx_model(request) -> Path:
     env = os.environ.get("EDGEDET_TEST_MODEL")
     if env:
         return Path(env)
-    return request.getfixturevalue("edge_onnx")
+    return request.getfixturevalue("seeded_onnx")
 
 
 def frames_from(model: Path, count: int, size=(120, 160)) -> list[np.ndarray]:

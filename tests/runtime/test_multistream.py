@@ -93,7 +93,9 @@ def test_four_live_cameras_are_served_fairly_and_a_dead_one_blocks_nobody(onnx_m
     assert min(served) >= max(served) / 2 and min(served) >= 20, served  # none starves
     assert per["cam4"]["frames_processed"] < min(served) / 2  # the silent camera: few frames, nobody waited for it
     assert per["cam4"]["outages"] >= 1
-    assert all(per[f"cam{i}"]["frames_dropped"] >= 0 for i in range(4))
+    for i in range(4):  # every frame that arrived was processed or counted as dropped (the last may sit in its slot)
+        cam = per[f"cam{i}"]
+        assert cam["frames_in"] - cam["frames_processed"] - cam["frames_dropped"] in (0, 1), cam
     assert sum(s["frames_dropped"] for s in report["sources"]) == report["frames_dropped"]
     inference_p99 = report["stages_ms"]["inference"]["p99"]
     for i in range(4):
