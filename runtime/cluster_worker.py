@@ -162,7 +162,7 @@ class StreamWorker:
         self.detector, self.error = None, None
         try:
             self.detector = load_detector(model, backend=backend, precision=precision, provider=provider,
-                                          threads=threads)
+                                          threads=threads, spin=False)  # as a local run: the engine's threads
         except EdgedetError as exc:  # told in ``hello``: the driver stops with this line, it does not retry
             self.error = str(exc)
         self.state = StreamState()

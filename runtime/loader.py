@@ -27,10 +27,12 @@ class Backend(str, Enum):
 
 def load_detector(path: str | Path, backend: Backend | str = Backend.auto, precision: Precision | str = Precision.fp32,
                   provider: Provider | str = Provider.cpu, threads: int | None = None,
-                  proposals: ProposalSource | None = None) -> Detector:
+                  proposals: ProposalSource | None = None, spin: bool = True) -> Detector:
     """``precision``: bf16 is OpenVINO's (CPUs with native bf16); int8 names a file ``edgedet quantize``
     wrote (ONNX Runtime and OpenVINO both run it); an engine's precision was fixed when it was built.
-    ``proposals``: where a file with a ``rois`` input (a model without an RPN) gets them (ONNX Runtime)."""
+    ``proposals``: where a file with a ``rois`` input (a model without an RPN) gets them (ONNX Runtime).
+    ``spin=False``: ONNX Runtime's idle threads sleep instead of spinning between runs; the stream engine
+    asks for it, since its decode and output threads need those cores between two inferences."""
     path = require_model_file(path)
     backend, precision = Backend(backend), Precision(precision)
     suffix = path.suffix.lower()
@@ -55,7 +57,7 @@ def load_detector(path: str | Path, backend: Backend | str = Backend.auto, preci
         return OpenVinoDetector(path, precision=precision, threads=threads)
     from edgedet.runtime.onnx_detector import OnnxDetector
 
-    detector = OnnxDetector(path, provider=provider, threads=threads, proposals=proposals)
+    detector = OnnxDetector(path, provider=provider, threads=threads, proposals=proposals, spin=spin)
     try:
         require_precision(detector.meta, precision, path)
     except EdgedetError:

@@ -133,7 +133,7 @@ def run_here(model: Path, specs: list[str], options, batch: int | None, save: st
     from edgedet.runtime.engine import StreamState, run_engine
 
     detector = open_detector(model, provider=provider, threads=threads, backend=backend,
-                             precision=precision.value)
+                             precision=precision.value, spin=False)  # the engine's other threads need the cores
     try:
         streams, shared = open_streams(specs, save, jsonl, show, address)
     except BaseException:
