@@ -69,6 +69,7 @@ class Detector(ABC):
     fill: int = DEFAULT_FILL
     origin: str = "(in memory)"
     closed: bool = False
+    concurrent = False  # whether ``infer`` may run in several threads at once (the engine's ``parallel``)
     _buffer: np.ndarray | None = None
 
     def adopt(self, meta: ModelMetadata, origin: str) -> None:
@@ -90,9 +91,10 @@ class Detector(ABC):
             self._buffer = np.empty((n, *self.canvas, 3), np.uint8)
         return self._buffer
 
-    def preprocess(self, frames: Sequence[np.ndarray]) -> tuple[np.ndarray, list[float]]:
-        """Letterbox frames into one uint8 [N, H, W, 3] batch; returns (batch, scales)."""
-        batch = self.input_buffer(len(frames))
+    def preprocess(self, frames: Sequence[np.ndarray], fresh: bool = False) -> tuple[np.ndarray, list[float]]:
+        """Letterbox frames into one uint8 [N, H, W, 3] batch; returns (batch, scales). ``fresh``: a new array
+        rather than the reused buffer (batches being inferred at the same time need their own)."""
+        batch = np.empty((len(frames), *self.canvas, 3), np.uint8) if fresh else self.input_buffer(len(frames))
         scales = [letterbox(frame, self.canvas, self.fill, out=batch[i])[1] for i, frame in enumerate(frames)]
         return batch, scales
 

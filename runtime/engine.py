@@ -3,7 +3,8 @@ of streams (a single source is a list of one).
 
     capture/decode (a thread per source: live ones keep the newest frame, files decode ahead, in order)
       -> batch (the ready frames of up to B streams, never waiting for a slow one)
-      -> pre-process + inference (this thread, one call per batch)
+      -> pre-process + inference (this thread, one call per batch; or ``parallel`` inference threads, each
+         with a batch of its own, for a backend whose model can run several calls at once)
       -> post-process -> filter -> sinks (the output thread, behind a small bounded queue)
 
 DeepStream's stream muxer, in Python. Each round the engine asks every active stream, starting one further
@@ -17,6 +18,11 @@ encoding of one batch overlap the inference of the next. The queue between the t
 ``QUEUE_DEPTH`` batches: when the sinks are slower than inference the engine waits, and that wait is
 reported (``queue_wait_ms``: back-pressure) rather than hidden in a growing queue.
 
+With ``StreamOptions.parallel`` = K > 1 (ONNX Runtime, OpenVINO) the engine hands each batch to one of K
+inference threads and goes on gathering; the output thread takes the results in the order the batches
+were formed, so every stream's frames are still written in order. On a CPU, K batches of one-thread
+inference on K cores are what K separate processes do, with one model in memory and one report.
+
 End-to-end latency runs from each frame's capture time to its result being ready (before the sinks), frame
 age from capture to the start of its batch. A stream that ends is closed and leaves the rotation; the run
 ends when none is left, a limit is hit, a sink asks to stop or ``state.stop`` is set (Ctrl-C/SIGTERM): the
@@ -29,6 +35,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -60,6 +67,7 @@ class StreamOptions:
     duration_s: float | None = None
     max_frames: int | None = None  # counts the frames of all streams
     status_every_s: float = 0.5
+    parallel: int = 1  # batches inferred at once, each on its own thread (a backend that allows it)
 
 
 @dataclass
@@ -112,19 +120,29 @@ def gather(streams: Sequence[Stream], start: int, limit: int) -> list[tuple[Stre
 @dataclass
 class _Inferred:
     ready: list[tuple[Stream, Frame]]
-    outputs: object
-    scales: object
+    result: Future | tuple  # (outputs, scales), or the inference thread's future of them
     shapes: list[tuple[int, int]]
     started: float
+
+
+def _preprocess_and_infer(detector: Detector, images: list[np.ndarray], rec: LatencyRecorder,
+                          fresh: bool) -> tuple:
+    t0 = now()
+    data, scales = detector.preprocess(images, fresh=fresh)
+    t1 = now()
+    outputs = detector.infer(data)
+    rec.add("preprocess", (t1 - t0) * 1e3)
+    rec.add("inference", (now() - t1) * 1e3)
+    return outputs, scales
 
 
 class _Output:
     """The output thread: post-process, filter, time, write to the sinks, in batch order."""
 
     def __init__(self, detector: Detector, opts: StreamOptions, state: StreamState, rec: LatencyRecorder,
-                 shared_sinks: Sequence[Sink]) -> None:
+                 shared_sinks: Sequence[Sink], parallel: int = 1) -> None:
         self.detector, self.opts, self.state, self.rec, self.shared = detector, opts, state, rec, shared_sinks
-        self.queue: queue.Queue[_Inferred | None] = queue.Queue(maxsize=QUEUE_DEPTH)
+        self.queue: queue.Queue[_Inferred | None] = queue.Queue(maxsize=QUEUE_DEPTH + parallel - 1)
         self.stop_requested = threading.Event()
         self.error: BaseException | None = None
         self.thread = threading.Thread(target=self._run, name="edgedet-output", daemon=True)
@@ -157,8 +175,9 @@ class _Output:
             self.stop_requested.set()
 
     def _write(self, item: _Inferred) -> None:
+        outputs, scales = item.result.result() if isinstance(item.result, Future) else item.result
         t0 = now()
-        padded = self.detector.postprocess(item.outputs, item.scales, item.shapes)
+        padded = self.detector.postprocess(outputs, scales, item.shapes)
         t_ready = now()
         self.rec.add("postprocess", (t_ready - t0) * 1e3)
         for (stream, frame), dets in zip(item.ready, padded):
@@ -195,7 +214,9 @@ def run_engine(detector: Detector, streams: Sequence[Stream], opts: StreamOption
     active = list(streams)
     blank = np.full((*detector.canvas, 3), detector.fill, np.uint8)  # a fixed-batch file's padding
     turn, last_status, submitted = 0, now(), 0
-    output = _Output(detector, opts, state, rec, shared_sinks)
+    parallel = max(1, opts.parallel) if detector.concurrent else 1
+    pool = ThreadPoolExecutor(parallel, thread_name_prefix="edgedet-infer") if parallel > 1 else None
+    output = _Output(detector, opts, state, rec, shared_sinks, parallel)
     try:
         while active and not state.stop.is_set() and not output.stop_requested.is_set():
             if opts.max_frames is not None and submitted >= opts.max_frames:
@@ -217,15 +238,14 @@ def run_engine(detector: Detector, streams: Sequence[Stream], opts: StreamOption
             rec.add("read", (t0 - t_read) * 1e3)
             images = [frame.image for _, frame in ready]
             padded = images + [blank] * ((detector.fixed_batch or len(images)) - len(images))
-            data, scales = detector.preprocess(padded)
-            t1 = now()
-            outputs = detector.infer(data)
-            t2 = now()
-            rec.add("preprocess", (t1 - t0) * 1e3)
-            rec.add("inference", (t2 - t1) * 1e3)
+            if pool is None:
+                result = _preprocess_and_infer(detector, padded, rec, fresh=False)
+            else:  # the batch's own canvas array: another batch may be letterboxing at the same time
+                result = pool.submit(_preprocess_and_infer, detector, padded, rec, True)
             sizes.append(len(ready))
             submitted += len(ready)
-            output.put(_Inferred(ready, outputs, scales, [im.shape[:2] for im in padded], t0))
+            output.put(_Inferred(ready, result, [im.shape[:2] for im in padded], t0))
+            t2 = now()
             if on_status and t2 - last_status >= opts.status_every_s:
                 last_status = t2
                 on_status(status_of(state, streams, rec))
@@ -234,6 +254,8 @@ def run_engine(detector: Detector, streams: Sequence[Stream], opts: StreamOption
         if output.thread.is_alive():  # an exception above: stop the output thread without writing more
             output.queue.put(None)
             output.thread.join()
+        if pool is not None:
+            pool.shutdown(wait=True)
         for stream in streams:
             stream.close()
         for sink in shared_sinks:

@@ -71,6 +71,8 @@ class OnnxDetector(Detector):
     proposals come from the ``proposals`` source the caller passes (the lineage passes selective search,
     ``selective_search.padded_proposals``), called on each batch of canvases."""
 
+    concurrent = True  # an InferenceSession's run may be called from several threads at once
+
     def __init__(self, path: str | Path, provider: Provider | str = Provider.cpu, threads: int | None = None,
                  profile: str | None = None, spin: bool = True, proposals: ProposalSource | None = None) -> None:
         self.path = Path(path)

@@ -10,6 +10,7 @@ only when requested. With f32 the detections equal onnxruntime's.
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -40,6 +41,8 @@ def inlined_model_bytes(path: Path) -> tuple[bytes, dict[str, str]]:
 
 
 class OpenVinoDetector(Detector):
+    concurrent = True  # one infer request per calling thread, of the one compiled model
+
     def __init__(self, path: str | Path, precision: Precision | str = Precision.fp32, threads: int | None = None,
                  device: str = "CPU") -> None:
         try:
@@ -61,12 +64,15 @@ class OpenVinoDetector(Detector):
         except RuntimeError as exc:
             first = (str(exc).strip().splitlines() or [type(exc).__name__])[-1]
             raise EdgedetError(f"OpenVINO cannot load '{path}': {first}") from None
-        self._request = self._compiled.create_infer_request()
+        self._requests = threading.local()
         self._outputs = [(o, o.get_any_name()) for o in self._compiled.outputs]
         self.device = device
 
     def _infer(self, batch: np.ndarray) -> dict[str, np.ndarray]:
-        result = self._request.infer({0: batch})
+        request = getattr(self._requests, "request", None)
+        if request is None:
+            request = self._requests.request = self._compiled.create_infer_request()
+        result = request.infer({0: batch})
         return {name: np.array(result[port]) for port, name in self._outputs}
 
     def describe(self) -> BackendInfo:
@@ -76,5 +82,5 @@ class OpenVinoDetector(Detector):
         return BackendInfo(str(self.path), self.meta.architecture, "openvino", self.device, precision)
 
     def _close(self) -> None:
-        self._request = None
+        self._requests = threading.local()
         self._compiled = None

@@ -64,6 +64,9 @@ def run(
     sources: Path | None = typer.Option(None, "--sources", help="A file with one source per line ('#' comments)."),
     batch: int | None = typer.Option(None, "--batch", min=1, help="Several sources: frames per inference call at "
                                      "most (default: one per source; a fixed-batch file uses its batch)."),
+    parallel: int = typer.Option(1, "--parallel", min=1, max=64, help="Batches inferred at once, each on its own "
+                                 "thread (ONNX Runtime, OpenVINO). On a CPU, --parallel N --threads 1 keeps N cores "
+                                 "busy as N separate runs would, with one model in memory."),
     save: str | None = typer.Option(None, help="Annotated video (.mp4/.avi/.mkv); with several sources a path "
                                     "holding '{source}', e.g. 'out/{source}.mp4'."),
     jsonl: Path | None = typer.Option(None, help="JSON Lines: one object per frame (with a 'source' field when "
@@ -96,6 +99,7 @@ def run(
       edgedet run model.onnx -s rtsp://cam/stream --duration 60 --report r.json
       edgedet run model.onnx -s 0 --backend openvino --precision bf16
       edgedet run model.onnx -s a.mp4 -s b.mp4 --save 'out/{source}.mp4'
+      edgedet run model.onnx -s a.mp4 -s b.mp4 --parallel 2 --threads 1
       edgedet run model.onnx --sources cams.txt --ray auto --jsonl d.jsonl
     """
     from edgedet.runtime.atomic import write_json
@@ -109,7 +113,7 @@ def run(
                            "e.g. 'out/{source}.mp4'")
     address = _parse_serve(serve) if serve else None
     wanted = [int(c) if c.isdigit() else c for c in classes] if classes else None
-    options = StreamOptions(conf, wanted, duration, max_frames)
+    options = StreamOptions(conf, wanted, duration, max_frames, parallel=parallel)
     if workers and not ray:
         raise EdgedetError("--workers spreads sources over a Ray cluster: give --ray too")
     if ray:

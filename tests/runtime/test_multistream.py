@@ -15,8 +15,8 @@ import pytest
 
 from edgedet.runtime.engine import Stream, StreamOptions, run_engine
 from edgedet.runtime.onnx_detector import OnnxDetector
-from edgedet.runtime.sinks import MjpegServer
-from edgedet.runtime.sources import LiveSource
+from edgedet.runtime.sinks import JsonlSink, MjpegServer
+from edgedet.runtime.sources import LiveSource, VideoFileSource
 from tests.runtime.conftest import assert_valid_report, count_video_frames, frames_from
 from tests.runtime.test_streaming import publish_at
 
@@ -132,3 +132,28 @@ def test_grid_preview_shows_every_stream_in_its_tile(onnx_model):
         tile = picture[r * 90 + 40:r * 90 + 85, c * 160 + 10:c * 160 + 110].reshape(-1, 3).mean(0)  # below the label
         assert np.allclose(tile, rgb, atol=30), (r, c, tile)
     assert picture[90 + 40:, 160 + 10:].mean() < 10  # the fourth tile is empty
+
+
+def test_parallel_batches_write_what_one_at_a_time_writes(onnx_model, tmp_path):
+    """Two batches inferred at once (two inference threads, one session) give every stream's frames in order
+    and the same detections as one batch at a time, on the same files."""
+    counts = {"north": 9, "south": 14, "gate": 5}
+    frames = frames_from(onnx_model, 14)
+    videos = {name: write_video(tmp_path / f"{name}.avi", frames[:n]) for name, n in counts.items()}
+    written = {}
+    for parallel in (1, 2):
+        log = JsonlSink(tmp_path / f"p{parallel}.jsonl")
+        streams = [Stream(name, VideoFileSource(str(path)), [log.for_source(name)]) for name, path in videos.items()]
+        with OnnxDetector(onnx_model, threads=1) as det:
+            report = run_engine(det, streams, StreamOptions(conf=0.05, parallel=parallel), batch=2,
+                                shared_sinks=[log])
+        assert report.frames_processed == sum(counts.values())
+        assert report.batch_size.max == 2 and report.stages_ms["inference"].count < sum(counts.values())
+        lines = [json.loads(x) for x in (tmp_path / f"p{parallel}.jsonl").read_text().splitlines()]
+        for line in lines:
+            line.pop("captured")
+        written[parallel] = {name: [x for x in lines if x["source"] == name] for name in counts}
+    for name, n in counts.items():
+        assert [x["frame"] for x in written[2][name]] == list(range(n)), name
+    assert written[2] == written[1]
+    assert sum(len(x["detections"]) for v in written[1].values() for x in v) > 0
