@@ -196,6 +196,24 @@ class _Output:
             self.stop_requested.set()
 
 
+def warm_up(detector: Detector, parallel: int = 1) -> None:
+    """One blank batch through each of the ``parallel`` inference threads, before any source opens: a
+    backend's first call allocates and compiles (an OpenVINO request is made per thread on first use), and
+    on a live camera the frames that arrive meanwhile would be dropped."""
+    parallel = max(1, parallel) if detector.concurrent else 1
+    blank = [np.full((*detector.canvas, 3), detector.fill, np.uint8)] * (detector.fixed_batch or 1)
+
+    def once() -> None:
+        detector.infer(detector.preprocess(blank, fresh=parallel > 1)[0])
+
+    if parallel == 1:
+        once()
+        return
+    with ThreadPoolExecutor(parallel) as pool:
+        for future in [pool.submit(once) for _ in range(parallel)]:
+            future.result()
+
+
 def run_engine(detector: Detector, streams: Sequence[Stream], opts: StreamOptions, batch: int | None = None,
                state: StreamState | None = None, on_status: Callable[[StatusUpdate], None] | None = None,
                shared_sinks: Sequence[Sink] = (), rec: LatencyRecorder | None = None,

@@ -27,12 +27,13 @@ class Backend(str, Enum):
 
 def load_detector(path: str | Path, backend: Backend | str = Backend.auto, precision: Precision | str = Precision.fp32,
                   provider: Provider | str = Provider.cpu, threads: int | None = None,
-                  proposals: ProposalSource | None = None, spin: bool = True) -> Detector:
+                  proposals: ProposalSource | None = None, spin: bool = True, streams: int = 1) -> Detector:
     """``precision``: bf16 is OpenVINO's (CPUs with native bf16); int8 names a file ``edgedet quantize``
     wrote (ONNX Runtime and OpenVINO both run it); an engine's precision was fixed when it was built.
     ``proposals``: where a file with a ``rois`` input (a model without an RPN) gets them (ONNX Runtime).
     ``spin=False``: ONNX Runtime's idle threads sleep instead of spinning between runs; the stream engine
-    asks for it, since its decode and output threads need those cores between two inferences."""
+    asks for it, since its decode and output threads need those cores between two inferences.
+    ``streams``: OpenVINO's parallel infer requests, one per batch the engine infers at once."""
     path = require_model_file(path)
     backend, precision = Backend(backend), Precision(precision)
     suffix = path.suffix.lower()
@@ -54,7 +55,7 @@ def load_detector(path: str | Path, backend: Backend | str = Backend.auto, preci
     if backend is Backend.openvino:
         from edgedet.runtime.openvino_detector import OpenVinoDetector
 
-        return OpenVinoDetector(path, precision=precision, threads=threads)
+        return OpenVinoDetector(path, precision=precision, threads=threads, streams=streams)
     from edgedet.runtime.onnx_detector import OnnxDetector
 
     detector = OnnxDetector(path, provider=provider, threads=threads, proposals=proposals, spin=spin)

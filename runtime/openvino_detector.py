@@ -44,7 +44,11 @@ class OpenVinoDetector(Detector):
     concurrent = True  # one infer request per calling thread, of the one compiled model
 
     def __init__(self, path: str | Path, precision: Precision | str = Precision.fp32, threads: int | None = None,
-                 device: str = "CPU") -> None:
+                 device: str = "CPU", streams: int = 1) -> None:
+        """``streams``: infer requests the compiled model runs at once (OpenVINO's ``NUM_STREAMS``), for the
+        engine's ``parallel`` batches; ``threads`` is then each stream's. One stream runs its requests one
+        after another (measured: two cameras on two one-thread requests of one stream served 29 fps where
+        one camera alone got 25)."""
         try:
             import openvino as ov
         except ImportError:
@@ -54,9 +58,9 @@ class OpenVinoDetector(Detector):
         data, props = inlined_model_bytes(self.path)
         self.adopt(ModelMetadata.from_props(props, source=f"'{path}'"), str(self.path))
         require_precision(self.meta, self.precision, self.path)
-        config = {"INFERENCE_PRECISION_HINT": _HINTS[self.precision]}
+        config: dict = {"INFERENCE_PRECISION_HINT": _HINTS[self.precision], "NUM_STREAMS": int(streams)}
         if threads:
-            config["INFERENCE_NUM_THREADS"] = int(threads)
+            config["INFERENCE_NUM_THREADS"] = int(threads) * int(streams)
         core = ov.Core()
         try:
             model = core.read_model(model=data)

@@ -16,7 +16,8 @@ from edgedet.runtime.onnx_detector import Provider
 
 
 def open_detector(path: str | Path, provider: Provider | str = Provider.cpu, threads: int | None = None,
-                  backend: Backend | str = Backend.auto, precision: str = "fp32", spin: bool = True) -> Detector:
+                  backend: Backend | str = Backend.auto, precision: str = "fp32", spin: bool = True,
+                  streams: int = 1) -> Detector:
     path = require_model_file(path)
     if path.suffix.lower() in CHECKPOINT_SUFFIXES:
         if Backend(backend) is not Backend.auto or precision != "fp32":
@@ -28,4 +29,5 @@ def open_detector(path: str | Path, provider: Provider | str = Provider.cpu, thr
         model, meta = model_from_checkpoint(path)
         return TorchDetector(model, meta.class_names, meta.canvas, device="cuda" if provider == "cuda" else "cpu",
                              architecture=meta.architecture, source=str(path), pose=meta.pose)
-    return load_detector(path, backend=backend, precision=precision, provider=provider, threads=threads, spin=spin)
+    return load_detector(path, backend=backend, precision=precision, provider=provider, threads=threads, spin=spin,
+                         streams=streams)

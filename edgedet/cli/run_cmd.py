@@ -134,11 +134,13 @@ def run_here(model: Path, specs: list[str], options, batch: int | None, save: st
              provider: Provider, threads: int | None) -> RunReport:
     """The sources in this process, on the one stream engine (a single source is a group of one)."""
     from edgedet.cli.models import open_detector
-    from edgedet.runtime.engine import StreamState, run_engine
+    from edgedet.runtime.engine import StreamState, run_engine, warm_up
 
     detector = open_detector(model, provider=provider, threads=threads, backend=backend,
-                             precision=precision.value, spin=False)  # the engine's other threads need the cores
+                             precision=precision.value, spin=False,  # the engine's other threads need the cores
+                             streams=options.parallel)
     try:
+        warm_up(detector, options.parallel)  # before the cameras open: nothing is dropped while it compiles
         streams, shared = open_streams(specs, save, jsonl, show, address)
     except BaseException:
         detector.close()
