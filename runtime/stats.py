@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections import defaultdict
 
 import numpy as np
@@ -20,23 +21,26 @@ def summarize(samples: list[float] | np.ndarray) -> dict[str, float]:
 
 class LatencyRecorder:
     """Collects samples per named series; memory is bounded by keeping at most ``cap`` per series
-    (a reservoir past that), so a days-long run does not grow."""
+    (a reservoir past that), so a days-long run does not grow. ``add`` may be called from several threads
+    (the engine's inference threads and its output thread record into one recorder)."""
 
     def __init__(self, cap: int = 100_000, seed: int = 0) -> None:
         self.cap = cap
         self._series: dict[str, list[float]] = defaultdict(list)
         self._seen: dict[str, int] = defaultdict(int)
         self._rng = np.random.default_rng(seed)
+        self._lock = threading.Lock()
 
     def add(self, name: str, ms: float) -> None:
-        self._seen[name] += 1
-        series = self._series[name]
-        if len(series) < self.cap:
-            series.append(ms)
-        else:
-            j = int(self._rng.integers(0, self._seen[name]))
-            if j < self.cap:
-                series[j] = ms
+        with self._lock:
+            self._seen[name] += 1
+            series = self._series[name]
+            if len(series) < self.cap:
+                series.append(ms)
+            else:
+                j = int(self._rng.integers(0, self._seen[name]))
+                if j < self.cap:
+                    series[j] = ms
 
     def last(self, name: str) -> float:
         series = self._series.get(name)
