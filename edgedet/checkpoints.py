@@ -64,8 +64,7 @@ class CheckpointMeta(ModelDescription):
             raise EdgedetError(f"'{path}' checkpoint meta has a bad canvas {meta['canvas']!r}")
         if spec.keypoints and not meta.get("keypoint_names"):
             meta["keypoint_names"], meta["skeleton"] = default_pose(spec.keypoints)
-        return decode(cls, meta, source_sha256=sha256, train=dict(meta.get("train") or {}),
-                      roi_mode=str(meta.get("roi_mode", "align")))
+        return decode(cls, meta, source_sha256=sha256, train=dict(meta.get("train") or {}))
 
     def model_metadata(self) -> ModelMetadata:
         """The deployed model's metadata for a model exported from this checkpoint: the same description."""

@@ -39,10 +39,15 @@ class ModelDescription:
 
     def description(self) -> ModelDescription:
         """Only the shared fields (what an export carries over from its checkpoint)."""
-        return ModelDescription(**{f.name: getattr(self, f.name) for f in dataclasses.fields(ModelDescription)})
+        return ModelDescription(**shared_fields(self))
 
 
 D = TypeVar("D", bound=ModelDescription)
+
+
+def shared_fields(obj: ModelDescription) -> dict[str, Any]:
+    """``obj``'s values of ``ModelDescription``'s fields, whichever description it is."""
+    return {f.name: getattr(obj, f.name) for f in dataclasses.fields(ModelDescription)}
 
 
 def encode(obj: ModelDescription) -> dict[str, Any]:

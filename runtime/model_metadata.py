@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from edgedet.runtime.errors import EdgedetError
-from edgedet.runtime.model_description import ModelDescription, decode, encode
+from edgedet.runtime.model_description import ModelDescription, decode, encode, shared_fields
 
 FORMAT_VERSION = 1
 _PREFIX = "edgedet."
@@ -37,8 +37,7 @@ class ModelMetadata(ModelDescription):
     @classmethod
     def of(cls, description: ModelDescription, **facts) -> ModelMetadata:
         """The file's metadata for a model of this description (a checkpoint's), plus the export's facts."""
-        shared = {f.name: getattr(description, f.name) for f in dataclasses.fields(ModelDescription)}
-        return cls(**{**shared, **facts})
+        return cls(**{**shared_fields(description), **facts})
 
     def to_props(self) -> dict[str, str]:
         """Flatten to the string->string pairs stored in the model file."""

@@ -83,7 +83,6 @@ class OnnxDetector(Detector):
         has_rois = any(i.name == ROIS_INPUT for i in self.session.get_inputs())
         self._rois = int(self.meta.extra.get("rois", 0)) if has_rois else 0
         if self._rois and proposals is None:
-            self.session = None
             raise EdgedetError(f"'{path}' takes its region proposals as an input ('{ROIS_INPUT}', {self._rois} per "
                                "image): pass a proposal source (e.g. selective_search.padded_proposals)")
         self.proposals = proposals
