@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import shutil
 import subprocess
 import sys
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # a worker per core: a thread each, or two workers' OpenMP pools spin against each other on the same
+    # cores (a training test took 114 s instead of 13)
+    os.environ["OMP_NUM_THREADS"] = "1"
 os.environ.setdefault("OMP_NUM_THREADS", "2")
 # Without a GPU the Triton kernel runs in Triton's interpreter; the switch must be set before
 # anything (torch's exporter included) imports triton, so it lives here.
@@ -44,38 +52,89 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(pytest.mark.skip(reason="TensorRT and a GPU are not both present"))
 
 
-@pytest.fixture(scope="session")
-def synth_data(tmp_path_factory) -> Path:
-    from edgedet.data.synthetic import synthesize
+def made_once(request: pytest.FixtureRequest, name: str, make: Callable[[Path], object]) -> Path:
+    """The folder of a session fixture's files, made once per test run. Under pytest-xdist every worker has
+    its own session, so the first worker to ask makes the files under a lock in the run's shared temporary
+    folder and the others wait and reuse them: a model is trained and a file exported once, not per worker."""
+    factory = request.getfixturevalue("tmp_path_factory")
+    shared = hasattr(request.config, "workerinput")  # an xdist worker: the run's folder is one level up
+    root = (factory.getbasetemp().parent if shared else factory.getbasetemp()) / f"shared-{name}"
+    done = root / ".made"
+    if shared:
+        from filelock import FileLock  # imported here: the torch-free copy of the runtime tests lacks it
 
-    root = tmp_path_factory.mktemp("shapes")
-    synthesize(root, 30, seed=0, size=CANVAS, val_fraction=0.2)
+        lock = FileLock(str(root) + ".lock")
+    else:
+        lock = contextlib.nullcontext()
+    with lock:
+        if not done.exists():
+            shutil.rmtree(root, ignore_errors=True)
+            root.mkdir(parents=True)
+            make(root)
+            done.touch()
     return root
 
 
 @pytest.fixture(scope="session")
-def trained(synth_data, tmp_path_factory):
-    """The small edge architecture trained for a few dozen steps at a 128x128 canvas."""
-    import torch
+def synth_data(request) -> Path:
+    from edgedet.data.synthetic import synthesize
 
-    from edgedet.training.trainer import TrainConfig, train
+    return made_once(request, "shapes", lambda root: synthesize(root, 30, seed=0, size=CANVAS, val_fraction=0.2))
 
-    torch.manual_seed(0)
-    out = tmp_path_factory.mktemp("run")
-    cfg = TrainConfig(data=str(synth_data), out=str(out), epochs=6, batch_size=4, lr=2e-3, canvas=CANVAS,
-                      eval_every=-1, warmup_steps=10, seed=0)
-    return train(cfg)
+
+@dataclass(frozen=True)
+class Trained:
+    """What the training run wrote (the paths of ``TrainResult``)."""
+
+    folder: Path
+
+    @property
+    def best(self) -> Path:
+        return self.folder / "best.pt"
+
+    @property
+    def last(self) -> Path:
+        return self.folder / "last.pt"
+
+    @property
+    def metrics_csv(self) -> Path:
+        return self.folder / "metrics.csv"
+
+    @property
+    def curve_png(self) -> Path:
+        return self.folder / "loss_curve.png"
 
 
 @pytest.fixture(scope="session")
-def edge_onnx(trained, tmp_path_factory) -> Path:
-    """The trained model exported with a dynamic batch."""
-    from edgedet.checkpoints import model_from_checkpoint
-    from edgedet.export.onnx_export import ExportOptions, export_onnx
+def trained(synth_data, request) -> Trained:
+    """The small edge architecture trained for a few dozen steps at a 128x128 canvas."""
 
-    model, meta = model_from_checkpoint(trained.best)
-    path = tmp_path_factory.mktemp("onnx") / "edge.onnx"
-    return export_onnx(model, meta.model_metadata(), path, ExportOptions(canvas=meta.canvas, batch=None))
+    def make(out: Path) -> None:
+        import torch
+
+        from edgedet.training.trainer import TrainConfig, train
+
+        torch.manual_seed(0)
+        cfg = TrainConfig(data=str(synth_data), out=str(out), epochs=6, batch_size=4, lr=2e-3, canvas=CANVAS,
+                          eval_every=-1, warmup_steps=10, seed=0)
+        result = train(cfg)
+        assert Trained(out).best == result.best and Trained(out).curve_png == result.curve_png
+
+    return Trained(made_once(request, "run", make))
+
+
+@pytest.fixture(scope="session")
+def edge_onnx(trained, request) -> Path:
+    """The trained model exported with a dynamic batch."""
+
+    def make(root: Path) -> None:
+        from edgedet.checkpoints import model_from_checkpoint
+        from edgedet.export.onnx_export import ExportOptions, export_onnx
+
+        model, meta = model_from_checkpoint(trained.best)
+        export_onnx(model, meta.model_metadata(), root / "edge.onnx", ExportOptions(canvas=meta.canvas, batch=None))
+
+    return made_once(request, "onnx", make) / "edge.onnx"
 
 
 def run_cli(*args: str, cwd: Path | None = None, env: dict | None = None) -> subprocess.CompletedProcess:
@@ -87,7 +146,6 @@ def run_cli(*args: str, cwd: Path | None = None, env: dict | None = None) -> sub
 def cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
     """Run ``edgedet`` in this process (``main([...])``, its stdout and stderr captured): what a parser
     refusal or a bad file gives, without a fresh interpreter per case. ``run_cli`` is for what needs one."""
-    import contextlib
     import io
 
     from edgedet.cli.app import main
@@ -123,24 +181,49 @@ def seeded_onnx(seeded_export) -> Path:
 
 
 @pytest.fixture(scope="session")
-def seeded_export(tmp_path_factory):
+def seeded_export(request):
     """``seeded_export(arch, canvas)`` -> (model, class names, dynamic-batch ONNX file) of a seeded
-    5-class model, exported once per session: the parity and the profile-stage tests share files
+    5-class model, exported once per run: the parity and the profile-stage tests share files
     (a ResNet-50 export alone takes a quarter of a minute here)."""
     from edgedet.architectures.seeded import seeded_model
-    from edgedet.export.onnx_export import ExportOptions, export_onnx
-    from edgedet.runtime.model_metadata import ModelMetadata
 
+    names = ("__background__",) + tuple(f"c{i}" for i in range(1, 5))
     made: dict = {}
 
     def make(arch: str, canvas: tuple[int, int]):
-        if (arch, canvas) not in made:
+        if (arch, canvas) in made:
+            return made[(arch, canvas)]
+        def export(root: Path) -> None:
+            from edgedet.export.onnx_export import ExportOptions, export_onnx
+            from edgedet.runtime.model_metadata import ModelMetadata
+
             model = seeded_model(arch, 5, canvas, seed=0)
-            names = ("__background__",) + tuple(f"c{i}" for i in range(1, 5))
-            path = tmp_path_factory.mktemp("seeded") / f"{arch}.onnx"
-            export_onnx(model, ModelMetadata(arch, names, canvas), path, ExportOptions(canvas, batch=None))
-            made[(arch, canvas)] = (model, names, path)
+            export_onnx(model, ModelMetadata(arch, names, canvas), root / f"{arch}.onnx",
+                        ExportOptions(canvas, batch=None))
+
+        path = made_once(request, f"seeded-{arch}-{canvas[0]}x{canvas[1]}", export) / f"{arch}.onnx"
+        # the same seeded weights in every worker: the file's model
+        made[(arch, canvas)] = seeded_model(arch, 5, canvas, seed=0), names, path
         return made[(arch, canvas)]
 
     return make
 
+
+@dataclass(frozen=True)
+class SeededFiles:
+    checkpoint: Path  # the seeded edge model as a checkpoint (what ``train`` writes)
+    onnx: Path  # its dynamic-batch export (``seeded_onnx``)
+
+
+@pytest.fixture(scope="session")
+def seeded_files(seeded_export, request) -> SeededFiles:
+    """A checkpoint and its export without training: for the tests of file handling, graphs and error paths,
+    which need real files but no accuracy (those use ``trained``)."""
+    model, names, path = seeded_export("fasterrcnn_edge_fpn", CANVAS)
+
+    def make(root: Path) -> None:
+        from edgedet.checkpoints import CheckpointMeta, save_checkpoint
+
+        save_checkpoint(root / "seeded.pt", model, CheckpointMeta("fasterrcnn_edge_fpn", names, CANVAS))
+
+    return SeededFiles(made_once(request, "seeded-checkpoint", make) / "seeded.pt", path)

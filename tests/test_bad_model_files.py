@@ -47,13 +47,13 @@ def _bad_file(kind: str, suffix: str, folder: Path, real: dict[str, Path]) -> Pa
 
 @pytest.mark.parametrize("kind", KINDS)
 @pytest.mark.parametrize("command", list(COMMANDS))
-def test_bad_model_file(command, kind, trained, edge_onnx, synth_data, tmp_path, capsys):
+def test_bad_model_file(command, kind, seeded_files, synth_data, tmp_path, capsys):
     suffix, argv = COMMANDS[command]
     bad_dir, out = tmp_path / "bad", tmp_path / "out"
     bad_dir.mkdir()
     out.mkdir()
-    model = _bad_file(kind, suffix, bad_dir, {".onnx": edge_onnx, ".pt": trained.best})
-    ctx = {"weights": trained.best, "data": synth_data, "images": synth_data / "val" / "images", "out": out}
+    model = _bad_file(kind, suffix, bad_dir, {".onnx": seeded_files.onnx, ".pt": seeded_files.checkpoint})
+    ctx = {"weights": seeded_files.checkpoint, "data": synth_data, "images": synth_data / "val" / "images", "out": out}
     with pytest.raises(SystemExit) as exit_info:
         main([str(a) for a in argv(model, ctx)])
     err = capsys.readouterr().err

@@ -70,8 +70,8 @@ def test_unknown_architecture(synth_data, tmp_path):
 
 
 @pytest.mark.slow
-def test_canvas_not_multiple_of_32(trained, tmp_path):
-    result = cli("export", trained.best, "-o", tmp_path / "m.onnx", "--imgsz", "100")
+def test_canvas_not_multiple_of_32(seeded_files, tmp_path):
+    result = cli("export", seeded_files.checkpoint, "-o", tmp_path / "m.onnx", "--imgsz", "100")
     assert_one_line_error(result, "multiple of 32")
     assert not list(tmp_path.iterdir())
 
@@ -92,26 +92,26 @@ def test_pickled_object_is_refused(tmp_path):
 
 
 @pytest.mark.slow
-def test_state_dict_that_does_not_fit(trained, tmp_path):
-    state = torch.load(trained.best, weights_only=True)["model"]
+def test_state_dict_that_does_not_fit(seeded_files, tmp_path):
+    state = torch.load(seeded_files.checkpoint, weights_only=True)["model"]
     plain = tmp_path / "plain.pt"
     torch.save(state, plain)
     result = cli("export", plain, "--arch", "fasterrcnn_mobilenet_v3_large_320_fpn", "--num-classes", "5",
-                     "-o", tmp_path / "m.onnx")
+                 "-o", tmp_path / "m.onnx")
     assert_one_line_error(result, "does not fit architecture")
     assert not (tmp_path / "m.onnx").exists()
 
 
 @pytest.mark.slow
-def test_plain_state_dict_needs_arch(trained, tmp_path):
+def test_plain_state_dict_needs_arch(seeded_files, tmp_path):
     plain = tmp_path / "plain.pt"
-    torch.save(torch.load(trained.best, weights_only=True)["model"], plain)
+    torch.save(torch.load(seeded_files.checkpoint, weights_only=True)["model"], plain)
     assert_one_line_error(cli("export", plain), "--arch and --num-classes")
 
 
 @pytest.mark.slow
-def test_opset_too_old_leaves_nothing(trained, tmp_path):
-    result = cli("export", trained.best, "-o", tmp_path / "m.onnx", "--opset", "15")
+def test_opset_too_old_leaves_nothing(seeded_files, tmp_path):
+    result = cli("export", seeded_files.checkpoint, "-o", tmp_path / "m.onnx", "--opset", "15")
     assert_one_line_error(result, "Invalid value for '--opset'", "18")
     assert not list(tmp_path.iterdir())
 

@@ -8,8 +8,7 @@ import numpy as np
 import pytest
 
 from edgedet.runtime.errors import EdgedetError
-
-CANVAS = (64, 64)
+from tests.conftest import CANVAS  # 128 x 128: the seeded file the runtime tests share
 
 
 @pytest.fixture(scope="module")
@@ -52,10 +51,10 @@ def test_facts_come_from_the_file_and_a_good_batch_runs(kind, seeded):
 
 @pytest.mark.parametrize("kind", BACKENDS)
 @pytest.mark.parametrize(("batch", "needle"), [
-    (np.zeros((1, 64, 64, 3), np.float32), "takes uint8 canvases [N, 64, 64, 3], got float32"),
-    (np.zeros((1, 32, 64, 3), np.uint8), "got uint8 [1, 32, 64, 3]"),
-    (np.zeros((64, 64, 3), np.uint8), "got uint8 [64, 64, 3]"),
-    (np.zeros((0, 64, 64, 3), np.uint8), "batches of at least 1 canvases, got 0"),
+    (np.zeros((1, 128, 128, 3), np.float32), "takes uint8 canvases [N, 128, 128, 3], got float32"),
+    (np.zeros((1, 64, 128, 3), np.uint8), "got uint8 [1, 64, 128, 3]"),
+    (np.zeros((128, 128, 3), np.uint8), "got uint8 [128, 128, 3]"),
+    (np.zeros((0, 128, 128, 3), np.uint8), "batches of at least 1 canvases, got 0"),
     ([[1, 2]], "got list"),
 ], ids=["float", "wrong-canvas", "no-batch-axis", "empty", "not-an-array"])
 def test_a_batch_that_is_not_the_models_is_refused_alike(kind, seeded, batch, needle):

@@ -18,8 +18,8 @@ from edgedet.runtime.model_metadata import ModelMetadata
 
 
 @pytest.fixture(scope="module")
-def proto(edge_onnx):
-    return onnx.load(edge_onnx)
+def proto(seeded_onnx):
+    return onnx.load(seeded_onnx)
 
 
 def _all_nodes(model):
@@ -97,7 +97,9 @@ def test_custom_node_and_local_function(proto):
     assert {o.domain: o.version for o in proto.opset_import}[""] >= 16
 
 
-def test_metadata(proto, trained):
+@pytest.mark.slow
+def test_metadata(edge_onnx, trained):
+    proto = onnx.load(edge_onnx, load_external_data=False)
     meta = ModelMetadata.from_props({p.key: p.value for p in proto.metadata_props})
     assert meta.canvas == (128, 128)
     assert meta.class_names == ("__background__", "circle", "square", "triangle", "cross")
@@ -107,13 +109,13 @@ def test_metadata(proto, trained):
     assert meta.score_thresh == pytest.approx(0.05) and meta.max_detections == 100
 
 
-def test_reference_evaluator_agrees_with_onnxruntime(edge_onnx, synth_data):
+def test_reference_evaluator_agrees_with_onnxruntime(seeded_onnx, synth_data):
     from edgedet.runtime.images import read_rgb
 
     image = read_rgb(next((synth_data / "val" / "images").iterdir()))[None]
-    sess = ort.InferenceSession(str(edge_onnx), providers=["CPUExecutionProvider"])
+    sess = ort.InferenceSession(str(seeded_onnx), providers=["CPUExecutionProvider"])
     got = sess.run(None, {"images": image})
-    ref = ReferenceEvaluator(str(edge_onnx)).run(None, {"images": image})
+    ref = ReferenceEvaluator(str(seeded_onnx)).run(None, {"images": image})
     n = int(got[0][0])
     assert int(ref[0][0]) == n and n > 0
     np.testing.assert_allclose(ref[1][0, :n], got[1][0, :n], atol=1e-3)

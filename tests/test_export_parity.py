@@ -8,6 +8,8 @@ runs are in bench/parity_all.py and the README.
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
@@ -26,6 +28,7 @@ def _assert_parity(report):
     assert report.batch_consistent in (True, None), summary
 
 
+@pytest.mark.slow
 def test_trained_edge_model(trained, edge_onnx):
     model, meta = model_from_checkpoint(trained.best)
     eager = TorchDetector(model, meta.class_names, meta.canvas)
@@ -78,29 +81,25 @@ def test_compare_reports_ties_at_cutoff_and_errors():
     assert r.missing == 1 and r.extra == 1
 
 
+@pytest.mark.slow
 def test_proposal_budget_export_matches_eager_at_that_budget(trained, tmp_path):
-    """``--proposals``: the budget is applied to the model, so its export matches the eager model run at
-    the same budget, and the file records it."""
+    """``export --proposals``: the budget is applied to the model, so its export matches the eager model run
+    at the same budget; the file records it, and ``check`` reads it from the file (one export, both ways)."""
     from edgedet.architectures import set_proposal_budget
     from edgedet.export.check import compare_detectors
     from edgedet.runtime.onnx_detector import OnnxDetector
+    from tests.conftest import cli
 
     model, meta = model_from_checkpoint(trained.best)
     pre, post = set_proposal_budget(model, 20)
     assert post == 20 and pre == round(500 * 20 / 200)  # the edge architecture's 500 pre / 200 post, scaled
-    path = export_onnx(model, meta.model_metadata(), tmp_path / "p20.onnx", ExportOptions((128, 128), batch=None))
+    path = tmp_path / "p20.onnx"
+    r = cli("export", trained.best, "-o", path, "--proposals", "20", "--dynamic-batch")
+    assert r.returncode == 0, r.stderr
     with OnnxDetector(path) as det:
         assert det.meta.extra["rpn_post_nms_top_n"] == 20 and det.meta.extra["rpn_pre_nms_top_n"] == pre
         _assert_parity(compare_detectors(det, TorchDetector(model, meta.class_names, meta.canvas),
                                          parity_images((128, 128), synthetic=4, photos=False), batch=4))
-
-
-@pytest.mark.slow
-def test_cli_check_uses_the_files_budget(trained, tmp_path):
-    from tests.conftest import run_cli
-
-    out = tmp_path / "p30.onnx"
-    r = run_cli("export", trained.best, "-o", out, "--proposals", "30", "--dynamic-batch")
+    r = cli("check", path, "--weights", trained.best, "--json")  # the checkpoint as saved: full budget
     assert r.returncode == 0, r.stderr
-    r = run_cli("check", out, "--weights", trained.best, "--json")
-    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["ok"]

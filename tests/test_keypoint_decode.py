@@ -56,6 +56,7 @@ class Decode(nn.Module):
         return heatmaps_to_keypoints(maps, rois, 256)
 
 
+@pytest.mark.slow
 def test_onnx_graph_is_static_and_runtimes_agree():
     maps, rois = heatmaps(12, 5, seed=3), boxes(12, 256, seed=3)
     program = torch.onnx.export(Decode().eval(), (maps, rois), dynamo=True, input_names=["maps", "rois"],

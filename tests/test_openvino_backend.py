@@ -5,23 +5,22 @@ from __future__ import annotations
 
 import pytest
 
-from edgedet.checkpoints import model_from_checkpoint
 from edgedet.eager_detector import TorchDetector
 from edgedet.export.check import compare_detectors, parity_images
 from edgedet.runtime.errors import EdgedetError
 from edgedet.runtime.loader import load_detector
-from tests.conftest import assert_one_line_error, run_cli
+from tests.conftest import assert_one_line_error, cli
 
 pytest.importorskip("openvino")
 
 
-def test_openvino_f32_matches_eager_at_batch_1_and_4(trained, edge_onnx):
-    model, meta = model_from_checkpoint(trained.best)
-    with load_detector(edge_onnx, backend="openvino") as det:
+def test_openvino_f32_matches_eager_at_batch_1_and_4(seeded_export):
+    model, names, path = seeded_export("fasterrcnn_edge_fpn", (128, 128))
+    with load_detector(path, backend="openvino") as det:
         info = det.describe()
         assert (info.backend, info.precision, info.device) == ("openvino", "fp32", "CPU")
-        report = compare_detectors(det, TorchDetector(model, meta.class_names, meta.canvas),
-                                   parity_images(meta.canvas, synthetic=6), batch=4)
+        report = compare_detectors(det, TorchDetector(model, names, det.canvas),
+                                   parity_images(det.canvas, synthetic=6), batch=4)
     summary = report.summary()
     assert summary["reference_detections"] > 0
     assert summary["missing"] == 0 and summary["extra"] == 0, summary
@@ -29,23 +28,24 @@ def test_openvino_f32_matches_eager_at_batch_1_and_4(trained, edge_onnx):
     assert report.batch_consistent is True
 
 
-def test_openvino_bf16_is_only_used_when_asked(edge_onnx, synth_data):
+def test_openvino_bf16_is_only_used_when_asked(seeded_onnx, synth_data):
     from edgedet.runtime.images import list_images, read_rgb
 
     frames = [read_rgb(p) for p in list_images(synth_data / "val" / "images")[:2]]
-    with load_detector(edge_onnx, backend="openvino", precision="bf16") as det:
+    with load_detector(seeded_onnx, backend="openvino", precision="bf16") as det:
         assert det.describe().precision == "bf16"
         assert len(det(frames)) == 2
     with pytest.raises(EdgedetError, match="needs the openvino backend"):
-        load_detector(edge_onnx, precision="bf16")
+        load_detector(seeded_onnx, precision="bf16")
 
 
+@pytest.mark.slow
 def test_cli_eval_on_openvino_equals_onnxruntime(edge_onnx, synth_data):
     import json
 
     maps = {}
     for backend in ("onnxruntime", "openvino"):
-        r = run_cli("eval", edge_onnx, "--data", synth_data, "--backend", backend, "--json")
+        r = cli("eval", edge_onnx, "--data", synth_data, "--backend", backend, "--json")
         assert r.returncode == 0, r.stderr
         out = json.loads(r.stdout)
         assert out["backend"]["backend"] == backend
@@ -56,5 +56,5 @@ def test_cli_eval_on_openvino_equals_onnxruntime(edge_onnx, synth_data):
 def test_engine_on_another_backend_is_refused(tmp_path):
     engine = tmp_path / "m.engine"
     engine.write_bytes(b"plan")
-    assert_one_line_error(run_cli("run", engine, "--source", tmp_path, "--backend", "openvino"),
+    assert_one_line_error(cli("run", engine, "--source", tmp_path, "--backend", "openvino"),
                           "runs on the tensorrt backend only")

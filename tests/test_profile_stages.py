@@ -24,8 +24,8 @@ def check_groups(stages: dict) -> None:
     assert stages["backbone"]["ms"] > 0, stages  # the backbone's fused convolutions are found again
 
 
-def test_edge_model_groups_add_up(edge_onnx):
-    check_groups(grouped(edge_onnx, (128, 128)))
+def test_edge_model_groups_add_up(seeded_onnx):
+    check_groups(grouped(seeded_onnx, (128, 128)))
 
 
 @pytest.mark.slow
@@ -37,22 +37,24 @@ def test_torchvision_architectures_group_add_up(arch, seeded_export):
     check_groups(grouped(seeded_export(arch, canvas)[2], canvas))
 
 
-def test_profile_table_reads_at_80_columns(edge_onnx):
-    r = run_cli("profile", edge_onnx, "--iters", "3", "--warmup", "1", env={"COLUMNS": "80"})
+@pytest.mark.slow
+def test_profile_table_reads_at_80_columns(seeded_onnx):
+    r = run_cli("profile", seeded_onnx, "--iters", "3", "--warmup", "1", env={"COLUMNS": "80"})
     assert r.returncode == 0, r.stderr
     lines = r.stderr.splitlines()
     assert all(len(line) <= 80 for line in lines), max(lines, key=len)
-    table = [ln for ln in lines if "edge.onnx" in ln and "%" in ln]
+    table = [ln for ln in lines if "fasterrcnn_edge_fpn.onnx" in ln and "%" in ln]
     assert table and "…" not in "".join(lines)
     assert any(ln.startswith("host: ") and "avx512" in ln for ln in lines)
 
 
-def test_profile_compares_backends_and_precisions_side_by_side(edge_onnx, synth_data, tmp_path):
+@pytest.mark.slow
+def test_profile_compares_backends_and_precisions_side_by_side(seeded_onnx, synth_data, tmp_path):
     pytest.importorskip("openvino")
     import json
 
     out = tmp_path / "p.json"
-    r = run_cli("profile", edge_onnx, "--backend", "onnxruntime", "--backend", "openvino", "--precision", "fp32",
+    r = run_cli("profile", seeded_onnx, "--backend", "onnxruntime", "--backend", "openvino", "--precision", "fp32",
                 "--precision", "bf16", "--iters", "4", "--warmup", "1", "--no-operators", "--json", out,
                 "--images", synth_data / "val" / "images",
                 env={"COLUMNS": "80"})
@@ -66,7 +68,7 @@ def test_profile_compares_backends_and_precisions_side_by_side(edge_onnx, synth_
     for x in rows:
         assert x["speedup_vs_first"] == pytest.approx(first / x["inference_ms"]["p50"], rel=1e-2)
         assert x["iters"] == 4 and x["inference_ms"]["p50"] > 0
-    assert "vs 1st" in r.stderr and "edge.onnx ov bf16" in r.stderr.replace("\n ", " ")
+    assert "vs 1st" in r.stderr and "fasterrcnn_edge_fpn.onnx ov bf16" in r.stderr.replace("\n ", " ")
     # bf16's cost: compared with the first fp32 row of the same file
     assert "agreement_with_fp32" not in rows[0] and "agreement_with_fp32" not in rows[1]
     assert rows[2]["agreement_with_fp32"]["reference"] == rows[0]["label"]

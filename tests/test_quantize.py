@@ -13,22 +13,24 @@ from edgedet.evaluation.coco_eval import evaluate
 from edgedet.runtime.errors import EdgedetError
 from edgedet.runtime.loader import load_detector
 from edgedet.runtime.model_metadata import ModelMetadata
-from tests.conftest import assert_one_line_error, run_cli
+from tests.conftest import assert_one_line_error, cli
 
 pytest.importorskip("nncf")
 pytest.importorskip("openvino")
 onnx = pytest.importorskip("onnx")
 
 
+
 @pytest.fixture(scope="module")
 def int8_file(edge_onnx, synth_data, tmp_path_factory):
     out = tmp_path_factory.mktemp("int8") / "edge.int8.onnx"
-    r = run_cli("quantize", edge_onnx, "--calib", synth_data / "train" / "images", "--data", synth_data,
-                "-o", out, "--iters", "2", "--json")
+    r = cli("quantize", edge_onnx, "--calib", synth_data / "train" / "images", "--data", synth_data,
+            "-o", out, "--iters", "2", "--json")
     assert r.returncode == 0, r.stderr
     return out, json.loads(r.stdout)
 
 
+@pytest.mark.slow
 def test_int8_file_quantizes_the_weight_layers_only(int8_file, edge_onnx):
     from edgedet.export.quantize import float_op_counts, quantized_op_counts
 
@@ -44,6 +46,7 @@ def test_int8_file_quantizes_the_weight_layers_only(int8_file, edge_onnx):
     assert len(facts["calibration_sha256"]) == 64
 
 
+@pytest.mark.slow
 def test_gate_figures_are_pycocotools_on_both_files(int8_file, edge_onnx, synth_data):
     path, printed = int8_file
     gate = printed["quantization"]["accuracy"]
@@ -56,6 +59,7 @@ def test_gate_figures_are_pycocotools_on_both_files(int8_file, edge_onnx, synth_
     assert gate["latency_p50_ms"]["fp32"] > 0 and gate["latency_p50_ms"]["int8"] > 0
 
 
+@pytest.mark.slow
 def test_int8_file_runs_on_onnxruntime_too(int8_file, synth_data):
     from edgedet.runtime.agreement import agreement
     from edgedet.runtime.images import list_images, read_rgb
@@ -69,34 +73,22 @@ def test_int8_file_runs_on_onnxruntime_too(int8_file, synth_data):
     assert counted > 100 and share >= 0.95
 
 
-def test_int8_precision_needs_an_int8_file(edge_onnx):
+def test_int8_precision_needs_an_int8_file(seeded_onnx):
     for backend in ("onnxruntime", "openvino"):
         with pytest.raises(EdgedetError, match="edgedet quantize"):
-            load_detector(edge_onnx, backend=backend, precision="int8")
-
-
-@pytest.fixture(scope="module")
-def fragile_onnx(tmp_path_factory):
-    """Seeded random weights: their confident detections flip under any perturbation, so int8 keeps few
-    of them — a model the gate must refuse to quantize."""
-    from edgedet.architectures.seeded import seeded_model
-    from edgedet.export.onnx_export import ExportOptions, export_onnx
-
-    canvas = (128, 128)
-    model = seeded_model("fasterrcnn_edge_fpn", 5, canvas, seed=0)
-    meta = ModelMetadata("fasterrcnn_edge_fpn", ("__background__", "a", "b", "c", "d"), canvas)
-    path = tmp_path_factory.mktemp("fragile") / "seeded.onnx"
-    return export_onnx(model, meta, path, ExportOptions(canvas, batch=None))
+            load_detector(seeded_onnx, backend=backend, precision="int8")
 
 
 @pytest.mark.slow
-def test_gate_refuses_and_leaves_nothing(fragile_onnx, synth_data, tmp_path):
+def test_gate_refuses_and_leaves_nothing(seeded_onnx, synth_data, tmp_path):
+    """Seeded random weights: their confident detections flip under any perturbation, so int8 keeps few of
+    them — a model the gate must refuse to quantize."""
     out = tmp_path / "seeded.int8.onnx"
-    argv = ("quantize", fragile_onnx, "--calib", synth_data / "train" / "images", "-o", out, "--iters", "0")
-    r = run_cli(*argv)
+    argv = ("quantize", seeded_onnx, "--calib", synth_data / "train" / "images", "-o", out, "--iters", "0")
+    r = cli(*argv)
     assert_one_line_error(r, "failed the accuracy gate", "agreement", "nothing written")
     assert r.returncode == 2 and list(tmp_path.iterdir()) == []
-    r = run_cli(*argv, "--force", "--json")  # forced: written, and the file says it failed
+    r = cli(*argv, "--force", "--json")  # forced: written, and the file says it failed
     assert r.returncode == 0, r.stderr
     gate = ModelMetadata.from_props({p.key: p.value for p in onnx.load(str(out)).metadata_props}
                                     ).extra["quantization"]["accuracy"]
@@ -104,11 +96,11 @@ def test_gate_refuses_and_leaves_nothing(fragile_onnx, synth_data, tmp_path):
     assert gate["candidate"] < 0.95 and json.loads(r.stdout)["quantization"]["accuracy"] == gate
 
 
-def test_quantize_refuses_bad_input(edge_onnx, tmp_path):
-    assert_one_line_error(run_cli("quantize", edge_onnx, "--calib", tmp_path, "-o", tmp_path / "x.onnx"),
+def test_quantize_refuses_bad_input(seeded_onnx, tmp_path):
+    assert_one_line_error(cli("quantize", seeded_onnx, "--calib", tmp_path, "-o", tmp_path / "x.onnx"),
                           "no images found")
-    assert_one_line_error(run_cli("quantize", edge_onnx, "--calib", tmp_path, "-o", edge_onnx), "input file")
-    assert_one_line_error(run_cli("quantize", edge_onnx, "--calib", tmp_path, "--exclude", "(", "-o",
+    assert_one_line_error(cli("quantize", seeded_onnx, "--calib", tmp_path, "-o", seeded_onnx), "input file")
+    assert_one_line_error(cli("quantize", seeded_onnx, "--calib", tmp_path, "--exclude", "(", "-o",
                                   tmp_path / "x.onnx"), "regular expression")
     assert list(tmp_path.iterdir()) == []
 
@@ -116,10 +108,10 @@ def test_quantize_refuses_bad_input(edge_onnx, tmp_path):
 @pytest.mark.slow
 def test_eval_reports_the_change_against_fp32(int8_file, edge_onnx, synth_data):
     path, printed = int8_file
-    r = run_cli("eval", path, "--data", synth_data, "--backend", "openvino", "--precision", "int8", "--json")
+    r = cli("eval", path, "--data", synth_data, "--backend", "openvino", "--precision", "int8", "--json")
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout)["quantize_gate"] == printed["quantization"]["accuracy"]
-    r = run_cli("eval", edge_onnx, "--data", synth_data, "--backend", "openvino", "--precision", "bf16", "--json")
+    r = cli("eval", edge_onnx, "--data", synth_data, "--backend", "openvino", "--precision", "bf16", "--json")
     assert r.returncode == 0, r.stderr
     out = json.loads(r.stdout)
     with load_detector(edge_onnx) as fp32:  # the reference, independently: onnxruntime, pycocotools

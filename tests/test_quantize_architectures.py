@@ -14,7 +14,7 @@ import pytest
 from edgedet.runtime.agreement import agreement
 from edgedet.runtime.images import list_images, read_rgb
 from edgedet.runtime.loader import load_detector
-from tests.conftest import run_cli
+from tests.conftest import cli
 
 onnx = pytest.importorskip("onnx")
 nncf = pytest.importorskip("nncf")
@@ -80,7 +80,7 @@ def test_quantize_torchvision_architectures(arch, canvas, seeded_export, photos,
     out = tmp_path / "int8.onnx"
     # seeded random weights: their confident detections flip under int8 (tests/test_quantize.py), so the gate
     # refuses them; --force writes the file anyway, with the gate's verdict inside
-    r = run_cli("quantize", fp32, "--calib", photos, "-o", out, "--iters", "0", "--force", "--json")
+    r = cli("quantize", fp32, "--calib", photos, "-o", out, "--iters", "0", "--force", "--json")
     assert r.returncode == 0, r.stderr
     weight_layers = Counter(n.op_type for n in onnx.load(str(fp32)).graph.node if n.op_type in ("Conv", "Gemm"))
     assert quantized_op_counts(onnx.load(str(out))) == weight_layers  # every Conv and Gemm runs int8

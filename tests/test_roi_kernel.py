@@ -20,6 +20,7 @@ from edgedet.export.plugins import multilevel_roi_align  # noqa: E402
 from tests.roi_reference import IMAGE, STRIDES, per_level, pyramid, random_rois, reference  # noqa: E402
 
 
+@pytest.mark.slow
 def test_align_matches_multiscale_roi_align():
     feats, rois = pyramid(), random_rois(2, 40)
     got = multilevel_roi_align(feats, rois, image_size=IMAGE)

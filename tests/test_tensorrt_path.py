@@ -23,7 +23,7 @@ from edgedet.export.tensorrt_build import (
 from edgedet.runtime.engine_manifest import EngineManifest, check_compatible, read_manifest, write_manifest
 from edgedet.runtime.errors import EdgedetError
 from edgedet.runtime.letterbox import letterbox
-from tests.conftest import assert_one_line_error, run_cli
+from tests.conftest import assert_one_line_error, cli
 
 # What onnx-tensorrt's plugin importer hands over per ONNX attribute type (a one-element array for INT
 # and FLOAT), and so what the plugin declares.
@@ -31,8 +31,8 @@ ONNX_TO_FIELD = {onnx.defs.OpSchema.AttrType.INT: np.int32, onnx.defs.OpSchema.A
                  onnx.defs.OpSchema.AttrType.STRING: str, onnx.defs.OpSchema.AttrType.INTS: np.int32}
 
 
-def test_plugin_fields_are_the_node_attributes(edge_onnx):
-    node = next(n for n in onnx.load(edge_onnx).graph.node if n.domain == DOMAIN and n.op_type == OP_TYPE)
+def test_plugin_fields_are_the_node_attributes(seeded_onnx):
+    node = next(n for n in onnx.load(seeded_onnx).graph.node if n.domain == DOMAIN and n.op_type == OP_TYPE)
     written = {a.name for a in node.attribute}
     assert set(PLUGIN_FIELDS) | set(PARSER_ONLY_ATTRIBUTES) == written
     for name, kind in PLUGIN_FIELDS.items():
@@ -80,10 +80,10 @@ def test_plugin_signatures_follow_tensorrt_plugin_rules():
     assert type_combinations(levels) == "FP32, " + ", ".join(["FP32|FP16"] * 5)
 
 
-def test_plugin_graph_keeps_the_node_and_drops_its_function(edge_onnx):
+def test_plugin_graph_keeps_the_node_and_drops_its_function(seeded_onnx):
     """What TensorRT parses: the same graph, the custom node for the plugin, no local function to prefer."""
-    original = onnx.load(edge_onnx)
-    parsed = onnx.load_from_string(plugin_graph(edge_onnx))
+    original = onnx.load(seeded_onnx)
+    parsed = onnx.load_from_string(plugin_graph(seeded_onnx))
     assert any(f.name == OP_TYPE for f in original.functions)
     assert not any(f.domain == DOMAIN and f.name == OP_TYPE for f in parsed.functions)
     assert [n.SerializeToString() for n in parsed.graph.node] == [n.SerializeToString() for n in original.graph.node]
@@ -136,14 +136,14 @@ def test_calibration_batches_are_letterboxed_canvases(synth_data, tmp_path):
         list(calibration_batches(folder, (96, 160), batch=7))
 
 
-def test_build_plan_is_the_polygraphy_chain(edge_onnx, tmp_path):
+def test_build_plan_is_the_polygraphy_chain(seeded_onnx, tmp_path):
     """The loader chain as Polygraphy will run it: parsed bytes without the local function, the
     dynamic-batch profile, precision flags and the timing cache (lazy: nothing needs TensorRT yet)."""
-    meta, spec = onnx_facts(edge_onnx)
+    meta, spec = onnx_facts(seeded_onnx)
     assert spec.strides == (8, 16, 32) and spec.num_levels == 3
     cache = tmp_path / "timing.cache"
-    plan = build_plan(edge_onnx, meta, BuildOptions(fp16=True, batch=(1, 2, 4), timing_cache=str(cache)))
-    assert plan.network._model_bytes == plugin_graph(edge_onnx)
+    plan = build_plan(seeded_onnx, meta, BuildOptions(fp16=True, batch=(1, 2, 4), timing_cache=str(cache)))
+    assert plan.network._model_bytes == plugin_graph(seeded_onnx)
     assert plan.config.fp16 and not plan.config.int8 and plan.precision == "fp16"
     (profile,) = plan.config.profiles
     assert profile["images"].min == (1, 128, 128, 3) and profile["images"].opt == (2, 128, 128, 3)
@@ -152,10 +152,10 @@ def test_build_plan_is_the_polygraphy_chain(edge_onnx, tmp_path):
                                          "max": [4, 128, 128, 3]}}]
     assert plan.config.timing_cache_path == str(cache) and plan.engine.timing_cache_path == str(cache)
     assert plan.engine._network is plan.network and plan.engine._config is plan.config
-    assert build_plan(edge_onnx, meta, BuildOptions()).precision == "fp32"
+    assert build_plan(seeded_onnx, meta, BuildOptions()).precision == "fp32"
 
 
-def test_build_without_tensorrt_fails_cleanly(edge_onnx, tmp_path):
+def test_build_without_tensorrt_fails_cleanly(seeded_onnx, tmp_path):
     pytest.importorskip("onnx")
     try:
         import tensorrt  # noqa: F401
@@ -163,7 +163,7 @@ def test_build_without_tensorrt_fails_cleanly(edge_onnx, tmp_path):
         pytest.skip("TensorRT is installed here")
     except ImportError:
         pass
-    r = run_cli("build", edge_onnx, "-o", tmp_path / "m.engine", "--fp16")
+    r = cli("build", seeded_onnx, "-o", tmp_path / "m.engine", "--fp16")
     assert_one_line_error(r, "needs tensorrt, which is not installed", "edgedet[trt]")
     assert not list(tmp_path.iterdir())
 
@@ -179,38 +179,38 @@ def test_precision_flags_follow_the_tensorrt_version():
         check_precision_support("11.0.1", BuildOptions(int8=True, calib="x"))
 
 
-def test_int8_needs_calibration(edge_onnx):
-    assert_one_line_error(run_cli("build", edge_onnx, "--int8"), "INT8 needs a folder of calibration images")
+def test_int8_needs_calibration(seeded_onnx):
+    assert_one_line_error(cli("build", seeded_onnx, "--int8"), "INT8 needs a folder of calibration images")
 
 
 def test_engine_file_without_tensorrt(tmp_path):
     engine = tmp_path / "m.engine"
     engine.write_bytes(b"plan")
     write_manifest(engine, _manifest())
-    assert_one_line_error(run_cli("run", engine, "--source", tmp_path), "needs tensorrt, which is not installed",
+    assert_one_line_error(cli("run", engine, "--source", tmp_path), "needs tensorrt, which is not installed",
                           "edgedet[trt]")
 
 
 @pytest.mark.tensorrt
-def test_engine_matches_onnxruntime(edge_onnx, tmp_path, synth_data):
+def test_engine_matches_onnxruntime(seeded_onnx, tmp_path, synth_data):
     from edgedet.export.tensorrt_build import BuildOptions, build_engine
     from edgedet.runtime.images import list_images, read_rgb
     from edgedet.runtime.onnx_detector import OnnxDetector
     from edgedet.runtime.trt_detector import TensorRTDetector
 
     engine = tmp_path / "m.engine"
-    build_engine(edge_onnx, engine, BuildOptions(batch=(1, 2, 4)))
+    build_engine(seeded_onnx, engine, BuildOptions(batch=(1, 2, 4)))
     frames = [read_rgb(p) for p in list_images(synth_data / "val" / "images")[:4]]
     for graph in (False, True):
         trt_dets = TensorRTDetector(engine, cuda_graph=graph)(frames)
-        ort_dets = OnnxDetector(edge_onnx)(frames)
+        ort_dets = OnnxDetector(seeded_onnx)(frames)
         for a, b in zip(ort_dets, trt_dets):
             assert len(a) == len(b)
             np.testing.assert_allclose(a.boxes, b.boxes, atol=0.05)
 
 
 @pytest.mark.tensorrt
-def test_cuda_graph_recaptures_on_batch_change_and_frees(edge_onnx, tmp_path, synth_data):
+def test_cuda_graph_recaptures_on_batch_change_and_frees(seeded_onnx, tmp_path, synth_data):
     """Warm-up outside the capture, one graph per batch size in turn, the old executable destroyed,
     results equal to plain enqueues; close() frees everything (a second close is harmless)."""
     from edgedet.export.tensorrt_build import BuildOptions, build_engine
@@ -218,7 +218,7 @@ def test_cuda_graph_recaptures_on_batch_change_and_frees(edge_onnx, tmp_path, sy
     from edgedet.runtime.trt_detector import TensorRTDetector
 
     engine = tmp_path / "m.engine"
-    build_engine(edge_onnx, engine, BuildOptions(batch=(1, 2, 4)))
+    build_engine(seeded_onnx, engine, BuildOptions(batch=(1, 2, 4)))
     frames = [read_rgb(p) for p in list_images(synth_data / "val" / "images")[:4]]
     with TensorRTDetector(engine) as plain, TensorRTDetector(engine, cuda_graph=True) as graphed:
         for n in (1, 4, 2, 4):

@@ -50,21 +50,21 @@ def test_one_import_package_and_no_torch(bare_env, outside):
     assert r.returncode == 0 and "site-packages" in r.stdout, r.stderr
 
 
-def test_edgedet_run_without_torch(bare_env, edge_onnx, synth_data, outside):
+def test_edgedet_run_without_torch(bare_env, seeded_onnx, synth_data, outside):
     edgedet = bare_env.with_name("edgedet")
-    r = subprocess.run([str(edgedet), "run", str(edge_onnx), "--source", str(synth_data / "val" / "images"),
+    r = subprocess.run([str(edgedet), "run", str(seeded_onnx), "--source", str(synth_data / "val" / "images"),
                         "--max-frames", "3", "--json"], capture_output=True, text=True, cwd=outside, timeout=300)
     assert r.returncode == 0, r.stderr
     report = json.loads(r.stdout)
     assert report["frames_processed"] == 3 and report["backend"] == "onnxruntime"
 
 
-def test_exporter_commands_say_what_to_install(bare_env, edge_onnx, synth_data, outside):
+def test_exporter_commands_say_what_to_install(bare_env, seeded_onnx, synth_data, outside):
     edgedet = bare_env.with_name("edgedet")
-    for argv, extra in ((["export", str(edge_onnx), "-o", "m.onnx"], "edgedet[train]"),
-                        (["quantize", str(edge_onnx), "--calib", str(synth_data / "val" / "images")],
+    for argv, extra in ((["export", str(seeded_onnx), "-o", "m.onnx"], "edgedet[train]"),
+                        (["quantize", str(seeded_onnx), "--calib", str(synth_data / "val" / "images")],
                          "edgedet[train,quantize]"),
-                        (["run", str(edge_onnx), "-s", str(synth_data / "val" / "images"), "--ray", "local",
+                        (["run", str(seeded_onnx), "-s", str(synth_data / "val" / "images"), "--ray", "local",
                           "--jsonl", "d.jsonl"], "edgedet[cluster]")):
         r = subprocess.run([str(edgedet), *argv], capture_output=True, text=True, cwd=outside, timeout=300)
         lines = r.stderr.strip().splitlines()

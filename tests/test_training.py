@@ -12,6 +12,7 @@ from edgedet.training.curves import LOSS_NAMES, read_log
 from edgedet.training.trainer import TrainConfig, train
 
 
+@pytest.mark.slow
 def test_run_writes_everything(trained):
     for path in (trained.best, trained.last, trained.metrics_csv, trained.curve_png):
         assert path.is_file() and path.stat().st_size > 0
@@ -90,12 +91,14 @@ def test_checkpoint_loads_strictly_into_torchvision_constructor(synth_data, tmp_
             assert torch.equal(x[key], y[key])
 
 
+@pytest.mark.slow
 def test_edge_checkpoint_loads_strictly(trained):
     state = torch.load(trained.best, weights_only=True)["model"]
     model = build_model("fasterrcnn_edge_fpn", 5, (128, 128))
     model.load_state_dict(state, strict=True)
 
 
+@pytest.mark.slow
 def test_resume_continues_from_last(synth_data, tmp_path):
     cfg = TrainConfig(data=str(synth_data), out=str(tmp_path), epochs=1, batch_size=4, canvas=(128, 128),
                       eval_every=-1)
@@ -122,6 +125,7 @@ def test_frozen_backbone_stages_do_not_change(synth_data, tmp_path):
     assert not torch.equal(init["backbone.body.stage4.0.0.weight"], after["backbone.body.stage4.0.0.weight"])
 
 
+@pytest.mark.slow
 def test_plan_states_the_true_step_count(synth_data, tmp_path):
     """24 training images in batches of 5: the loader drops the partial batch, so an epoch is 4 steps
     (a ceiling division would promise 5 and leave the progress bar short of 100 %)."""

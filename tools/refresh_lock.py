@@ -9,6 +9,7 @@ metadata; they install beside the lock, see docs/install.md).
 Refresh on purpose (a new release you want, a security fix), then run the suite::
 
     python tools/refresh_lock.py            # rewrite requirements.lock at the newest versions allowed
+    python tools/refresh_lock.py --add      # keep every pin, add what a new requirement brings
     python tools/refresh_lock.py --check    # exit 1 when the lock no longer matches pyproject.toml
 """
 
@@ -45,7 +46,7 @@ def compile_lock(out: Path, upgrade: bool) -> None:
            PLATFORM, "--no-header", "--quiet", "-o", str(out)]
     if upgrade:
         cmd.append("--upgrade")
-    elif LOCK.exists():  # keep every pin the lock has, add what is missing
+    elif LOCK.exists() and out.resolve() != LOCK.resolve():  # keep every pin the lock has, add what is missing
         shutil.copyfile(LOCK, out)
     subprocess.run(cmd, cwd=ROOT, check=True)
     body = out.read_text()
@@ -57,7 +58,12 @@ def compile_lock(out: Path, upgrade: bool) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true", help="only check that the lock still resolves as it is")
+    parser.add_argument("--add", action="store_true", help="keep every pin, add what new requirements bring")
     args = parser.parse_args()
+    if args.add:
+        compile_lock(LOCK, upgrade=False)
+        print(f"added to {LOCK.relative_to(ROOT)}")
+        return
     if not args.check:
         compile_lock(LOCK, upgrade=True)
         print(f"wrote {LOCK.relative_to(ROOT)}")

@@ -104,6 +104,7 @@ def test_live_mjpeg_drops_frames_and_age_stays_bounded(onnx_model):
     assert report["frame_age_ms"]["p99"] < 3 * report["stages_ms"]["inference"]["p99"]
 
 
+@pytest.mark.slow
 def test_stream_that_goes_away_is_reopened(onnx_model):
     frames = frames_from(onnx_model, 4)
     server = MjpegServer("127.0.0.1", 0)
@@ -190,6 +191,7 @@ def test_mjpeg_preview_serves_page_and_frames(onnx_model):
         server.close()
 
 
+@pytest.mark.slow
 def test_cli_run_writes_report_and_profile(onnx_model, video_file, tmp_path):
     path, n = video_file
     r = cli("run", onnx_model, "--source", path, "--report", tmp_path / "r.json", "--jsonl", tmp_path / "d.jsonl",
