@@ -6,6 +6,7 @@ import cv2
 import numpy as np
 
 from edgedet.runtime.detections import Detections
+from edgedet.runtime.trails import Trails
 
 KEYPOINT_MIN_SCORE = 0.0  # joints scoring below this (a heatmap logit, as torchvision's) are not drawn
 
@@ -18,18 +19,26 @@ def color_for(label: int) -> tuple[int, int, int]:
     return int(r), int(g), int(b)
 
 
-def annotate(frame: np.ndarray, detections: Detections, thickness: int | None = None) -> np.ndarray:
-    """Return a copy of the RGB ``frame`` with boxes and ``name score`` captions drawn."""
+def annotate(frame: np.ndarray, detections: Detections, thickness: int | None = None,
+             trails: Trails | None = None) -> np.ndarray:
+    """Return a copy of the RGB ``frame`` with boxes and ``name score`` captions drawn; tracked detections
+    are captioned ``#id name score``, coloured by track, with the track's recent path (``trails``)."""
     out = np.ascontiguousarray(frame.copy())
     t = thickness or max(1, round(min(out.shape[:2]) / 300))
     font_scale = max(0.35, min(out.shape[:2]) / 900)
     if detections.keypoints is not None:
         draw_skeletons(out, detections, t)
-    for box, score, label in zip(detections.boxes, detections.scores, detections.labels):
-        color = color_for(int(label))
+    ids = detections.tracker_id if detections.tracker_id is not None else [None] * len(detections)
+    for box, score, label, tid in zip(detections.boxes, detections.scores, detections.labels, ids):
+        color = color_for(int(label) if tid is None else int(tid))
         x1, y1, x2, y2 = (int(round(v)) for v in box)
         cv2.rectangle(out, (x1, y1), (x2, y2), color, t, cv2.LINE_AA)
         caption = f"{detections.name(int(label))} {score:.2f}"
+        if tid is not None:
+            caption = f"#{int(tid)} {caption}"
+            path = trails.of(int(tid)) if trails is not None else None
+            if path is not None and len(path) > 1:
+                cv2.polylines(out, [path], False, color, t, cv2.LINE_AA)
         (tw, th), base = cv2.getTextSize(caption, cv2.FONT_HERSHEY_SIMPLEX, font_scale, 1)
         ty = max(y1, th + base)
         cv2.rectangle(out, (x1, ty - th - base), (x1 + tw, ty), color, -1)

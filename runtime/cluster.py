@@ -51,6 +51,7 @@ from edgedet.runtime.report import (
 )
 from edgedet.runtime.sinks import Sink, VideoSink, write_to_sinks
 from edgedet.runtime.stats import LatencyRecorder
+from edgedet.runtime.trails import Trails
 
 RESTARTS_PER_GROUP = 3  # a group whose workers keep dying is given up after this many restarts
 STOP_GRACE_S = 30.0  # after a stop, workers get this long to close their sources and report
@@ -90,13 +91,14 @@ class RemoteStream:
     latency: LatencyRecorder = field(default_factory=LatencyRecorder)
     restarts: list[Restart] = field(default_factory=list)
     entry: SourceReport | None = None  # its report from the last worker that ran it
+    trails: Trails = field(default_factory=Trails)  # its tracks' recent paths, for drawing
     worker: int | None = None
 
     def write(self, result: FrameResult) -> None:
         if not self.live and result.index < self.next_index:
             self.duplicates += 1
             return
-        write_to_sinks(self.sinks, result.frame(), result.detections)
+        write_to_sinks(self.sinks, result.frame(), result.detections, self.trails)
         self.next_index = result.index + 1
         self.processed += 1
 
@@ -361,7 +363,8 @@ class ClusterRun:
                             last.frames_in if last else 0, stream.processed, last.frames_dropped if last else 0,
                             round(stream.processed / elapsed, 3), LatencySummary.from_recorder(stream.latency, "e2e"),
                             LatencySummary.from_recorder(stream.latency, "frame_age"),
-                            last.health if last else SourceHealth(), stream.worker, tuple(stream.restarts))
+                            last.health if last else SourceHealth(), stream.worker, tuple(stream.restarts),
+                            last.tracks if last else None)  # a resumed source's: its last worker's tracks
 
 
 def run_on_ray(model: ClusterModel, streams: Sequence[RemoteStream], opts: StreamOptions, batch: int | None,

@@ -29,7 +29,8 @@ class Detections:
     ``labels`` are torchvision label ids (0 is background and never appears);
     ``class_names[label]`` names them when the model carries names. A pose model's detections
     also carry ``keypoints`` ``[N, J, 3]`` (x, y in frame pixels, the joint's score: a heatmap
-    logit, as in torchvision) and the ``pose`` that names the joints.
+    logit, as in torchvision) and the ``pose`` that names the joints. A tracker's output carries
+    ``tracker_id`` ``[N]``: the id of the track each detection belongs to (None before tracking).
     """
 
     boxes: np.ndarray  # float32 [N, 4] x1, y1, x2, y2
@@ -38,6 +39,7 @@ class Detections:
     class_names: Sequence[str] = field(default_factory=tuple)
     keypoints: np.ndarray | None = None  # float32 [N, J, 3]
     pose: Pose | None = None
+    tracker_id: np.ndarray | None = None  # int64 [N]
 
     def __post_init__(self) -> None:
         self.boxes = np.asarray(self.boxes, dtype=np.float32).reshape(-1, 4)
@@ -53,6 +55,10 @@ class Detections:
             self.keypoints = np.asarray(self.keypoints, dtype=np.float32).reshape(-1, joints, 3)
             if len(self.keypoints) != len(self.scores):
                 raise ValueError(f"{len(self.keypoints)} keypoint rows for {len(self.scores)} detections")
+        if self.tracker_id is not None:
+            self.tracker_id = np.asarray(self.tracker_id, dtype=np.int64).reshape(-1)
+            if len(self.tracker_id) != len(self.scores):
+                raise ValueError(f"{len(self.tracker_id)} tracker ids for {len(self.scores)} detections")
 
     @classmethod
     def empty(cls, class_names: Sequence[str] = ()) -> Detections:
@@ -64,8 +70,14 @@ class Detections:
 
     def __getitem__(self, index: np.ndarray | slice) -> Detections:
         keypoints = None if self.keypoints is None else self.keypoints[index]
+        ids = None if self.tracker_id is None else self.tracker_id[index]
         return Detections(self.boxes[index], self.scores[index], self.labels[index], self.class_names, keypoints,
-                          self.pose)
+                          self.pose, ids)
+
+    def with_tracker_ids(self, tracker_id: np.ndarray) -> Detections:
+        """These detections with the ids of their tracks (a tracker's output)."""
+        return Detections(self.boxes, self.scores, self.labels, self.class_names, self.keypoints, self.pose,
+                          tracker_id)
 
     def filter(self, conf: float = 0.0, classes: Iterable[int | str] | None = None) -> Detections:
         """Keep detections scoring at least ``conf`` whose label id or name is in ``classes``."""
@@ -92,6 +104,9 @@ class Detections:
             }
             for box, score, label in zip(self.boxes, self.scores, self.labels)
         ]
+        if self.tracker_id is not None:
+            for row, track in zip(rows, self.tracker_id):
+                row["tracker_id"] = int(track)
         if self.keypoints is not None:  # [[x, y, score], ...] per joint, in the order of pose.names
             for row, joints in zip(rows, self.keypoints):
                 row["keypoints"] = [[round(float(x), 2), round(float(y), 2), round(float(s), 4)] for x, y, s in joints]

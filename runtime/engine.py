@@ -50,11 +50,14 @@ from edgedet.runtime.report import (
     SourceHealth,
     SourceReport,
     StatusUpdate,
+    TrackSummary,
     stage_summaries,
 )
 from edgedet.runtime.sinks import Sink, write_to_sinks
 from edgedet.runtime.sources import Source
 from edgedet.runtime.stats import LatencyRecorder
+from edgedet.runtime.tracking import Tracker, TrackerSpec
+from edgedet.runtime.trails import Trails
 
 IDLE_WAIT_S = 0.002  # no source had a frame: look again this much later
 QUEUE_DEPTH = 2  # inferred batches waiting for the output thread
@@ -68,6 +71,7 @@ class StreamOptions:
     max_frames: int | None = None  # counts the frames of all streams
     status_every_s: float = 0.5
     parallel: int = 1  # batches inferred at once, each on its own thread (a backend that allows it)
+    track: TrackerSpec | None = None  # every stream's own tracker, made from this
 
 
 @dataclass
@@ -79,18 +83,25 @@ class StreamState:
 
 @dataclass
 class Stream:
-    """One source with its own name (used in ``{source}`` paths and JSON Lines) and sinks."""
+    """One source with its own name (used in ``{source}`` paths and JSON Lines), sinks and, when the run
+    tracks objects, its own tracker (a stream's ids are its own)."""
 
     name: str
     source: Source
     sinks: list[Sink] = field(default_factory=list)
+    tracker: Tracker | None = None
+    trails: Trails = field(default_factory=Trails)  # its tracks' recent paths, for drawing
     processed: int = 0
     latency: LatencyRecorder = field(default_factory=LatencyRecorder)
     closed: bool = False
+    tracks: TrackSummary | None = None  # set when a tracked stream closes
 
     def close(self) -> None:
         if not self.closed:
             self.closed = True
+            if self.tracker is not None:  # every track ends with its stream
+                lives = self.tracker.finish()
+                self.tracks = TrackSummary.of(self.tracker.name, lives.started, lives.lengths)
             for sink in self.sinks:
                 sink.close()
             self.source.close()
@@ -100,7 +111,8 @@ class Stream:
         return SourceReport(self.name, src.description, src.live, src.frames_in, self.processed, src.frames_dropped,
                             round(self.processed / max(elapsed, 1e-9), 3),
                             LatencySummary.from_recorder(self.latency, "e2e"),
-                            LatencySummary.from_recorder(self.latency, "frame_age"), SourceHealth.of(src))
+                            LatencySummary.from_recorder(self.latency, "frame_age"), SourceHealth.of(src),
+                            tracks=self.tracks)
 
 
 def gather(streams: Sequence[Stream], start: int, limit: int) -> list[tuple[Stream, Frame]]:
@@ -181,12 +193,19 @@ class _Output:
         t_ready = now()
         self.rec.add("postprocess", (t_ready - t0) * 1e3)
         for (stream, frame), dets in zip(item.ready, padded):
-            dets = dets.filter(self.opts.conf, self.opts.classes)
+            tracker = stream.tracker
+            floor = self.opts.conf if tracker is None or tracker.min_score is None else min(self.opts.conf,
+                                                                                           tracker.min_score)
+            dets = dets.filter(floor, self.opts.classes)
+            if tracker is not None:  # the tracker's output: the detections of confirmed tracks, with ids
+                t_track = now()
+                dets = tracker.update(dets)
+                self.rec.add("track", (now() - t_track) * 1e3)
             e2e, age = (t_ready - frame.captured) * 1e3, (item.started - frame.captured) * 1e3
             for recorder in (self.rec, stream.latency):
                 recorder.add("e2e", e2e)
                 recorder.add("frame_age", age)
-            write_to_sinks(stream.sinks, frame, dets)
+            write_to_sinks(stream.sinks, frame, dets, stream.trails)
             stream.processed += 1
             self.state.processed += 1
             if any(sink.stop_requested for sink in stream.sinks):
@@ -226,6 +245,8 @@ def run_engine(detector: Detector, streams: Sequence[Stream], opts: StreamOption
     for stream in streams:
         if not stream.source.live and not isinstance(stream.source, ReadAhead):
             stream.source = ReadAhead(stream.source)
+        if opts.track is not None and stream.tracker is None:
+            stream.tracker = opts.track.make()
     limit = detector.fixed_batch or batch or len(streams)
     rec = rec if rec is not None else LatencyRecorder()
     sizes = sizes if sizes is not None else []

@@ -10,12 +10,14 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+import numpy as np
+
 from edgedet.runtime.detector import Detector
 from edgedet.runtime.host import host_info
 from edgedet.runtime.sources import Source
-from edgedet.runtime.stats import STAGES, LatencyRecorder, summarize
+from edgedet.runtime.stats import OPTIONAL_STAGES, STAGES, LatencyRecorder, summarize
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: each source's ``tracks``
 
 
 @dataclass(frozen=True)
@@ -84,6 +86,25 @@ class SourceReport:
     health: SourceHealth
     worker: int | None = None  # the Ray worker that ran it last
     restarts: tuple[Restart, ...] = ()  # the Ray driver's record of each resume
+    tracks: TrackSummary | None = None  # with a tracker
+
+
+@dataclass(frozen=True)
+class TrackSummary:
+    """A source's tracks over the run: how many were confirmed and ended (every track ends with its
+    stream), and how long they lasted in frames (first to last match)."""
+
+    tracker: str
+    started: int
+    finished: int
+    length_frames: dict[str, float]
+
+    @classmethod
+    def of(cls, tracker: str, started: int, lengths: list[int]) -> TrackSummary:
+        values = np.asarray(lengths, np.float64)
+        stats = ({"p50": float(np.percentile(values, 50)), "max": float(values.max()),
+                  "mean": round(float(values.mean()), 3)} if values.size else {"p50": 0.0, "max": 0.0, "mean": 0.0})
+        return cls(tracker, started, len(lengths), stats)
 
 
 @dataclass(frozen=True)
@@ -204,4 +225,5 @@ def _plain(value: Any) -> Any:
 
 
 def stage_summaries(rec: LatencyRecorder) -> dict[str, LatencySummary]:
-    return {name: LatencySummary.from_recorder(rec, name) for name in STAGES}
+    names = STAGES + tuple(name for name in OPTIONAL_STAGES if rec.count(name))
+    return {name: LatencySummary.from_recorder(rec, name) for name in names}

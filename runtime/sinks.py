@@ -23,6 +23,7 @@ from edgedet.runtime.detections import Detections
 from edgedet.runtime.errors import EdgedetError
 from edgedet.runtime.frames import Frame
 from edgedet.runtime.install_hints import install_line
+from edgedet.runtime.trails import Trails
 
 
 class Sink(ABC):
@@ -243,13 +244,17 @@ class MjpegServer(Sink):
         self._httpd.server_close()
 
 
-def annotated_if_needed(sinks: list[Sink], frame: Frame, detections: Detections) -> np.ndarray | None:
-    return annotate(frame.image, detections) if any(s.wants_annotated for s in sinks) else None
+def annotated_if_needed(sinks: list[Sink], frame: Frame, detections: Detections,
+                        trails: Trails | None = None) -> np.ndarray | None:
+    return annotate(frame.image, detections, trails=trails) if any(s.wants_annotated for s in sinks) else None
 
 
-def write_to_sinks(sinks: list[Sink], frame: Frame, detections: Detections) -> None:
-    """The sink fan-out, the same for a local run and the Ray driver: draw once if any sink shows pixels,
-    then every sink in order."""
-    annotated = annotated_if_needed(sinks, frame, detections)
+def write_to_sinks(sinks: list[Sink], frame: Frame, detections: Detections, trails: Trails | None = None) -> None:
+    """The sink fan-out, the same for a local run and the Ray driver: draw once if any sink shows pixels
+    (tracked detections with their stream's ``trails``, which this frame extends), then every sink in
+    order."""
+    if trails is not None:
+        trails.add(detections)
+    annotated = annotated_if_needed(sinks, frame, detections, trails)
     for sink in sinks:
         sink.write(frame, detections, annotated)

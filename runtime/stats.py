@@ -8,6 +8,7 @@ from collections import defaultdict
 import numpy as np
 
 STAGES = ("read", "preprocess", "inference", "postprocess", "sink")
+OPTIONAL_STAGES = ("track",)  # reported when the run has them (a tracker)
 
 
 def summarize(samples: list[float] | np.ndarray) -> dict[str, float]:
@@ -41,6 +42,9 @@ class LatencyRecorder:
                 j = int(self._rng.integers(0, self._seen[name]))
                 if j < self.cap:
                     series[j] = ms
+
+    def count(self, name: str) -> int:
+        return self._seen.get(name, 0)
 
     def last(self, name: str) -> float:
         series = self._series.get(name)

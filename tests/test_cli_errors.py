@@ -152,3 +152,17 @@ def test_too_few_synth_images(tmp_path):
 def test_flag_values_are_checked_by_the_parser(argv, needles, tmp_path):
     """Choices, ranges and formats live in the option types: one line naming the flag, before any work."""
     assert_one_line_error(cli(*argv, cwd=tmp_path), *needles)
+
+
+@pytest.mark.parametrize(("args", "needle"), [
+    (["--track-param", "track_buffer=60"], "--track-param sets a tracker's parameter: give --track too"),
+    (["--track", "sort", "--track-param", "buffer=3"], "tracker 'sort' has no parameter 'buffer'"),
+    (["--track", "bytetrack", "--track-param", "60"], "tracker parameter '60' is not KEY=VALUE"),
+    (["--track", "deepsort"], "'deepsort' is not one of"),
+], ids=["param-without-track", "unknown-param", "not-key-value", "unknown-tracker"])
+def test_tracker_options_are_checked_before_anything_opens(tmp_path, args, needle):
+    model = tmp_path / "m.onnx"
+    model.write_bytes(b"not opened: the options are refused first")
+    result = cli("run", model, "-s", tmp_path, *args)
+    assert_one_line_error(result, needle)
+    assert result.returncode == 2

@@ -5,6 +5,7 @@ from __future__ import annotations
 import signal
 from collections.abc import Iterator
 from contextlib import contextmanager
+from enum import Enum
 from pathlib import Path
 
 import typer
@@ -16,6 +17,15 @@ from edgedet.runtime.errors import EdgedetError
 from edgedet.runtime.loader import Backend
 from edgedet.runtime.onnx_detector import Provider
 from edgedet.runtime.report import RunReport
+
+
+class TrackerName(str, Enum):
+    """``edgedet.runtime.tracking.TRACKERS``' names, spelled out so the CLI starts without importing the
+    trackers (and scipy); a test keeps the two equal."""
+
+    bytetrack = "bytetrack"
+    ocsort = "ocsort"
+    sort = "sort"
 
 
 def _parse_serve(text: str) -> tuple[str, int]:
@@ -79,6 +89,11 @@ def run(
     conf: float = typer.Option(0.25, min=0.0, max=1.0, help="Minimum score."),
     classes: list[str] | None = typer.Option(None, "--classes",
                                                 help="Keep only these class names or ids (repeatable)."),
+    track: TrackerName | None = typer.Option(None, "--track", help="Follow objects over time: each detection "
+                                            "gets its track's id (JSON Lines, --json, drawn)."),
+    track_param: list[str] | None = typer.Option(None, "--track-param", metavar="KEY=VALUE",
+                                                 help="A tracker parameter (repeatable), e.g. track_buffer=60, "
+                                                 "class_agnostic=true; see docs/tracking.md."),
     ray: str | None = typer.Option(None, "--ray", metavar="ADDRESS", help="Spread the sources over a Ray "
                                    "cluster: 'auto' (running), 'local' (start one) or HOST:PORT (extra 'cluster')."),
     workers: int | None = typer.Option(None, "--workers", min=1, help="With --ray: worker processes, each "
@@ -101,6 +116,7 @@ def run(
       edgedet run model.onnx -s a.mp4 -s b.mp4 --save 'out/{source}.mp4'
       edgedet run model.onnx -s a.mp4 -s b.mp4 --parallel 2 --threads 1
       edgedet run model.onnx --sources cams.txt --ray auto --jsonl d.jsonl
+      edgedet run model.onnx -s video.mp4 --track bytetrack --save tracked.mp4
     """
     from edgedet.runtime.atomic import write_json
     from edgedet.runtime.engine import StreamOptions
@@ -113,7 +129,15 @@ def run(
                            "e.g. 'out/{source}.mp4'")
     address = _parse_serve(serve) if serve else None
     wanted = [int(c) if c.isdigit() else c for c in classes] if classes else None
-    options = StreamOptions(conf, wanted, duration, max_frames, parallel=parallel)
+    if track_param and not track:
+        raise EdgedetError("--track-param sets a tracker's parameter: give --track too")
+    spec = None
+    if track:
+        from edgedet.runtime.tracking import TrackerSpec, parse_params
+
+        spec = TrackerSpec(track.value, parse_params(track_param or []))
+        spec.make()  # a bad parameter is refused before any model or source opens
+    options = StreamOptions(conf, wanted, duration, max_frames, parallel=parallel, track=spec)
     if workers and not ray:
         raise EdgedetError("--workers spreads sources over a Ray cluster: give --ray too")
     if ray:

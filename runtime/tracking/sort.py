@@ -1,0 +1,38 @@
+"""SORT (Bewley et al., "Simple Online and Realtime Tracking", ICIP 2016): a constant-velocity Kalman filter
+per track on (centre, area, aspect ratio); each frame the tracks' predicted boxes are matched to the
+detections by IoU with the Hungarian method, pairs under ``iou_threshold`` refused; an unmatched detection
+starts a track, a track unmatched for ``max_age`` frames ends."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from edgedet.runtime.detections import Detections
+from edgedet.runtime.tracking.base import Tracker, boxes_of
+from edgedet.runtime.tracking.kalman import ScaleAreaModel
+from edgedet.runtime.tracking.track_table import TrackTable
+
+
+class Sort(Tracker):
+    name = "sort"
+
+    def __init__(self, iou_threshold: float = 0.3, min_hits: int = 3, max_age: int = 30,
+                 class_agnostic: bool = False) -> None:
+        super().__init__(TrackTable(ScaleAreaModel()), class_agnostic, min_hits, max_age)
+        self.iou_threshold = iou_threshold
+
+    def update(self, detections: Detections) -> Detections:
+        self.frame += 1
+        t = self.tracks
+        t.predict()
+        boxes, labels = boxes_of(detections), detections.labels
+        dets, rows = np.arange(len(detections)), np.arange(len(t))
+        score = self._similarity(boxes, labels, rows)
+        pairs, free, _ = self._match(score, self.iou_threshold, dets, rows)
+        t.update(pairs[:, 1], boxes[pairs[:, 0]], labels[pairs[:, 0]])
+        new_rows = t.add(boxes[free], labels[free])
+        pairs = np.concatenate([pairs, np.stack([free, new_rows], axis=1)])
+        self._confirm()
+        out = self._output(detections, pairs)
+        self._prune(t.missed > self.max_age)
+        return out
