@@ -89,13 +89,20 @@ def local_run(seeded_onnx, videos, tmp_path_factory):
     return report, by_source(out / "all.jsonl")
 
 
-def test_ray_run_matches_the_local_run(ray_cluster, seeded_onnx, videos, local_run, tmp_path):
-    report = edgedet_run(seeded_onnx, videos, tmp_path, "--batch", "2", "--ray", ray_cluster)
-    local_report, local_lines = local_run
+def test_ray_run_matches_the_local_run(ray_cluster, seeded_onnx, videos, tmp_path):
+    """Tracked (each worker makes each of its sources' trackers from the run's options): the same
+    detections and the same track ids, frame for frame, as a local run."""
+    tracked = ("--batch", "2", "--track", "sort")
+    (tmp_path / "local").mkdir()
+    local_report = edgedet_run(seeded_onnx, videos, tmp_path / "local", *tracked)
+    local_lines = by_source(tmp_path / "local" / "all.jsonl")
+    report = edgedet_run(seeded_onnx, videos, tmp_path, *tracked, "--ray", ray_cluster)
     lines = by_source(tmp_path / "all.jsonl")
     assert {k: [f for f, _ in v] for k, v in lines.items()} == {k: list(range(n)) for k, n in COUNTS.items()}
-    assert lines == local_lines  # the same detections, frame for frame
-    assert sum(len(d) for v in lines.values() for _, d in v) > 0
+    assert lines == local_lines  # the same detections and ids, frame for frame
+    rows = [row for v in lines.values() for _, d in v for row in d]
+    assert rows and all("tracker_id" in row for row in rows)
+    assert [s["tracks"] for s in report["sources"]] == [s["tracks"] for s in local_report["sources"]]
     for name, n in COUNTS.items():
         assert count_video_frames(tmp_path / f"{name}.mp4") == n
     per = {s["name"]: s for s in report["sources"]}
