@@ -121,8 +121,10 @@ class OcSort(Tracker):
         if not len(pairs):
             return
         dets, rows = pairs[:, 0], pairs[:, 1]
-        for det, row in pairs[t.missed[rows] > 1]:
-            self._replay_gap(int(row), boxes[det])
+        gapped = pairs[t.missed[rows] > 1]
+        for gap in np.unique(t.missed[gapped[:, 1]]):  # the rows with one gap length at a time, batched
+            same = gapped[t.missed[gapped[:, 1]] == gap]
+            self._replay_gap(same[:, 1], boxes[same[:, 0]], int(gap))
         previous, has = self._previous_observations(rows)
         t.update(rows, boxes[dets], labels[dets])
         velocity = t.extra["velocity"]
@@ -132,15 +134,15 @@ class OcSort(Tracker):
         t.extra["obs_age"][rows, slot] = t.age[rows]
         t.extra["at_mean"][rows], t.extra["at_cov"][rows] = t.mean[rows], t.cov[rows]
 
-    def _replay_gap(self, row: int, box: np.ndarray) -> None:
-        """ORU: from the state at the last observation, predict over the gap, updating on boxes interpolated
-        linearly between that observation and ``box``; the real ``box`` then updates the result."""
+    def _replay_gap(self, rows: np.ndarray, new_boxes: np.ndarray, gap: int) -> None:
+        """ORU for tracks matched again after ``gap`` frames: from the state at the last observation, predict
+        over the gap, updating on boxes interpolated linearly between that observation and the new one; the
+        new box then updates the result (as every matched track's does)."""
         t = self.tracks
-        gap = int(t.missed[row])
-        mean, cov = t.extra["at_mean"][row][None], t.extra["at_cov"][row][None]
-        last = t.last_box[row]
+        mean, cov = t.extra["at_mean"][rows], t.extra["at_cov"][rows]
+        last = t.last_box[rows]
         for step in range(1, gap + 1):
             mean, cov = kalman.predict(t.model, mean, cov)
             if step < gap:
-                mean, cov = kalman.update(t.model, mean, cov, (last + (box - last) * step / gap)[None])
-        t.mean[row], t.cov[row] = mean[0], cov[0]
+                mean, cov = kalman.update(t.model, mean, cov, last + (new_boxes - last) * step / gap)
+        t.mean[rows], t.cov[rows] = mean, cov
