@@ -119,15 +119,14 @@ def predict(model: BoxModel, mean: np.ndarray, cov: np.ndarray) -> tuple[np.ndar
 
 
 def update(model: BoxModel, mean: np.ndarray, cov: np.ndarray, boxes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The tracks' states corrected by their matched boxes (one row each)."""
+    """The tracks' states corrected by their matched boxes (one row each). Both models observe the first
+    four state entries (``H = [I 0]``), so ``H P Hᵀ``, ``P Hᵀ`` and ``H x`` are slices, not products."""
     if not len(mean):
         return mean, cov
-    H = model.H
     z = model.encode(np.asarray(boxes, np.float64))
-    S = H @ cov @ H.T + model.measurement_noise(mean)  # [M, 4, 4]
-    PHt = cov @ H.T  # [M, dx, 4]
+    S = cov[:, :4, :4] + model.measurement_noise(mean)  # [M, 4, 4]
+    PHt = cov[:, :, :4]  # [M, dx, 4]
     gain = np.linalg.solve(S, PHt.transpose(0, 2, 1)).transpose(0, 2, 1)  # P Hᵀ S⁻¹ (S is symmetric)
-    residual = z - mean @ H.T
-    mean = mean + np.einsum("mij,mj->mi", gain, residual)
-    cov = cov - gain @ H @ cov
+    mean = mean + np.einsum("mij,mj->mi", gain, z - mean[:, :4])
+    cov = cov - gain @ cov[:, :4, :]
     return mean, cov

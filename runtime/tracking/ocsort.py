@@ -122,9 +122,8 @@ class OcSort(Tracker):
             return
         dets, rows = pairs[:, 0], pairs[:, 1]
         gapped = pairs[t.missed[rows] > 1]
-        for gap in np.unique(t.missed[gapped[:, 1]]):  # the rows with one gap length at a time, batched
-            same = gapped[t.missed[gapped[:, 1]] == gap]
-            self._replay_gap(same[:, 1], boxes[same[:, 0]], int(gap))
+        if len(gapped):
+            self._replay_gaps(gapped[:, 1], boxes[gapped[:, 0]])
         previous, has = self._previous_observations(rows)
         t.update(rows, boxes[dets], labels[dets])
         velocity = t.extra["velocity"]
@@ -134,15 +133,20 @@ class OcSort(Tracker):
         t.extra["obs_age"][rows, slot] = t.age[rows]
         t.extra["at_mean"][rows], t.extra["at_cov"][rows] = t.mean[rows], t.cov[rows]
 
-    def _replay_gap(self, rows: np.ndarray, new_boxes: np.ndarray, gap: int) -> None:
-        """ORU for tracks matched again after ``gap`` frames: from the state at the last observation, predict
-        over the gap, updating on boxes interpolated linearly between that observation and the new one; the
-        new box then updates the result (as every matched track's does)."""
+    def _replay_gaps(self, rows: np.ndarray, new_boxes: np.ndarray) -> None:
+        """ORU for tracks matched again after a gap (``missed`` frames each): from the state at the last
+        observation, predict over the gap, updating on boxes interpolated linearly between that observation
+        and the new one; the new box then updates the result (as every matched track's does). All rows step
+        together, each for its own gap's length."""
         t = self.tracks
-        mean, cov = t.extra["at_mean"][rows], t.extra["at_cov"][rows]
+        gaps = t.missed[rows]
+        mean, cov = t.extra["at_mean"][rows].copy(), t.extra["at_cov"][rows].copy()
         last = t.last_box[rows]
-        for step in range(1, gap + 1):
-            mean, cov = kalman.predict(t.model, mean, cov)
-            if step < gap:
-                mean, cov = kalman.update(t.model, mean, cov, last + (new_boxes - last) * step / gap)
+        for step in range(1, int(gaps.max()) + 1):
+            live = gaps >= step
+            mean[live], cov[live] = kalman.predict(t.model, mean[live], cov[live])
+            inside = gaps > step  # the interpolated boxes: every step but a row's last
+            if inside.any():
+                virtual = last[inside] + (new_boxes[inside] - last[inside]) * (step / gaps[inside])[:, None]
+                mean[inside], cov[inside] = kalman.update(t.model, mean[inside], cov[inside], virtual)
         t.mean[rows], t.cov[rows] = mean, cov

@@ -231,3 +231,30 @@ def test_a_tracked_run_writes_ids_and_times_the_tracker(onnx_model, video_file, 
         boxes = {(tuple(r["box"]), r["label"]) for r in plain}
         assert all((tuple(r["box"]), r["label"]) in boxes for r in mine)
         assert len({r["tracker_id"] for r in mine}) == len(mine)  # an id once per frame
+
+
+def test_ocsort_re_update_equals_observing_the_interpolated_boxes():
+    """ORU's oracle: a track hidden for a gap, re-updated when seen again, has the filter state of the same
+    track observed at the boxes interpolated over the gap. Two cars with gaps of different lengths (5 and
+    3 frames) are re-updated in the same frame, so the batched replay is checked for each length."""
+    def box(car: int, f: float) -> np.ndarray:
+        return np.array([10 + 4 * f, 20 + 60 * car, 40 + 4 * f, 50 + 60 * car], np.float64)
+
+    hidden = {0: range(10, 14), 1: range(12, 14)}  # car 0 unseen frames 10-13, car 1 frames 12-13
+    last_seen = {0: 9, 1: 11}
+    gapped, observed = make_tracker("ocsort"), make_tracker("ocsort")
+    for f in range(15):
+        seen = [box(c, f) for c in (0, 1) if f not in hidden[c]]
+        gapped.update(dets(seen))
+        filled = []
+        for c in (0, 1):
+            if f in hidden[c]:  # where ORU will put it: linear between the last and the next observation
+                k = (f - last_seen[c]) / (14 - last_seen[c])
+                filled.append(box(c, last_seen[c]) + (box(c, 14) - box(c, last_seen[c])) * k)
+            else:
+                filled.append(box(c, f))
+        observed.update(dets(filled))
+    for tracker in (gapped, observed):
+        assert tracker.tracks.ids.tolist() == [1, 2]
+    np.testing.assert_allclose(gapped.tracks.mean, observed.tracks.mean, rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(gapped.tracks.cov, observed.tracks.cov, rtol=1e-9, atol=1e-9)
