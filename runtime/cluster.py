@@ -209,7 +209,8 @@ class ClusterRun:
     def launch(self, group: int, names: list[str]) -> Attempt:
         resume = {n: self.by_name[n].next_index for n in names if not self.by_name[n].live}
         actor = self.worker_class.options(scheduling_strategy="SPREAD").remote(
-            self.model_ref, self.model.backend, self.model.precision, self.model.provider, self.model.threads)
+            self.model_ref, self.model.backend, self.model.precision, self.model.provider, self.model.threads,
+            self.opts.parallel)
         attempt = Attempt(len(self.attempts), group, names, actor)
         self.attempts.append(attempt)
         job = WorkerJob([self.by_name[n].spec for n in names], names, self.opts, self.batch, resume, self.send_images)

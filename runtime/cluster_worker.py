@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from edgedet.runtime.detections import Detections
-from edgedet.runtime.engine import Stream, StreamOptions, StreamState, run_engine
+from edgedet.runtime.engine import Stream, StreamOptions, StreamState, run_engine, warm_up
 from edgedet.runtime.errors import EdgedetError
 from edgedet.runtime.frames import Frame
 from edgedet.runtime.loader import load_detector
@@ -154,7 +154,7 @@ class StreamWorker:
     on this node), and runs one group of sources at a time."""
 
     def __init__(self, files: dict[str, bytes], backend: str, precision: str, provider: str,
-                 threads: int | None) -> None:
+                 threads: int | None, parallel: int = 1) -> None:
         self._dir = tempfile.TemporaryDirectory(prefix="edgedet-worker-")
         for name, data in files.items():  # the model, and an engine's manifest beside it
             Path(self._dir.name, name).write_bytes(data)
@@ -162,7 +162,9 @@ class StreamWorker:
         self.detector, self.error = None, None
         try:
             self.detector = load_detector(model, backend=backend, precision=precision, provider=provider,
-                                          threads=threads, spin=False)  # as a local run: the engine's threads
+                                          threads=threads, spin=False,  # as a local run: the engine's threads
+                                          streams=parallel)  # OpenVINO: a stream per inference thread
+            warm_up(self.detector, parallel)  # before any source opens, as a local run
         except EdgedetError as exc:  # told in ``hello``: the driver stops with this line, it does not retry
             self.error = str(exc)
         self.state = StreamState()

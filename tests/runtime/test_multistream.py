@@ -157,3 +157,35 @@ def test_parallel_batches_write_what_one_at_a_time_writes(onnx_model, tmp_path):
         assert [x["frame"] for x in written[2][name]] == list(range(n)), name
     assert written[2] == written[1]
     assert sum(len(x["detections"]) for v in written[1].values() for x in v) > 0
+
+
+@pytest.mark.slow
+def test_a_ray_worker_runs_parallel_batches_like_a_local_run(onnx_model, tmp_path):
+    """``StreamWorker`` (the Ray actor's class, run here without Ray) opens its model for the job's
+    ``parallel`` and warms every inference thread up before its sources open; its frames carry the same
+    detections as a local run of one batch at a time."""
+    from edgedet.runtime.cluster_worker import FrameChunk, StreamWorker, WorkerJob, WorkerReport
+
+    counts = {"north": 9, "south": 6}
+    frames = frames_from(onnx_model, 9)
+    videos = {name: write_video(tmp_path / f"{name}.avi", frames[:n]) for name, n in counts.items()}
+    log = JsonlSink(tmp_path / "local.jsonl")
+    with OnnxDetector(onnx_model, threads=1) as det:
+        run_engine(det, [Stream(n, VideoFileSource(str(p)), [log.for_source(n)]) for n, p in videos.items()],
+                   StreamOptions(conf=0.05), batch=2, shared_sinks=[log])
+    local = {}
+    for line in (tmp_path / "local.jsonl").read_text().splitlines():
+        x = json.loads(line)
+        local[(x["source"], x["frame"])] = x["detections"]
+    worker = StreamWorker({"m.onnx": Path(onnx_model).read_bytes()}, "onnxruntime", "fp32", "cpu", 1, parallel=2)
+    assert worker.hello().error is None
+    job = WorkerJob([str(p) for p in videos.values()], list(videos), StreamOptions(conf=0.05, parallel=2), 2)
+    got, report = {}, None
+    for message in worker.run(job):
+        if isinstance(message, FrameChunk):
+            for r in message.results:
+                got[(r.source, r.index)] = r.detections.to_records()
+        elif isinstance(message, WorkerReport):
+            report = message.report
+    assert got == local and report.frames_processed == sum(counts.values())
+    worker.detector.close()
