@@ -3,6 +3,7 @@ matching, the output of the detections that belong to confirmed tracks, and the 
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -24,7 +25,7 @@ class TrackLives:
         return len(self.lengths)
 
 
-class Tracker:
+class Tracker(ABC):
     """A multi-object tracker. ``update`` takes one frame's detections and returns those that belong to
     confirmed tracks, each with its track's ``tracker_id`` (in the input's order); ``reset`` starts over.
 
@@ -51,8 +52,9 @@ class Tracker:
         self.frame = 0
         self.lives = TrackLives()
 
+    @abstractmethod
     def update(self, detections: Detections) -> Detections:
-        raise NotImplementedError
+        """One frame's detections in; those of confirmed tracks out, with ``tracker_id``."""
 
     # shared steps
 
