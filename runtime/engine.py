@@ -194,9 +194,8 @@ class _Output:
         self.rec.add("postprocess", (t_ready - t0) * 1e3)
         for (stream, frame), dets in zip(item.ready, padded):
             tracker = stream.tracker
-            floor = self.opts.conf if tracker is None or tracker.min_score is None else min(self.opts.conf,
-                                                                                           tracker.min_score)
-            dets = dets.filter(floor, self.opts.classes)
+            dets = dets.filter(self.opts.conf if tracker is None else tracker.score_floor(self.opts.conf),
+                               self.opts.classes)
             if tracker is not None:  # the tracker's output: the detections of confirmed tracks, with ids
                 t_track = now()
                 dets = tracker.update(dets)

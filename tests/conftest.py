@@ -86,23 +86,14 @@ def synth_data(request) -> Path:
 class Trained:
     """What the training run wrote (the paths of ``TrainResult``)."""
 
-    folder: Path
+    best: Path
+    last: Path
+    metrics_csv: Path
+    curve_png: Path
 
-    @property
-    def best(self) -> Path:
-        return self.folder / "best.pt"
-
-    @property
-    def last(self) -> Path:
-        return self.folder / "last.pt"
-
-    @property
-    def metrics_csv(self) -> Path:
-        return self.folder / "metrics.csv"
-
-    @property
-    def curve_png(self) -> Path:
-        return self.folder / "loss_curve.png"
+    @classmethod
+    def in_folder(cls, folder: Path) -> Trained:
+        return cls(folder / "best.pt", folder / "last.pt", folder / "metrics.csv", folder / "loss_curve.png")
 
 
 @pytest.fixture(scope="session")
@@ -118,9 +109,9 @@ def trained(synth_data, request) -> Trained:
         cfg = TrainConfig(data=str(synth_data), out=str(out), epochs=6, batch_size=4, lr=2e-3, canvas=CANVAS,
                           eval_every=-1, warmup_steps=10, seed=0)
         result = train(cfg)
-        assert Trained(out).best == result.best and Trained(out).curve_png == result.curve_png
+        assert Trained.in_folder(out) == Trained(result.best, result.last, result.metrics_csv, result.curve_png)
 
-    return Trained(made_once(request, "run", make))
+    return Trained.in_folder(made_once(request, "run", make))
 
 
 @pytest.fixture(scope="session")

@@ -52,6 +52,10 @@ class Tracker(ABC):
         self.frame = 0
         self.lives = TrackLives()
 
+    def score_floor(self, conf: float) -> float:
+        """The score a detection needs to reach this tracker, in a run whose threshold is ``conf``."""
+        return conf if self.min_score is None else min(conf, self.min_score)
+
     @abstractmethod
     def update(self, detections: Detections) -> Detections:
         """One frame's detections in; those of confirmed tracks out, with ``tracker_id``."""

@@ -17,7 +17,6 @@ class TrackTable:
     mean: np.ndarray = field(init=False)
     cov: np.ndarray = field(init=False)
     ids: np.ndarray = field(init=False)  # int64, from 1
-    hits: np.ndarray = field(init=False)  # detections matched in all
     streak: np.ndarray = field(init=False)  # frames matched in a row
     missed: np.ndarray = field(init=False)  # frames since the last match
     age: np.ndarray = field(init=False)  # frames since the track began
@@ -35,7 +34,7 @@ class TrackTable:
         dx = self.model.dim_x
         self.mean, self.cov = np.zeros((0, dx)), np.zeros((0, dx, dx))
         self.ids = np.zeros(0, np.int64)
-        self.hits, self.streak, self.missed, self.age = (np.zeros(0, np.int64) for _ in range(4))
+        self.streak, self.missed, self.age = (np.zeros(0, np.int64) for _ in range(3))
         self.confirmed = np.zeros(0, bool)
         self.last_box = np.zeros((0, 4))
         self.labels = np.zeros(0, np.int64)
@@ -60,7 +59,6 @@ class TrackTable:
         if not len(rows):
             return
         self.mean[rows], self.cov[rows] = kalman.update(self.model, self.mean[rows], self.cov[rows], boxes)
-        self.hits[rows] += 1
         self.streak[rows] = np.where(self.missed[rows] <= 1, self.streak[rows] + 1, 1)
         self.missed[rows] = 0
         self.last_box[rows] = boxes
@@ -86,7 +84,7 @@ class TrackTable:
         self.ids = np.concatenate([self.ids, np.arange(self.next_id, self.next_id + n)])
         self.next_id += n
         ones, zeros = np.ones(n, np.int64), np.zeros(n, np.int64)
-        self.hits, self.streak = np.concatenate([self.hits, ones]), np.concatenate([self.streak, ones])
+        self.streak = np.concatenate([self.streak, ones])
         self.missed, self.age = np.concatenate([self.missed, zeros]), np.concatenate([self.age, zeros])
         self.confirmed = np.concatenate([self.confirmed, np.zeros(n, bool)])
         self.last_box = np.concatenate([self.last_box, np.asarray(boxes, np.float64)])
@@ -101,11 +99,9 @@ class TrackTable:
             self.extra[name] = first if name not in self.extra else np.concatenate([self.extra[name], first])
         return np.arange(start, start + n)
 
-    def keep(self, mask: np.ndarray) -> np.ndarray:
-        """Drop the rows where ``mask`` is False; returns the ids dropped."""
-        dropped = self.ids[~mask]
-        for name in ("mean", "cov", "ids", "hits", "streak", "missed", "age", "confirmed", "last_box", "labels",
+    def keep(self, mask: np.ndarray) -> None:
+        """Drop the rows where ``mask`` is False."""
+        for name in ("mean", "cov", "ids", "streak", "missed", "age", "confirmed", "last_box", "labels",
                      "votes"):
             setattr(self, name, getattr(self, name)[mask])
         self.extra = {name: col[mask] for name, col in self.extra.items()}
-        return dropped

@@ -211,7 +211,7 @@ def test_a_tracked_run_writes_ids_and_times_the_tracker(onnx_model, video_file, 
     path, n = video_file
     # the seeded model's scores are low: ByteTrack's high pass from 0.2 (its low one from 0.05)
     spec = TrackerSpec(name, {"track_thresh": 0.2, "low_thresh": 0.05} if name == "bytetrack" else {})
-    floor = 0.05 if spec.make().min_score is None else min(0.05, spec.make().min_score)
+    floor = spec.make().score_floor(0.05)
     runs = {}
     with OnnxDetector(onnx_model) as det:
         for label, opts in (("plain", StreamOptions(conf=floor)), ("tracked", StreamOptions(conf=0.05, track=spec))):
