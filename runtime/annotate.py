@@ -22,18 +22,20 @@ def color_for(label: int) -> tuple[int, int, int]:
 def annotate(frame: np.ndarray, detections: Detections, thickness: int | None = None,
              trails: Trails | None = None) -> np.ndarray:
     """Return a copy of the RGB ``frame`` with boxes and ``name score`` captions drawn; tracked detections
-    are captioned ``#id name score``, coloured by track, with the track's recent path (``trails``)."""
+    are captioned ``#id name score``, coloured by track, with the track's recent path (``trails``); a box
+    the tracker predicted (a frame the detector skipped) is thinner and captioned with a trailing ``~``."""
     out = np.ascontiguousarray(frame.copy())
     t = thickness or max(1, round(min(out.shape[:2]) / 300))
     font_scale = max(0.35, min(out.shape[:2]) / 900)
     if detections.keypoints is not None:
         draw_skeletons(out, detections, t)
     ids = detections.tracker_id if detections.tracker_id is not None else [None] * len(detections)
-    for box, score, label, tid in zip(detections.boxes, detections.scores, detections.labels, ids):
+    guessed = detections.predicted if detections.predicted is not None else np.zeros(len(detections), bool)
+    for box, score, label, tid, guess in zip(detections.boxes, detections.scores, detections.labels, ids, guessed):
         color = color_for(int(label) if tid is None else int(tid))
         x1, y1, x2, y2 = (int(round(v)) for v in box)
-        cv2.rectangle(out, (x1, y1), (x2, y2), color, t, cv2.LINE_AA)
-        caption = f"{detections.name(int(label))} {score:.2f}"
+        cv2.rectangle(out, (x1, y1), (x2, y2), color, max(1, t - 1) if guess else t, cv2.LINE_AA)
+        caption = f"{detections.name(int(label))} {score:.2f}" + (" ~" if guess else "")  # ~: a predicted box
         if tid is not None:
             caption = f"#{int(tid)} {caption}"
             path = trails.of(int(tid)) if trails is not None else None

@@ -17,6 +17,7 @@ source that does not open there, a model its backend refuses) stops the run with
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import queue
 import socket
@@ -25,6 +26,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from edgedet.runtime.analytics import Analytics
 from edgedet.runtime.cluster_worker import (
     FrameChunk,
     FrameResult,
@@ -92,13 +94,14 @@ class RemoteStream:
     restarts: list[Restart] = field(default_factory=list)
     entry: SourceReport | None = None  # its report from the last worker that ran it
     trails: Trails = field(default_factory=Trails)  # its tracks' recent paths, for drawing
+    analytics: Analytics | None = None  # counted here, on frames received once and in order
     worker: int | None = None
 
     def write(self, result: FrameResult) -> None:
         if not self.live and result.index < self.next_index:
             self.duplicates += 1
             return
-        write_to_sinks(self.sinks, result.frame(), result.detections, self.trails)
+        write_to_sinks(self.sinks, result.frame(), result.detections, self.trails, self.analytics)
         self.next_index = result.index + 1
         self.processed += 1
 
@@ -196,6 +199,9 @@ class ClusterRun:
 
         self.ray, self.streams, self.opts, self.batch, self.state = ray, list(streams), opts, batch, state
         self.by_name = {s.name: s for s in self.streams}
+        for stream in self.streams:
+            if stream.analytics is None:
+                stream.analytics = Analytics.for_source(opts.lines, opts.zones, stream.name)
         self.on_event = on_event
         self.model_ref = ray.put(model.files())
         self.model = model
@@ -213,7 +219,9 @@ class ClusterRun:
             self.opts.parallel)
         attempt = Attempt(len(self.attempts), group, names, actor)
         self.attempts.append(attempt)
-        job = WorkerJob([self.by_name[n].spec for n in names], names, self.opts, self.batch, resume, self.send_images)
+        # lines and zones are counted here, where every frame arrives once and in order whichever worker ran it
+        options = dataclasses.replace(self.opts, lines=(), zones=())
+        job = WorkerJob([self.by_name[n].spec for n in names], names, options, self.batch, resume, self.send_images)
         threading.Thread(target=self._pump, args=(attempt, job), daemon=True, name=f"edgedet-pump-{attempt.id}").start()
         return attempt
 
@@ -365,7 +373,8 @@ class ClusterRun:
                             round(stream.processed / elapsed, 3), LatencySummary.from_recorder(stream.latency, "e2e"),
                             LatencySummary.from_recorder(stream.latency, "frame_age"),
                             last.health if last else SourceHealth(), stream.worker, tuple(stream.restarts),
-                            last.tracks if last else None)  # a resumed source's: its last worker's tracks
+                            last.tracks if last else None,  # a resumed source's: its last worker's tracks
+                            stream.analytics and stream.analytics.totals())
 
 
 def run_on_ray(model: ClusterModel, streams: Sequence[RemoteStream], opts: StreamOptions, batch: int | None,

@@ -40,6 +40,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from edgedet.runtime.analytics import Analytics, LineSpec, ZoneSpec
 from edgedet.runtime.detector import Detector
 from edgedet.runtime.frames import Frame, now
 from edgedet.runtime.read_ahead import ReadAhead
@@ -72,6 +73,12 @@ class StreamOptions:
     status_every_s: float = 0.5
     parallel: int = 1  # batches inferred at once, each on its own thread (a backend that allows it)
     track: TrackerSpec | None = None  # every stream's own tracker, made from this
+    lines: tuple[LineSpec, ...] = ()  # counting lines (of every stream, or of the one they name)
+    zones: tuple[ZoneSpec, ...] = ()  # zones, likewise
+    detect_every: int = 1  # with a tracker: detect on one frame of a stream in N, its tracks carry the others
+    # with a tracker: detections of any labels overlapping by more than this IoU are one object (the
+    # highest-scoring kept), so a per-class detector's two labels for one object do not become two tracks
+    merge_iou: float | None = 0.7
 
 
 @dataclass
@@ -84,14 +91,16 @@ class StreamState:
 @dataclass
 class Stream:
     """One source with its own name (used in ``{source}`` paths and JSON Lines), sinks and, when the run
-    tracks objects, its own tracker (a stream's ids are its own)."""
+    tracks objects, its own tracker (a stream's ids are its own) and line and zone analytics."""
 
     name: str
     source: Source
     sinks: list[Sink] = field(default_factory=list)
     tracker: Tracker | None = None
     trails: Trails = field(default_factory=Trails)  # its tracks' recent paths, for drawing
+    analytics: Analytics | None = None
     processed: int = 0
+    gathered: int = 0  # frames taken from the source (``detect_every`` counts them)
     latency: LatencyRecorder = field(default_factory=LatencyRecorder)
     closed: bool = False
     tracks: TrackSummary | None = None  # set when a tracked stream closes
@@ -112,7 +121,7 @@ class Stream:
                             round(self.processed / max(elapsed, 1e-9), 3),
                             LatencySummary.from_recorder(self.latency, "e2e"),
                             LatencySummary.from_recorder(self.latency, "frame_age"), SourceHealth.of(src),
-                            tracks=self.tracks)
+                            tracks=self.tracks, analytics=self.analytics and self.analytics.totals())
 
 
 def gather(streams: Sequence[Stream], start: int, limit: int) -> list[tuple[Stream, Frame]]:
@@ -132,8 +141,8 @@ def gather(streams: Sequence[Stream], start: int, limit: int) -> list[tuple[Stre
 @dataclass
 class _Inferred:
     ready: list[tuple[Stream, Frame]]
-    result: Future | tuple  # (outputs, scales), or the inference thread's future of them
-    shapes: list[tuple[int, int]]
+    result: Future | tuple | None  # (outputs, scales), or the inference thread's future of them; None: frames
+    shapes: list[tuple[int, int]]  # the detector skips (``detect_every``), whose trackers carry the boxes
     started: float
 
 
@@ -187,24 +196,32 @@ class _Output:
             self.stop_requested.set()
 
     def _write(self, item: _Inferred) -> None:
-        outputs, scales = item.result.result() if isinstance(item.result, Future) else item.result
-        t0 = now()
-        padded = self.detector.postprocess(outputs, scales, item.shapes)
-        t_ready = now()
-        self.rec.add("postprocess", (t_ready - t0) * 1e3)
+        if item.result is None:
+            t_ready, padded = now(), [None] * len(item.ready)
+        else:
+            outputs, scales = item.result.result() if isinstance(item.result, Future) else item.result
+            t0 = now()
+            padded = self.detector.postprocess(outputs, scales, item.shapes)
+            t_ready = now()
+            self.rec.add("postprocess", (t_ready - t0) * 1e3)
         for (stream, frame), dets in zip(item.ready, padded):
             tracker = stream.tracker
-            dets = dets.filter(self.opts.conf if tracker is None else tracker.score_floor(self.opts.conf),
-                               self.opts.classes)
+            if dets is not None:
+                dets = dets.filter(self.opts.conf if tracker is None else tracker.score_floor(self.opts.conf),
+                                   self.opts.classes)
             if tracker is not None:  # the tracker's output: the detections of confirmed tracks, with ids
                 t_track = now()
-                dets = tracker.update(dets)
+                if dets is None:
+                    dets = tracker.coast()
+                else:
+                    dets = tracker.update(dets if self.opts.merge_iou is None else
+                                          dets.suppress_overlaps(self.opts.merge_iou))
                 self.rec.add("track", (now() - t_track) * 1e3)
             e2e, age = (t_ready - frame.captured) * 1e3, (item.started - frame.captured) * 1e3
             for recorder in (self.rec, stream.latency):
                 recorder.add("e2e", e2e)
                 recorder.add("frame_age", age)
-            write_to_sinks(stream.sinks, frame, dets, stream.trails)
+            write_to_sinks(stream.sinks, frame, dets, stream.trails, stream.analytics)
             stream.processed += 1
             self.state.processed += 1
             if any(sink.stop_requested for sink in stream.sinks):
@@ -212,6 +229,16 @@ class _Output:
         self.rec.add("sink", (now() - t_ready) * 1e3)
         if any(sink.stop_requested for sink in self.shared):
             self.stop_requested.set()
+
+
+def _detected(ready: list[tuple[Stream, Frame]], every: int) -> tuple[list, list]:
+    """The gathered frames split into those the detector sees (each stream's first and every ``every``-th
+    after) and those its tracker carries."""
+    seen, coasted = [], []
+    for stream, frame in ready:
+        (seen if stream.gathered % every == 0 or stream.tracker is None else coasted).append((stream, frame))
+        stream.gathered += 1
+    return seen, coasted
 
 
 def warm_up(detector: Detector, parallel: int = 1) -> None:
@@ -246,6 +273,8 @@ def run_engine(detector: Detector, streams: Sequence[Stream], opts: StreamOption
             stream.source = ReadAhead(stream.source)
         if opts.track is not None and stream.tracker is None:
             stream.tracker = opts.track.make()
+        if stream.analytics is None:
+            stream.analytics = Analytics.for_source(opts.lines, opts.zones, stream.name)
     limit = detector.fixed_batch or batch or len(streams)
     rec = rec if rec is not None else LatencyRecorder()
     sizes = sizes if sizes is not None else []
@@ -274,6 +303,13 @@ def run_engine(detector: Detector, streams: Sequence[Stream], opts: StreamOption
                 continue
             t0 = now()
             rec.add("read", (t0 - t_read) * 1e3)
+            if opts.detect_every > 1:  # the frames whose trackers carry their boxes skip the detector
+                ready, coasted = _detected(ready, opts.detect_every)
+                if coasted:
+                    submitted += len(coasted)
+                    output.put(_Inferred(coasted, None, [], t0))
+                if not ready:
+                    continue
             images = [frame.image for _, frame in ready]
             padded = images + [blank] * ((detector.fixed_batch or len(images)) - len(images))
             if pool is None:

@@ -12,12 +12,13 @@ from typing import Any
 
 import numpy as np
 
+from edgedet.runtime.analytics import AnalyticsTotals
 from edgedet.runtime.detector import Detector
 from edgedet.runtime.host import host_info
 from edgedet.runtime.sources import Source
 from edgedet.runtime.stats import OPTIONAL_STAGES, STAGES, LatencyRecorder, summarize
 
-SCHEMA_VERSION = 2  # 2: each source's ``tracks``
+SCHEMA_VERSION = 3  # 2: each source's ``tracks``; 3: its ``analytics``
 
 
 @dataclass(frozen=True)
@@ -87,6 +88,7 @@ class SourceReport:
     worker: int | None = None  # the Ray worker that ran it last
     restarts: tuple[Restart, ...] = ()  # the Ray driver's record of each resume
     tracks: TrackSummary | None = None  # with a tracker
+    analytics: AnalyticsTotals | None = None  # with counting lines or zones
 
 
 @dataclass(frozen=True)

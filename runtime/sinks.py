@@ -11,12 +11,14 @@ import json
 import os
 import threading
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import cv2
 import numpy as np
 
+from edgedet.runtime.analytics import Analytics, Event
 from edgedet.runtime.annotate import annotate
 from edgedet.runtime.atomic import PendingFile
 from edgedet.runtime.detections import Detections
@@ -36,6 +38,9 @@ class Sink(ABC):
     @abstractmethod
     def write(self, frame: Frame, detections: Detections, annotated: np.ndarray | None) -> None:
         """Consume one processed frame (``annotated`` is set when any sink wants drawings)."""
+
+    def write_events(self, frame: Frame, events: Sequence[Event]) -> None:  # noqa: B027  (optional hook)
+        """Consume the line and zone events of the frame just written (only a JSON Lines file keeps them)."""
 
     @property
     def stop_requested(self) -> bool:
@@ -86,8 +91,9 @@ class VideoSink(Sink):
 
 
 class JsonlSink(Sink):
-    """One JSON object per frame. Several streams share one file through ``for_source`` views, whose
-    lines carry a ``source`` field; the file itself is committed when this sink closes."""
+    """One JSON object per frame, and one per line or zone event (``{"event": ...}``, after its frame's
+    line). Several streams share one file through ``for_source`` views, whose lines carry a ``source``
+    field; the file itself is committed when this sink closes."""
 
     needs_pixels = False  # a frame's size, index and time, never its pixels
 
@@ -102,12 +108,16 @@ class JsonlSink(Sink):
         record = {"frame": frame.index, "captured": round(frame.captured, 6), "media_time_s": frame.source_time_s,
                   "height": frame.image.shape[0], "width": frame.image.shape[1],
                   "detections": detections.to_records()}
-        if source is not None:
-            record = {"source": source, **record}
-        line = json.dumps(record) + "\n"
+        self._put([record], source)
+
+    def write_events(self, frame, events, source: str | None = None) -> None:
+        self._put([event.to_json() for event in events], source)
+
+    def _put(self, records: list[dict], source: str | None) -> None:
+        text = "".join(json.dumps(r if source is None else {"source": source, **r}) + "\n" for r in records)
         with self._lock:
-            self._fh.write(line)
-            self.lines += 1
+            self._fh.write(text)
+            self.lines += len(records)
 
     def for_source(self, name: str) -> Sink:
         return _JsonlView(self, name)
@@ -128,6 +138,9 @@ class _JsonlView(Sink):
 
     def write(self, frame, detections, annotated) -> None:
         self.owner.write(frame, detections, annotated, source=self.source)
+
+    def write_events(self, frame, events) -> None:
+        self.owner.write_events(frame, events, source=self.source)
 
 
 class WindowSink(Sink):
@@ -244,17 +257,27 @@ class MjpegServer(Sink):
         self._httpd.server_close()
 
 
-def annotated_if_needed(sinks: list[Sink], frame: Frame, detections: Detections,
-                        trails: Trails | None = None) -> np.ndarray | None:
-    return annotate(frame.image, detections, trails=trails) if any(s.wants_annotated for s in sinks) else None
+def annotated_if_needed(sinks: list[Sink], frame: Frame, detections: Detections, trails: Trails | None = None,
+                        analytics: Analytics | None = None) -> np.ndarray | None:
+    if not any(s.wants_annotated for s in sinks):
+        return None
+    out = annotate(frame.image, detections, trails=trails)
+    if analytics is not None:
+        analytics.draw(out)
+    return out
 
 
-def write_to_sinks(sinks: list[Sink], frame: Frame, detections: Detections, trails: Trails | None = None) -> None:
-    """The sink fan-out, the same for a local run and the Ray driver: draw once if any sink shows pixels
-    (tracked detections with their stream's ``trails``, which this frame extends), then every sink in
-    order."""
+def write_to_sinks(sinks: list[Sink], frame: Frame, detections: Detections, trails: Trails | None = None,
+                   analytics: Analytics | None = None) -> None:
+    """The sink fan-out, the same for a local run and the Ray driver: the stream's line and zone
+    ``analytics`` see the frame (in order, once), the frame is drawn once if any sink shows pixels (tracked
+    detections with their stream's ``trails``, which this frame extends, and the lines and zones with their
+    counts), then every sink in order gets the frame and then its events."""
     if trails is not None:
         trails.add(detections)
-    annotated = annotated_if_needed(sinks, frame, detections, trails)
+    events = analytics.update(frame, detections) if analytics is not None else []
+    annotated = annotated_if_needed(sinks, frame, detections, trails, analytics)
     for sink in sinks:
         sink.write(frame, detections, annotated)
+        if events:
+            sink.write_events(frame, events)

@@ -79,7 +79,14 @@ def edgedet_run(model: Path, videos: dict[str, Path], out: Path, *extra: str) ->
 def by_source(jsonl: Path) -> dict[str, list[tuple[int, list]]]:
     """Each source's (frame, detections) in file order (capture times differ between runs)."""
     lines = [json.loads(x) for x in jsonl.read_text().splitlines()]
-    return {name: [(x["frame"], x["detections"]) for x in lines if x["source"] == name] for name in COUNTS}
+    return {name: [(x["frame"], x["detections"]) for x in lines if x["source"] == name and "event" not in x]
+            for name in COUNTS}
+
+
+def events_of(jsonl: Path) -> dict[str, list[dict]]:
+    """Each source's line and zone events in file order (sources interleave differently between runs)."""
+    lines = [json.loads(x) for x in jsonl.read_text().splitlines()]
+    return {name: [x for x in lines if x["source"] == name and "event" in x] for name in COUNTS}
 
 
 @pytest.fixture(scope="module")
@@ -90,9 +97,11 @@ def local_run(seeded_onnx, videos, tmp_path_factory):
 
 
 def test_ray_run_matches_the_local_run(ray_cluster, seeded_onnx, videos, tmp_path):
-    """Tracked (each worker makes each of its sources' trackers from the run's options): the same
-    detections and the same track ids, frame for frame, as a local run."""
-    tracked = ("--batch", "2", "--track", "sort")
+    """Tracked (each worker makes each of its sources' trackers from the run's options), detecting on every
+    second frame, with a counting line and a zone (counted by the driver): the same detections, predicted
+    boxes, track ids and events, frame for frame, as a local run."""
+    tracked = ("--batch", "2", "--track", "sort", "--detect-every", "2", "--line", "mid=60,0,60,120",
+               "--zone", "north:lot=0,0,80,0,80,120,0,120")
     (tmp_path / "local").mkdir()
     local_report = edgedet_run(seeded_onnx, videos, tmp_path / "local", *tracked)
     local_lines = by_source(tmp_path / "local" / "all.jsonl")
@@ -101,8 +110,13 @@ def test_ray_run_matches_the_local_run(ray_cluster, seeded_onnx, videos, tmp_pat
     assert {k: [f for f, _ in v] for k, v in lines.items()} == {k: list(range(n)) for k, n in COUNTS.items()}
     assert lines == local_lines  # the same detections and ids, frame for frame
     rows = [row for v in lines.values() for _, d in v for row in d]
-    assert rows and all("tracker_id" in row for row in rows)
+    assert rows and all("tracker_id" in row for row in rows) and any(row.get("predicted") for row in rows)
     assert [s["tracks"] for s in report["sources"]] == [s["tracks"] for s in local_report["sources"]]
+    events = events_of(tmp_path / "all.jsonl")
+    assert events == events_of(tmp_path / "local" / "all.jsonl") and any(events.values())
+    assert [s["analytics"] for s in report["sources"]] == [s["analytics"] for s in local_report["sources"]]
+    per = {s["name"]: s["analytics"] for s in report["sources"]}
+    assert [z["zone"] for z in per["north"]["zones"]] == ["lot"] and per["south"]["zones"] == []
     for name, n in COUNTS.items():
         assert count_video_frames(tmp_path / f"{name}.mp4") == n
     per = {s["name"]: s for s in report["sources"]}

@@ -6,6 +6,7 @@ by the parser with a line naming the flag, and the library below never mentions 
 
 from __future__ import annotations
 
+from enum import Enum
 from pathlib import Path
 from typing import Annotated
 
@@ -17,7 +18,21 @@ from edgedet.runtime.loader import Backend
 from edgedet.runtime.onnx_detector import Provider
 
 __all__ = ["BackendOption", "Canvas", "JsonOut", "ModelFile", "PrecisionOption", "ProviderOption", "RoIMode",
-           "Threads", "parse_canvas"]
+           "Threads", "TrackParams", "TrackerName", "parse_canvas"]
+
+
+class TrackerName(str, Enum):
+    """``edgedet.runtime.tracking.TRACKERS``' names, spelled out so the CLI starts without importing the
+    trackers (and scipy); a test keeps the two equal."""
+
+    bytetrack = "bytetrack"
+    ocsort = "ocsort"
+    sort = "sort"
+
+
+TrackParams = Annotated[list[str] | None, typer.Option(
+    "--track-param", metavar="KEY=VALUE", help="A tracker parameter (repeatable), e.g. track_buffer=60, "
+    "class_agnostic=true; see docs/tracking.md.")]
 
 
 def parse_canvas(text: str | None) -> tuple[int, int] | None:

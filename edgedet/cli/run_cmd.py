@@ -5,27 +5,26 @@ from __future__ import annotations
 import signal
 from collections.abc import Iterator
 from contextlib import contextmanager
-from enum import Enum
 from pathlib import Path
 
 import typer
 
 from edgedet.cli.console import console, emit_json
-from edgedet.cli.options import BackendOption, JsonOut, ModelFile, PrecisionOption, ProviderOption, Threads
+from edgedet.cli.options import (
+    BackendOption,
+    JsonOut,
+    ModelFile,
+    PrecisionOption,
+    ProviderOption,
+    Threads,
+    TrackerName,
+    TrackParams,
+)
 from edgedet.runtime.detector import Precision
 from edgedet.runtime.errors import EdgedetError
 from edgedet.runtime.loader import Backend
 from edgedet.runtime.onnx_detector import Provider
 from edgedet.runtime.report import RunReport
-
-
-class TrackerName(str, Enum):
-    """``edgedet.runtime.tracking.TRACKERS``' names, spelled out so the CLI starts without importing the
-    trackers (and scipy); a test keeps the two equal."""
-
-    bytetrack = "bytetrack"
-    ocsort = "ocsort"
-    sort = "sort"
 
 
 def _parse_serve(text: str) -> tuple[str, int]:
@@ -56,6 +55,17 @@ def source_names(specs: list[str]) -> list[str]:
             seen[name] = seen.get(name, 0) + 1
             names[i] = f"{name}-{seen[name]}"
     return names
+
+
+def counting_specs(lines: list[str], zones: list[str], names: list[str]) -> tuple[tuple, tuple]:
+    """``--line`` and ``--zone`` texts as specs, checked against the run's source names."""
+    if not lines and not zones:
+        return (), ()
+    from edgedet.runtime.analytics import check_names, parse_line, parse_zone
+
+    line_specs, zone_specs = tuple(parse_line(t) for t in lines), tuple(parse_zone(t) for t in zones)
+    check_names(line_specs, zone_specs, names)
+    return line_specs, zone_specs
 
 
 def read_source_list(path: Path) -> list[str]:
@@ -91,9 +101,18 @@ def run(
                                                 help="Keep only these class names or ids (repeatable)."),
     track: TrackerName | None = typer.Option(None, "--track", help="Follow objects over time: each detection "
                                             "gets its track's id (JSON Lines, --json, drawn)."),
-    track_param: list[str] | None = typer.Option(None, "--track-param", metavar="KEY=VALUE",
-                                                 help="A tracker parameter (repeatable), e.g. track_buffer=60, "
-                                                 "class_agnostic=true; see docs/tracking.md."),
+    track_param: TrackParams = None,
+    detect_every: int = typer.Option(1, "--detect-every", min=1, max=100, metavar="N",
+                                     help="Detect on one frame in N per source; the tracker's motion model "
+                                     "carries the boxes between (marked predicted). Tracks with bytetrack "
+                                     "unless --track names another."),
+    line: list[str] | None = typer.Option(None, "--line", metavar="[SOURCE:]NAME=X1,Y1,X2,Y2",
+                                          help="Count the tracks crossing this segment (frame pixels), per class "
+                                          "and direction (repeatable; SOURCE: for one source only). Tracks with "
+                                          "bytetrack unless --track names another."),
+    zone: list[str] | None = typer.Option(None, "--zone", metavar="[SOURCE:]NAME=X1,Y1,X2,Y2,X3,Y3,...",
+                                          help="Watch this polygon: occupancy, entries, exits, dwell time "
+                                          "(repeatable, like --line)."),
     ray: str | None = typer.Option(None, "--ray", metavar="ADDRESS", help="Spread the sources over a Ray "
                                    "cluster: 'auto' (running), 'local' (start one) or HOST:PORT (extra 'cluster')."),
     workers: int | None = typer.Option(None, "--workers", min=1, help="With --ray: worker processes, each "
@@ -117,6 +136,9 @@ def run(
       edgedet run model.onnx -s a.mp4 -s b.mp4 --parallel 2 --threads 1
       edgedet run model.onnx --sources cams.txt --ray auto --jsonl d.jsonl
       edgedet run model.onnx -s video.mp4 --track bytetrack --save tracked.mp4
+      edgedet run model.onnx -s video.mp4 --line door=0,300,640,300 --jsonl events.jsonl
+      edgedet run model.onnx -s a.mp4 -s b.mp4 --zone b:lot=10,10,200,10,200,150,10,150
+      edgedet run model.onnx -s 0 --track bytetrack --detect-every 3
     """
     from edgedet.runtime.atomic import write_json
     from edgedet.runtime.engine import StreamOptions
@@ -131,13 +153,17 @@ def run(
     wanted = [int(c) if c.isdigit() else c for c in classes] if classes else None
     if track_param and not track:
         raise EdgedetError("--track-param sets a tracker's parameter: give --track too")
+    lines, zones = counting_specs(line or [], zone or [], source_names(specs))
+    if (lines or zones or detect_every > 1) and not track:
+        track = TrackerName.bytetrack  # lines and zones count objects, predicted boxes come from tracks
     spec = None
     if track:
         from edgedet.runtime.tracking import TrackerSpec, parse_params
 
         spec = TrackerSpec(track.value, parse_params(track_param or []))
         spec.make()  # a bad parameter is refused before any model or source opens
-    options = StreamOptions(conf, wanted, duration, max_frames, parallel=parallel, track=spec)
+    options = StreamOptions(conf, wanted, duration, max_frames, parallel=parallel, track=spec, lines=lines,
+                            zones=zones, detect_every=detect_every)
     if workers and not ray:
         raise EdgedetError("--workers spreads sources over a Ray cluster: give --ray too")
     if ray:
@@ -229,6 +255,12 @@ def summarize_run(result: RunReport, specs: list[str], report: Path | None) -> N
     console.print(f"{result.frames_processed} frames ({result.total('frames_dropped')} dropped) at {result.fps:.1f} "
                   f"fps; e2e p50 {result.e2e_ms.p50:.1f} ms p99 {result.e2e_ms.p99:.1f} ms"
                   + (f"; {', '.join(skipped)}" if skipped else "") + (f"; report {report}" if report else ""))
+    for entry in result.sources:
+        if entry.analytics is not None:
+            counts = [f"{t.line} in {t.crossed_in} out {t.crossed_out}" for t in entry.analytics.lines]
+            counts += [f"{t.zone} {t.entries} entries {t.exits} exits (max {t.max_occupancy} inside)"
+                       for t in entry.analytics.zones]
+            console.print(f"{entry.name}: " + "; ".join(counts))
     if result.ray and result.ray.restarts:
         died = [w for w in result.ray.workers if w.status == "died"]
         console.print(f"{len(died)} Ray worker(s) died; their sources restarted {result.ray.restarts} time(s), "

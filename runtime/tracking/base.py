@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from edgedet.runtime.detections import Detections
+from edgedet.runtime.tracking import kalman
 from edgedet.runtime.tracking.association import assign, iou_matrix, same_class
 from edgedet.runtime.tracking.track_table import TrackTable
 
@@ -46,11 +47,29 @@ class Tracker(ABC):
         self.tracks, self.class_agnostic, self.min_hits, self.max_age = table, class_agnostic, min_hits, max_age
         self.frame = 0
         self.lives = TrackLives()
+        self._shown: Detections | None = None  # the last detected frame's output
 
     def reset(self) -> None:
         self.tracks.clear()
         self.frame = 0
         self.lives = TrackLives()
+        self._shown = None
+
+    def coast(self) -> Detections:
+        """A frame the detector skipped (``--detect-every``): every track's motion model steps one frame on,
+        and the tracks shown on the last detected frame are output at their predicted boxes, ``predicted``
+        set, with their last scores. Nothing else changes: a track is neither missed nor matched, so
+        confirmation and ending count detected frames only."""
+        t = self.tracks
+        if len(t):
+            t.mean, t.cov = kalman.predict(t.model, t.mean, t.cov)
+        last = self._shown
+        if last is None or not len(last):
+            return Detections.empty(last.class_names if last else ()).with_tracker_ids(np.zeros(0, np.int64))
+        row_of = {int(tid): row for row, tid in enumerate(t.ids.tolist())}
+        rows = np.array([row_of[tid] for tid in last.tracker_id.tolist()], np.int64)  # in the last output's order
+        return Detections(t.boxes()[rows], last.scores, t.labels[rows], last.class_names, None, last.pose,
+                          t.ids[rows], np.ones(len(rows), bool))
 
     def score_floor(self, conf: float) -> float:
         """The score a detection needs to reach this tracker, in a run whose threshold is ``conf``."""
@@ -97,10 +116,13 @@ class Tracker(ABC):
     def _output(self, detections: Detections, pairs: np.ndarray) -> Detections:
         """The detections matched to confirmed tracks this frame, in input order, with the tracks' ids."""
         if not len(pairs):
-            return detections[np.zeros(0, np.int64)].with_tracker_ids(np.zeros(0, np.int64))
-        pairs = pairs[self.tracks.confirmed[pairs[:, 1]]]
-        pairs = pairs[np.argsort(pairs[:, 0], kind="stable")]
-        return detections[pairs[:, 0]].with_tracker_ids(self.tracks.ids[pairs[:, 1]])
+            out = detections[np.zeros(0, np.int64)].with_tracker_ids(np.zeros(0, np.int64))
+        else:
+            pairs = pairs[self.tracks.confirmed[pairs[:, 1]]]
+            pairs = pairs[np.argsort(pairs[:, 0], kind="stable")]
+            out = detections[pairs[:, 0]].with_tracker_ids(self.tracks.ids[pairs[:, 1]])
+        self._shown = out
+        return out
 
     def finish(self) -> TrackLives:
         """End every live track (the stream ended) and return the statistics."""

@@ -190,7 +190,7 @@ def test_detections_carry_tracker_ids_through_indexing_and_json():
 
 
 def test_the_cli_names_every_tracker():
-    from edgedet.cli.run_cmd import TrackerName
+    from edgedet.cli.options import TrackerName
 
     assert {t.value for t in TrackerName} == set(TRACKERS)
 
@@ -258,3 +258,51 @@ def test_ocsort_re_update_equals_observing_the_interpolated_boxes():
         assert tracker.tracks.ids.tolist() == [1, 2]
     np.testing.assert_allclose(gapped.tracks.mean, observed.tracks.mean, rtol=1e-9, atol=1e-9)
     np.testing.assert_allclose(gapped.tracks.cov, observed.tracks.cov, rtol=1e-9, atol=1e-9)
+
+
+@pytest.mark.parametrize("name", list(TRACKERS))
+def test_coasting_carries_shown_tracks_at_their_predicted_boxes(name):
+    """``coast()`` (a frame the detector skipped): the tracks shown on the last detected frame, at their
+    motion model's next boxes (a box moving 4 px a frame goes on moving about 4 px a frame), flagged
+    predicted, with their last scores; the next detection keeps the id and clears the flag."""
+    tracker = make_tracker(name)
+    for f in range(8):
+        shown = tracker.update(dets([[10 + 4 * f, 50, 40 + 4 * f, 80]], scores=np.array([0.8 - 0.01 * f])))
+    assert len(shown) == 1 and shown.predicted is None
+    tid = int(shown.tracker_id[0])
+    for k in (1, 2):
+        carried = tracker.coast()
+        assert carried.tracker_id.tolist() == [tid] and carried.predicted.tolist() == [True]
+        assert carried.scores.tolist() == pytest.approx([0.73])
+        assert carried.boxes[0] == pytest.approx([38 + 4 * k, 50, 68 + 4 * k, 80], abs=1.5)
+        assert carried.to_records()[0]["predicted"] is True
+    back = tracker.update(dets([[50, 50, 80, 80]]))
+    assert back.tracker_id.tolist() == [tid] and back.predicted is None
+    assert "predicted" not in back.to_records()[0]
+    tracker.reset()
+    assert len(tracker.coast()) == 0
+
+
+def test_detecting_every_third_frame_runs_the_detector_on_a_third(onnx_model, video_file, tmp_path):
+    """``detect_every=3`` in the engine: the detector runs on frames 0, 3, 6, ...; every other frame's rows
+    are the tracker's predicted boxes; every frame is still written, and drawn (the video has them all)."""
+    from edgedet.runtime.engine import Stream, StreamOptions, run_engine
+    from edgedet.runtime.onnx_detector import OnnxDetector
+    from edgedet.runtime.sinks import JsonlSink, VideoSink
+    from edgedet.runtime.sources import VideoFileSource
+    from edgedet.runtime.tracking import TrackerSpec
+    from tests.runtime.conftest import assert_valid_report, count_video_frames
+
+    path, n = video_file
+    opts = StreamOptions(conf=0.05, track=TrackerSpec("sort", {}), detect_every=3)
+    with OnnxDetector(onnx_model) as det:
+        sinks = [JsonlSink(tmp_path / "d.jsonl"), VideoSink(tmp_path / "d.mp4", 30)]
+        report = run_engine(det, [Stream("v", VideoFileSource(str(path)), sinks)], opts).to_json()
+    frames = [json.loads(x) for x in (tmp_path / "d.jsonl").read_text().splitlines()]
+    assert [f["frame"] for f in frames] == list(range(n)) and count_video_frames(tmp_path / "d.mp4") == n
+    assert report["stages_ms"]["inference"]["count"] == -(-n // 3) and report["stages_ms"]["track"]["count"] == n
+    for f in frames:
+        flags = {row.get("predicted", False) for row in f["detections"]}
+        assert flags <= ({False} if f["frame"] % 3 == 0 else {True}), f
+    assert any(f["detections"] for f in frames if f["frame"] % 3)  # tracks were carried
+    assert_valid_report(report)
