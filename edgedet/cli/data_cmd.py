@@ -14,6 +14,7 @@ from edgedet.cli.options import JsonOut
 class Task(str, Enum):
     detection = "detection"
     keypoints = "keypoints"
+    tracking = "tracking"
 
 
 app = typer.Typer(help="Data sets: make synthetic data, check COCO-format data.", no_args_is_help=True)
@@ -28,15 +29,31 @@ def synth(
     val_fraction: float = typer.Option(0.2, min=0.01, max=0.99,
                                        help="Share of images in the val split."),
     task: Task = typer.Option(Task.detection, help="detection: shapes with boxes; keypoints: stick figures "
-                              "with COCO keypoints (11 joints, skeleton, visibility flags)."),
+                              "with COCO keypoints (11 joints, skeleton, visibility flags); tracking: videos of "
+                              "moving shapes with MOTChallenge ground truth and true line/zone counts."),
+    sequences: int = typer.Option(4, "--sequences", min=1, help="tracking: how many videos."),
+    frames: int = typer.Option(200, "--frames", min=10, help="tracking: frames per video (25 fps)."),
     json_out: JsonOut = False,
 ) -> None:
-    """Write a COCO-format synthetic data set: shapes (circle, square, triangle, cross) or stick figures.
+    """Write a synthetic data set: COCO-format shapes (circle, square, triangle, cross) or stick figures, or
+    tracking videos of the same shapes moving.
 
     Examples:
       edgedet data synth data/shapes --images 1000 --seed 0
       edgedet data synth data/figures --task keypoints --images 1000
+      edgedet data synth data/tracks --task tracking --sequences 4 --frames 200
     """
+    if task is Task.tracking:
+        from edgedet.data.synthetic_tracks import synthesize_tracking
+
+        with progress_bar() as bar:
+            bar_task = bar.add_task("rendering", total=sequences, status="")
+            folders = synthesize_tracking(out, sequences, frames, seed, size,
+                                          progress=lambda: bar.advance(bar_task))
+        console.print(f"wrote {len(folders)} sequences to {out} (video.avi, gt/gt.txt, analytics.json each)")
+        if json_out:
+            emit_json({"sequences": [str(f) for f in folders]})
+        return
     from edgedet.data.synthetic import synthesize
 
     with progress_bar() as bar:
