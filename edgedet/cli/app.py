@@ -23,6 +23,7 @@ from edgedet.cli import (
     data_cmd,
     demo_cmd,
     eval_cmd,
+    eval_tracks_cmd,
     export_cmd,
     info_cmd,
     lineage_cmd,
@@ -64,6 +65,7 @@ def _global_options(
 app.add_typer(data_cmd.app, name="data")
 app.command("train")(train_cmd.train)
 app.command("eval")(eval_cmd.evaluate)
+app.command("eval-tracks")(eval_tracks_cmd.eval_tracks)
 app.command("predict")(predict_cmd.predict)
 app.command("export")(export_cmd.export)
 app.command("check")(export_cmd.check)
