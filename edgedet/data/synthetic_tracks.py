@@ -3,7 +3,7 @@ model detects them) moving over a still background, in MOTChallenge's layout.
 
 Each sequence has objects entering from the edges and leaving, a few already in view; they move in straight
 lines, some turn once and some change speed; they pass in front of and behind each other (a fixed depth
-order) and behind a static grey block. Beside the video:
+order) and behind a static pillar. Beside the video:
 
     seq-00/video.avi        the frames (MJPG, ``fps`` frames per second)
     seq-00/seqinfo.ini      MOTChallenge's sequence facts
@@ -33,7 +33,6 @@ from edgedet.data.synthetic import CLASSES, _draw, render_background
 from edgedet.runtime.atomic import PendingFile, write_json, write_text
 from edgedet.runtime.errors import EdgedetError
 
-BLOCK_COLOR = (128, 128, 128)
 OBJECTS_PER_100_FRAMES = 6
 
 
@@ -82,9 +81,9 @@ def _path(rng: np.random.Generator, frames: int, h: int, w: int, r: float, start
 
 
 def _block(rng: np.random.Generator, h: int, w: int, keep_clear: list[np.ndarray]) -> tuple[int, int, int, int]:
-    """A static grey block that objects pass behind, clear of the counting lines and the zone."""
+    """A static pillar that objects pass behind, clear of the counting lines and the zone."""
     for _ in range(200):
-        bw, bh = int(rng.uniform(0.12, 0.22) * w), int(rng.uniform(0.12, 0.22) * h)
+        bw, bh = int(rng.uniform(0.07, 0.11) * w), int(rng.uniform(0.3, 0.45) * h)
         x, y = int(rng.uniform(0, w - bw)), int(rng.uniform(0, h - bh))
         grown = np.array([[x - 8, y - 8], [x + bw + 8, y - 8], [x + bw + 8, y + bh + 8], [x - 8, y + bh + 8]],
                          np.float32)
@@ -93,14 +92,18 @@ def _block(rng: np.random.Generator, h: int, w: int, keep_clear: list[np.ndarray
     return 0, 0, 0, 0  # nowhere clear: no block
 
 
-def _steps_cross(p: np.ndarray, q: np.ndarray, a: np.ndarray, b: np.ndarray) -> tuple[bool, float]:
-    """Whether the step p->q goes from one side of the segment a-b to the other (strictly) through the
-    segment; the sign of the side it ends on (positive: the right-hand side walking a->b, y down)."""
-    def cross(u, v, x) -> float:
-        return float((v[0] - u[0]) * (x[1] - u[1]) - (v[1] - u[1]) * (x[0] - u[0]))
+def _pillar(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
+    """The occluder's look: horizontal bands of grey noise, like nothing the detector was taught."""
+    if not h or not w:
+        return np.zeros((h, w, 3), np.uint8)
+    bands = np.repeat(rng.integers(60, 200, (max(1, h // 6) + 1, 1, 1)), 6, axis=0)[:h]
+    noise = rng.normal(0, 18, (h, w, 1))
+    return np.clip(bands + noise, 0, 255).astype(np.uint8).repeat(3, axis=2)
 
-    sp, sq = cross(a, b, p), cross(a, b, q)
-    return sp * sq < 0 and cross(p, q, a) * cross(p, q, b) <= 0, sq
+
+def _cross(u: np.ndarray, v: np.ndarray, x: np.ndarray) -> float:
+    """Twice the signed area of u, v, x: positive when x is right of the walk u->v (y down)."""
+    return float((v[0] - u[0]) * (x[1] - u[1]) - (v[1] - u[1]) * (x[0] - u[0]))
 
 
 def _scene(rng: np.random.Generator, size: int) -> tuple[list[dict], list[dict]]:
@@ -116,11 +119,6 @@ def _scene(rng: np.random.Generator, size: int) -> tuple[list[dict], list[dict]]
     return lines, [{"name": "zone", "polygon": zone}]
 
 
-def _inside(point: np.ndarray, polygon: np.ndarray) -> bool:
-    return cv2.pointPolygonTest(polygon.astype(np.float32).reshape(-1, 1, 2), (float(point[0]), float(point[1])),
-                                False) > 0
-
-
 def write_sequence(folder: Path, seed: int, index: int, frames: int, size: int, fps: float) -> dict:
     """One sequence; returns its true counts (crossings per line, entries per zone)."""
     rng = np.random.default_rng([seed, index, 7])
@@ -129,10 +127,11 @@ def write_sequence(folder: Path, seed: int, index: int, frames: int, size: int, 
     lines, zones = _scene(rng, size)
     clear = [np.array(ln["points"], np.float64) for ln in lines] + [np.array(z["polygon"], np.float64) for z in zones]
     bx, by, bw, bh = _block(rng, h, w, clear)
+    pillar = _pillar(rng, bh, bw)
     count = max(2, round(OBJECTS_PER_100_FRAMES * frames / 100))
     movers = []
     for i in range(count):
-        r = float(np.exp(rng.uniform(math.log(10), math.log(0.09 * size))))
+        r = float(np.exp(rng.uniform(math.log(0.055 * size), math.log(0.125 * size))))  # the detector's good range
         inside = i < 2
         start = 0 if inside else int(rng.integers(0, max(1, frames - 40)))
         movers.append(_Mover(int(rng.integers(len(CLASSES))), r, float(rng.uniform(0, 2 * math.pi)),
@@ -144,6 +143,7 @@ def write_sequence(folder: Path, seed: int, index: int, frames: int, size: int, 
     video = PendingFile(folder / "video.avi")  # in place only once whole
     writer = cv2.VideoWriter(str(video.tmp), cv2.VideoWriter_fourcc(*"MJPG"), fps, (w, h))
     gt = io.StringIO()
+    anchors: dict[int, list[tuple[int, np.ndarray]]] = {i: [] for i in range(count)}  # (frame, bottom centre)
     for f in range(frames):
         image = background.copy()
         owner = np.full((h, w), -1, np.int32)
@@ -158,11 +158,13 @@ def write_sequence(folder: Path, seed: int, index: int, frames: int, size: int, 
             if not full.any():
                 continue
             ys, xs = np.nonzero(full)
-            full_area[i] = (int(full.sum()), (int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1))
+            x1, y1, x2, y2 = int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1
+            full_area[i] = (int(full.sum()), (x1, y1, x2, y2))
+            anchors[i].append((f, np.array([(x1 + x2) / 2, float(y2)])))
             _draw(image, CLASSES[m.kind], *m.path[f], m.radius, m.angle + 0.01 * f, m.color)
             owner[full] = i
         if bw:
-            cv2.rectangle(image, (bx, by), (bx + bw - 1, by + bh - 1), BLOCK_COLOR, -1)
+            image[by:by + bh, bx:bx + bw] = pillar
             owner[by:by + bh, bx:bx + bw] = -1
         for i, (area, (x1, y1, x2, y2)) in sorted(full_area.items()):
             visible = np.count_nonzero(owner == i) / area
@@ -170,7 +172,7 @@ def write_sequence(folder: Path, seed: int, index: int, frames: int, size: int, 
         writer.write(cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
     writer.release()
     video.commit()
-    truth = _truth(movers, lines, zones, h, w)
+    truth = _truth(movers, anchors, lines, zones)
     write_text(folder / "gt" / "gt.txt", gt.getvalue())
     info = configparser.ConfigParser()
     info.optionxform = str  # MOTChallenge spells its keys in camelCase
@@ -183,30 +185,38 @@ def write_sequence(folder: Path, seed: int, index: int, frames: int, size: int, 
     return truth
 
 
-def _truth(movers: list[_Mover], lines: list[dict], zones: list[dict], h: int, w: int) -> dict:
-    """The true crossings and entries, from each object's box bottom centre (the box clipped to the frame)
-    on consecutive frames in view."""
-    def anchor(m: _Mover, p: tuple[float, float]) -> np.ndarray:
-        x, y = p
-        return np.array([min(max(x, 0.0), w), min(y + m.radius, h)])
-
+def _truth(movers: list[_Mover], anchors: dict[int, list[tuple[int, np.ndarray]]], lines: list[dict],
+           zones: list[dict]) -> dict:
+    """The true crossings and entries, from each object's box bottom centre (its whole box, clipped to the
+    frame: what the detector's box is when nothing hides it) over the frames it is in view. A point exactly
+    on a line or a zone's edge decides nothing: a crossing is a change of side since the last point off the
+    line whose step meets the segment; an entry a change from outside to inside."""
     for line in lines:
         line["crossings"] = []
     for zone in zones:
         zone["entries"] = []
     for i, m in enumerate(movers):
-        steps = [(f, anchor(m, p)) for f, p in enumerate(m.path) if p is not None]
-        for (_, p), (f1, q) in zip(steps, steps[1:]):
-            for line in lines:
-                a, b = (np.array(pt, np.float64) for pt in line["points"])
-                crossed, side = _steps_cross(p, q, a, b)
-                if crossed:
-                    line["crossings"].append({"id": i + 1, "frame": f1 + 1, "label": CLASSES[m.kind],
+        for line in lines:
+            a, b = (np.array(pt, np.float64) for pt in line["points"])
+            last: tuple[float, np.ndarray] | None = None  # the side and point last decided
+            for f, q in anchors[i]:
+                side = float(np.sign(_cross(a, b, q)))
+                if side == 0:
+                    continue
+                if last is not None and last[0] != side and _cross(last[1], q, a) * _cross(last[1], q, b) <= 0:
+                    line["crossings"].append({"id": i + 1, "frame": f + 1, "label": CLASSES[m.kind],
                                               "direction": "in" if side > 0 else "out"})
-            for zone in zones:
-                polygon = np.array(zone["polygon"], np.float64)
-                if not _inside(p, polygon) and _inside(q, polygon):
-                    zone["entries"].append({"id": i + 1, "frame": f1 + 1, "label": CLASSES[m.kind]})
+                last = (side, q)
+        for zone in zones:
+            contour = np.array(zone["polygon"], np.float32).reshape(-1, 1, 2)
+            was_inside: bool | None = None
+            for f, q in anchors[i]:
+                where = cv2.pointPolygonTest(contour, (float(q[0]), float(q[1])), False)
+                if where == 0:
+                    continue
+                if was_inside is False and where > 0:
+                    zone["entries"].append({"id": i + 1, "frame": f + 1, "label": CLASSES[m.kind]})
+                was_inside = where > 0
     return {"lines": lines, "zones": zones}
 
 
