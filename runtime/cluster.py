@@ -11,7 +11,10 @@ to the same sinks a local run has and builds the same report from the workers' r
 worker that dies (its process or node lost: Ray's ``RayActorError``) is reported in ``workers``,
 and its group starts again on a new worker: a file resumes at the first frame the driver has not
 received (those frames are redone, and each source's ``restarts`` says from which frame), a live
-source reopens. A frame that arrives twice is written once. An error the worker raises itself (a
+source reopens. A tracked file resumes with its tracker as it was after that frame (each frame's result
+carries its tracker's state), so the ids go on as in an uninterrupted run; lines and zones are counted
+here, on the frames as they arrive, so no event is lost or counted twice. A frame that arrives twice is
+written once. An error the worker raises itself (a
 source that does not open there, a model its backend refuses) stops the run with that line.
 """
 
@@ -95,6 +98,7 @@ class RemoteStream:
     entry: SourceReport | None = None  # its report from the last worker that ran it
     trails: Trails = field(default_factory=Trails)  # its tracks' recent paths, for drawing
     analytics: Analytics | None = None  # counted here, on frames received once and in order
+    tracker_state: bytes | None = None  # a tracked file's tracker after its last frame received
     worker: int | None = None
 
     def write(self, result: FrameResult) -> None:
@@ -103,6 +107,7 @@ class RemoteStream:
             return
         write_to_sinks(self.sinks, result.frame(), result.detections, self.trails, self.analytics)
         self.next_index = result.index + 1
+        self.tracker_state = result.tracker_state
         self.processed += 1
 
     def close(self) -> None:
@@ -221,7 +226,9 @@ class ClusterRun:
         self.attempts.append(attempt)
         # lines and zones are counted here, where every frame arrives once and in order whichever worker ran it
         options = dataclasses.replace(self.opts, lines=(), zones=())
-        job = WorkerJob([self.by_name[n].spec for n in names], names, options, self.batch, resume, self.send_images)
+        states = {n: self.by_name[n].tracker_state for n in names if self.by_name[n].tracker_state is not None}
+        job = WorkerJob([self.by_name[n].spec for n in names], names, options, self.batch, resume, self.send_images,
+                        states)
         threading.Thread(target=self._pump, args=(attempt, job), daemon=True, name=f"edgedet-pump-{attempt.id}").start()
         return attempt
 

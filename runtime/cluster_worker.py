@@ -15,6 +15,7 @@ inexact for many codecs. Nothing here imports Ray; the module is the same code e
 from __future__ import annotations
 
 import os
+import pickle
 import queue
 import socket
 import tempfile
@@ -34,6 +35,7 @@ from edgedet.runtime.report import RunReport
 from edgedet.runtime.sinks import Sink
 from edgedet.runtime.sources import Source, open_source
 from edgedet.runtime.stats import LatencyRecorder
+from edgedet.runtime.tracking import Tracker
 
 CHUNK_WAIT_S = 0.05  # a chunk goes back at least this often while frames come
 
@@ -92,6 +94,7 @@ class FrameResult:
     shape: tuple[int, int]
     detections: Detections
     image: np.ndarray | None  # only when the driver has a sink that shows pixels
+    tracker_state: bytes | None = None  # a file source's tracker just after this frame (pickled), for a resume
 
     def frame(self) -> Frame:
         """The frame for the driver's sinks. Without pixels (JSON Lines only needs the frame's size) the
@@ -118,6 +121,7 @@ class WorkerJob:
     batch: int | None = None
     resume_at: dict[str, int] | None = None  # file sources: first frame index the driver still needs
     send_images: bool = False
+    trackers: dict[str, bytes] | None = None  # resumed file sources: their trackers as after the frame before
 
 
 class ResumedSource:
@@ -138,15 +142,19 @@ class ResumedSource:
 
 
 class RelaySink(Sink):
-    """Queues each processed frame's ``FrameResult`` for the generator that sends them back."""
+    """Queues each processed frame's ``FrameResult`` for the generator that sends them back; for a tracked
+    file source, with its tracker's state as this frame left it (the sinks are written right after the
+    tracker's update, in the engine's output thread), so a worker that takes over after this one dies goes on
+    with the same tracks and ids."""
 
-    def __init__(self, name: str, out: queue.SimpleQueue, send_images: bool) -> None:
-        self.name, self.out, self.send_images = name, out, send_images
+    def __init__(self, name: str, out: queue.SimpleQueue, send_images: bool, tracker: Tracker | None = None) -> None:
+        self.name, self.out, self.send_images, self.tracker = name, out, send_images, tracker
 
     def write(self, frame, detections, annotated) -> None:
+        state = pickle.dumps(self.tracker, protocol=pickle.HIGHEST_PROTOCOL) if self.tracker is not None else None
         self.out.put(FrameResult(self.name, frame.index, frame.captured, frame.source_time_s,
                                  tuple(frame.image.shape[:2]), detections,
-                                 frame.image if self.send_images else None))
+                                 frame.image if self.send_images else None, state))
 
 
 class StreamWorker:
@@ -186,9 +194,15 @@ class StreamWorker:
             for spec, name in zip(job.specs, job.names):
                 source = open_source(spec)
                 start = (job.resume_at or {}).get(name, 0)
+                state = (job.trackers or {}).get(name)
                 if start and not source.live:
                     source = resumed[name] = ResumedSource(source, start)
-                streams.append(Stream(name, source, [RelaySink(name, out, job.send_images)]))
+                tracker = None
+                if job.options.track is not None:  # a resumed file's as the last worker left it
+                    tracker = pickle.loads(state) if state and start else job.options.track.make()
+                relay = RelaySink(name, out, job.send_images, tracker if not source.live else None)
+                # a resumed file's frames before ``start`` went through the engine elsewhere (--detect-every)
+                streams.append(Stream(name, source, [relay], tracker=tracker, gathered=start if tracker else 0))
         except BaseException as exc:
             for stream in streams:
                 stream.close()

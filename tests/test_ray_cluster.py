@@ -17,10 +17,12 @@ from pathlib import Path
 
 import pytest
 
+from edgedet.runtime.analytics import parse_line
 from edgedet.runtime.cluster import Attempt, ClusterModel, RemoteStream, run_on_ray
 from edgedet.runtime.cluster_worker import FrameChunk, WorkerHello
 from edgedet.runtime.engine import StreamOptions
 from edgedet.runtime.sinks import JsonlSink, VideoSink
+from edgedet.runtime.tracking import TrackerSpec
 from tests.runtime.conftest import assert_valid_report, count_video_frames, frames_from
 from tests.runtime.test_multistream import write_video
 
@@ -89,11 +91,15 @@ def events_of(jsonl: Path) -> dict[str, list[dict]]:
     return {name: [x for x in lines if x["source"] == name and "event" in x] for name in COUNTS}
 
 
+TRACKED = ("--track", "sort", "--detect-every", "2", "--line", "mid=60,0,60,120")
+
+
 @pytest.fixture(scope="module")
 def local_run(seeded_onnx, videos, tmp_path_factory):
+    """Tracked, detecting every second frame, with a counting line: what the killed run must equal."""
     out = tmp_path_factory.mktemp("local_run")
-    report = edgedet_run(seeded_onnx, videos, out, "--batch", "2")
-    return report, by_source(out / "all.jsonl")
+    report = edgedet_run(seeded_onnx, videos, out, "--batch", "2", *TRACKED)
+    return report, by_source(out / "all.jsonl"), events_of(out / "all.jsonl")
 
 
 def test_ray_run_matches_the_local_run(ray_cluster, seeded_onnx, videos, tmp_path):
@@ -151,12 +157,19 @@ def test_a_killed_worker_loses_no_file_frame(ray_cluster, seeded_onnx, videos, l
 
     # two workers, named: the default (one per live node) counts the nodes Ray reports alive at the start, and
     # on this busy 2-core machine a node was once missed (one group, two workers in all, nothing lost)
-    report = run_on_ray(ClusterModel(seeded_onnx, threads=1), streams, StreamOptions(conf=0.05), 2, ray_cluster,
+    options = StreamOptions(conf=0.05, track=TrackerSpec("sort"), detect_every=2,
+                            lines=(parse_line("mid=60,0,60,120"),))
+    report = run_on_ray(ClusterModel(seeded_onnx, threads=1), streams, options, 2, ray_cluster,
                         workers=2, shared_sinks=[log], on_event=on_event).to_json()
     assert killed
     lines = by_source(tmp_path / "all.jsonl")
     assert {k: [f for f, _ in v] for k, v in lines.items()} == {k: list(range(n)) for k, n in COUNTS.items()}
-    assert lines == local_run[1]
+    # the resumed sources' trackers went on from where the dead worker left them: the same ids, predicted
+    # boxes and events as the uninterrupted local run, the same track statistics
+    assert lines == local_run[1] and any(row.get("tracker_id") for v in lines.values() for _, d in v for row in d)
+    assert events_of(tmp_path / "all.jsonl") == local_run[2]
+    assert [s["tracks"] for s in report["sources"]] == [s["tracks"] for s in local_run[0]["sources"]]
+    assert [s["analytics"] for s in report["sources"]] == [s["analytics"] for s in local_run[0]["sources"]]
     for name, n in COUNTS.items():
         assert count_video_frames(tmp_path / f"{name}.mp4") == n
     workers = {w["worker"]: w for w in report["ray"]["workers"]}
