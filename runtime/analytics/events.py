@@ -4,11 +4,20 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 
 @dataclass(frozen=True)
-class LineCrossed:
+class _Record:
+    event: ClassVar[str] = ""
+
+    def to_json(self) -> dict[str, Any]:
+        """The event's JSON Lines record: ``{"event": ..., **fields}``."""
+        return {"event": self.event, **asdict(self)}
+
+
+@dataclass(frozen=True)
+class LineCrossed(_Record):
     """A track's reference point crossed a counting line; ``direction`` is ``in`` when it moved to the
     line's right-hand side (walking from its first point to its second, y down), ``out`` otherwise."""
 
@@ -19,14 +28,11 @@ class LineCrossed:
     frame: int
     time: float  # seconds: the frame's media time, or its capture time for a live source
 
-    event = "line_crossed"
-
-    def to_json(self) -> dict[str, Any]:
-        return {"event": self.event, **asdict(self)}
+    event: ClassVar[str] = "line_crossed"
 
 
 @dataclass(frozen=True)
-class ZoneEntered:
+class ZoneEntered(_Record):
     """A track's reference point went from outside a zone to inside it."""
 
     zone: str
@@ -35,14 +41,11 @@ class ZoneEntered:
     frame: int
     time: float
 
-    event = "zone_entered"
-
-    def to_json(self) -> dict[str, Any]:
-        return {"event": self.event, **asdict(self)}
+    event: ClassVar[str] = "zone_entered"
 
 
 @dataclass(frozen=True)
-class ZoneExited:
+class ZoneExited(_Record):
     """A track's reference point left a zone; ``dwell_s`` is how long it had been inside."""
 
     zone: str
@@ -52,10 +55,7 @@ class ZoneExited:
     time: float
     dwell_s: float
 
-    event = "zone_exited"
-
-    def to_json(self) -> dict[str, Any]:
-        return {"event": self.event, **asdict(self)}
+    event: ClassVar[str] = "zone_exited"
 
 
 Event = LineCrossed | ZoneEntered | ZoneExited
