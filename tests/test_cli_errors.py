@@ -159,7 +159,14 @@ def test_flag_values_are_checked_by_the_parser(argv, needles, tmp_path):
     (["--track", "sort", "--track-param", "buffer=3"], "tracker 'sort' has no parameter 'buffer'"),
     (["--track", "bytetrack", "--track-param", "60"], "tracker parameter '60' is not KEY=VALUE"),
     (["--track", "deepsort"], "'deepsort' is not one of"),
-], ids=["param-without-track", "unknown-param", "not-key-value", "unknown-tracker"])
+    (["--line", "door"], "line 'door' is not [SOURCE:]NAME=COORDINATES"),
+    (["--line", "door=1,2,3"], "needs 4 numbers"),
+    (["--zone", "lot=0,0,5,5"], "needs 3 or more x,y corners"),
+    (["--line", "cam9:door=0,0,9,9"], "which this run does not have"),
+    (["--line", "a=0,0,9,9", "--zone", "a=0,0,9,0,9,9"], "two lines or zones named 'a'"),
+    (["--detect-every", "0"], "--detect-every"),
+], ids=["param-without-track", "unknown-param", "not-key-value", "unknown-tracker", "line-format", "line-numbers",
+        "zone-corners", "line-source", "same-name", "detect-every"])
 def test_tracker_options_are_checked_before_anything_opens(tmp_path, args, needle):
     model = tmp_path / "m.onnx"
     model.write_bytes(b"not opened: the options are refused first")
