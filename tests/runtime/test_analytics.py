@@ -181,3 +181,50 @@ def test_events_follow_their_frame_in_json_lines_and_counts_are_drawn(tmp_path):
     assert event == {"source": "cam", "event": "line_crossed", "line": "door", "tracker_id": 3, "label": "car",
                      "direction": "in", "frame": 6, "time": 11.0}  # a live source's time: its capture time
     assert keep.last[100, 60].tolist() != [0, 0, 0] and keep.last is not IMAGE and not IMAGE.any()
+
+
+def test_predicted_and_tracked_boxes_reach_every_sink(tmp_path):
+    """A frame of tracked detections, some predicted (``--detect-every``), with a line and a zone, through
+    the fan-out into a video, JSON Lines and the MJPEG preview (a real server, read over HTTP): each gets
+    its frame, the JSON row says which boxes were predicted, the preview serves the drawn frame."""
+    import json
+    import threading
+    import urllib.request
+
+    import cv2
+
+    from edgedet.runtime.sinks import JsonlSink, MjpegServer, VideoSink, write_to_sinks
+    from edgedet.runtime.trails import Trails
+
+    server = MjpegServer("127.0.0.1", 0)
+    video, log = VideoSink(tmp_path / "v.mp4", 25), JsonlSink(tmp_path / "d.jsonl")
+    analytics = Analytics([parse_line("door=0,100,320,100")], [parse_zone("lot=10,10,100,10,100,90")])
+    trails, got = Trails(), {}
+    stop = threading.Event()
+
+    def read() -> None:
+        with urllib.request.urlopen(server.url + "stream.mjpg", timeout=10) as resp:
+            got["data"] = resp.read(40000)
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    try:
+        for f in range(30):
+            dets = at([(150, 60 + 3 * f), (40, 50)], [1, 2])
+            dets = Detections(dets.boxes, dets.scores, dets.labels, NAMES, tracker_id=dets.tracker_id,
+                              predicted=np.array([f % 2 == 1, False]))
+            write_to_sinks([video, log, server], Frame(f, IMAGE, float(f), f / 25), dets, trails, analytics)
+            stop.wait(0.03)
+        reader.join(10)
+    finally:
+        video.close()
+        log.close()
+        server.close()
+    rows = [json.loads(x) for x in (tmp_path / "d.jsonl").read_text().splitlines()]
+    frames = [r for r in rows if "event" not in r]
+    assert [r["detections"][0].get("predicted", False) for r in frames] == [f % 2 == 1 for f in range(30)]
+    assert all("predicted" not in r["detections"][1] for r in frames)
+    assert [r["event"] for r in rows if "event" in r] == ["line_crossed"]
+    cap = cv2.VideoCapture(str(tmp_path / "v.mp4"))
+    assert int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == 30
+    assert got["data"].count(b"\xff\xd8") >= 1
