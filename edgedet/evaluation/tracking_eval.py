@@ -30,7 +30,7 @@ VIDEO_SUFFIXES = (".avi", ".mp4", ".mkv", ".m4v", ".mov")
 
 
 @dataclass(frozen=True)
-class Sequence:
+class TrackSequence:
     """One sequence folder: its frames (a video, or MOTChallenge's ``img1/``), ground truth and, when
     present, its counting lines and zones with their true counts."""
 
@@ -50,7 +50,7 @@ class Sequence:
         return tuple(ZoneSpec(z["name"], tuple(tuple(p) for p in z["polygon"])) for z in self.truth.get("zones", ()))
 
 
-def find_sequences(data: Path) -> list[Sequence]:
+def find_sequences(data: Path) -> list[TrackSequence]:
     """``data`` itself when it is a sequence (it has ``gt/gt.txt``), else its sub-folders that are."""
     data = Path(data)
     if not data.is_dir():
@@ -63,7 +63,7 @@ def find_sequences(data: Path) -> list[Sequence]:
     return [_sequence(folder) for folder in folders]
 
 
-def _sequence(folder: Path) -> Sequence:
+def _sequence(folder: Path) -> TrackSequence:
     videos = sorted(p for p in folder.iterdir() if p.suffix.lower() in VIDEO_SUFFIXES)
     if videos:
         source = str(videos[0])
@@ -78,7 +78,7 @@ def _sequence(folder: Path) -> Sequence:
         raise EdgedetError(f"'{gt}' is not MOTChallenge ground truth (frame,id,left,top,width,height,...)") from None
     truth_file = folder / "analytics.json"
     truth = json.loads(truth_file.read_text()) if truth_file.is_file() else {}
-    return Sequence(folder.name, folder, source, gt, frames, truth)
+    return TrackSequence(folder.name, folder, source, gt, frames, truth)
 
 
 class MotRows(Sink):
@@ -146,7 +146,7 @@ def _by_label(items: list[dict]) -> dict[str, int]:
     return dict(sorted(Counter(item["label"] for item in items).items()))
 
 
-def count_checks(seq: Sequence, report: RunReport) -> list[CountCheck]:
+def count_checks(seq: TrackSequence, report: RunReport) -> list[CountCheck]:
     analytics = report.sources[0].analytics
     checks = []
     if analytics is None:
@@ -163,14 +163,14 @@ def count_checks(seq: Sequence, report: RunReport) -> list[CountCheck]:
     return checks
 
 
-def run_sequence(detector: Detector, seq: Sequence, options: StreamOptions) -> tuple[list[Row], RunReport]:
+def run_sequence(detector: Detector, seq: TrackSequence, options: StreamOptions) -> tuple[list[Row], RunReport]:
     rows = MotRows()
     opts = dataclasses.replace(options, lines=seq.lines, zones=seq.zones)
     report = run_engine(detector, [Stream(seq.name, open_source(seq.source), [rows])], opts)
     return rows.rows, report
 
 
-def evaluate_tracking(detector: Detector, sequences: list[Sequence], track: TrackerSpec, conf: float = 0.25,
+def evaluate_tracking(detector: Detector, sequences: list[TrackSequence], track: TrackerSpec, conf: float = 0.25,
                       options: StreamOptions | None = None, env: Path | None = None,
                       progress: Callable[[str], None] | None = None) -> TrackingEvaluation:
     """Run every sequence with ``track`` and score it (TrackEval for the tracks, the truth for the counts)."""
