@@ -155,3 +155,15 @@ def test_eval_tracks_end_to_end(edge_onnx, sequences, trackeval_python, tmp_path
     assert runs[1]["metrics"] != runs[2]["metrics"]
     bad = cli("eval-tracks", edge_onnx, "--data", tmp_path, "--metrics-env", env_folder)
     assert bad.returncode == 2 and "no sequence in" in bad.stderr
+
+
+def test_data_synth_tracking_from_the_cli(tmp_path):
+    from tests.conftest import cli
+
+    r = cli("data", "synth", tmp_path / "t", "--task", "tracking", "--sequences", "2", "--frames", "12", "--json")
+    assert r.returncode == 0, r.stderr
+    folders = [tmp_path / "t" / "seq-00", tmp_path / "t" / "seq-01"]
+    assert json.loads(r.stdout) == {"sequences": [str(f) for f in folders]}
+    assert all((f / "gt" / "gt.txt").is_file() and (f / "analytics.json").is_file() for f in folders)
+    bad = cli("data", "synth", tmp_path / "u", "--task", "tracking", "--frames", "3")
+    assert bad.returncode == 2 and "--frames" in bad.stderr
