@@ -82,9 +82,7 @@ class Analytics:
         scale = max(0.35, min(image.shape[:2]) / 900)
         for zone in self.zones:
             corners = np.round(zone.spec.corners).astype(np.int32)
-            overlay = image.copy()
-            cv2.fillPoly(overlay, [corners], ZONE_COLOR)
-            cv2.addWeighted(overlay, 0.2, image, 0.8, 0, dst=image)
+            _tint(image, corners, ZONE_COLOR)
             cv2.polylines(image, [corners], True, ZONE_COLOR, t, cv2.LINE_AA)
             _label(image, f"{zone.spec.name}: {zone.occupancy} inside, {zone.entries} in",
                    tuple(corners.min(axis=0)), ZONE_COLOR, scale)
@@ -93,6 +91,19 @@ class Analytics:
             cv2.line(image, a, b, LINE_COLOR, t + 1, cv2.LINE_AA)
             crossed_in, crossed_out = counter.crossed
             _label(image, f"{counter.spec.name}: in {crossed_in} out {crossed_out}", a, LINE_COLOR, scale)
+
+
+def _tint(image: np.ndarray, corners: np.ndarray, color: tuple[int, int, int]) -> None:
+    """Blend the polygon's fill into the image (a fifth of ``color``), working on its bounding box only: a
+    whole-frame copy per zone and frame would cost more than the drawing."""
+    x0, y0 = np.maximum(corners.min(axis=0), 0)
+    x1, y1 = np.minimum(corners.max(axis=0) + 1, (image.shape[1], image.shape[0]))
+    if x1 <= x0 or y1 <= y0:
+        return
+    roi = image[y0:y1, x0:x1]
+    overlay = roi.copy()
+    cv2.fillPoly(overlay, [corners - (x0, y0)], color)
+    cv2.addWeighted(overlay, 0.2, roi, 0.8, 0, dst=roi)
 
 
 def _label(image: np.ndarray, text: str, at: tuple[int, int], color: tuple[int, int, int], scale: float) -> None:
