@@ -124,7 +124,7 @@ def speed(args) -> None:
 
 def detections_of(model: Path, sequences) -> dict[str, list[Detections]]:
     """Every frame's detections of each sequence (score >= 0.1, one object's two labels merged as the
-    engine does before tracking)."""
+    engine does before tracking, at its IoU)."""
     from edgedet.runtime.engine import Stream, StreamOptions, run_engine
     from edgedet.runtime.loader import load_detector
     from edgedet.runtime.sinks import Sink
@@ -137,7 +137,7 @@ def detections_of(model: Path, sequences) -> dict[str, list[Detections]]:
             self.frames: list[Detections] = []
 
         def write(self, frame, detections, annotated) -> None:
-            self.frames.append(detections.suppress_overlaps(0.7))
+            self.frames.append(detections.suppress_overlaps(StreamOptions().merge_iou))
 
     out = {}
     with load_detector(model) as detector:
@@ -149,7 +149,7 @@ def detections_of(model: Path, sequences) -> dict[str, list[Detections]]:
 
 
 def accuracy(args) -> None:
-    from edgedet.evaluation.tracking_eval import find_sequences
+    from edgedet.evaluation.tracking_eval import find_sequences, mot_rows
 
     sequences = find_sequences(args.data)
     dets = detections_of(args.model, sequences)
@@ -160,12 +160,8 @@ def accuracy(args) -> None:
         inputs[name] = {seq: [d.filter(floor) for d in frames] for seq, frames in dets.items()}
         ours = {}
         for seq, frames in inputs[name].items():
-            tracker, rows = make_tracker(name, class_agnostic=True), []
-            for f, d in enumerate(frames):
-                out = tracker.update(d)
-                rows += [(f + 1, int(t), x1, y1, x2 - x1, y2 - y1, float(s)) for (x1, y1, x2, y2), s, t in
-                         zip(out.boxes.tolist(), out.scores.tolist(), out.tracker_id.tolist())]
-            ours[seq] = rows
+            tracker = make_tracker(name, class_agnostic=True)
+            ours[seq] = [row for f, d in enumerate(frames) for row in mot_rows(f, tracker.update(d))]
         results[f"edgedet-{name}"] = ours
     peer = run_peer({f"{name}/{seq}": frames for name, per in inputs.items() for seq, frames in per.items()}, "rows")
     for name, per_seq in peer.items():

@@ -41,6 +41,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from edgedet.runtime.analytics import Analytics, LineSpec, ZoneSpec
+from edgedet.runtime.detections import Detections
 from edgedet.runtime.detector import Detector
 from edgedet.runtime.frames import Frame, now
 from edgedet.runtime.read_ahead import ReadAhead
@@ -205,18 +206,7 @@ class _Output:
             t_ready = now()
             self.rec.add("postprocess", (t_ready - t0) * 1e3)
         for (stream, frame), dets in zip(item.ready, padded):
-            tracker = stream.tracker
-            if dets is not None:
-                dets = dets.filter(self.opts.conf if tracker is None else tracker.score_floor(self.opts.conf),
-                                   self.opts.classes)
-            if tracker is not None:  # the tracker's output: the detections of confirmed tracks, with ids
-                t_track = now()
-                if dets is None:
-                    dets = tracker.coast()
-                else:
-                    dets = tracker.update(dets if self.opts.merge_iou is None else
-                                          dets.suppress_overlaps(self.opts.merge_iou))
-                self.rec.add("track", (now() - t_track) * 1e3)
+            dets = self._kept(stream, dets)
             e2e, age = (t_ready - frame.captured) * 1e3, (item.started - frame.captured) * 1e3
             for recorder in (self.rec, stream.latency):
                 recorder.add("e2e", e2e)
@@ -229,6 +219,23 @@ class _Output:
         self.rec.add("sink", (now() - t_ready) * 1e3)
         if any(sink.stop_requested for sink in self.shared):
             self.stop_requested.set()
+
+
+    def _kept(self, stream: Stream, dets: Detections | None) -> Detections:
+        """A frame's detections as the sinks get them: those over the threshold (a tracker's own floor) and
+        of the wanted classes; with a tracker, its output (one object's two labels merged first), or on a
+        frame the detector skipped (``dets`` None) its tracks carried on."""
+        tracker = stream.tracker
+        if tracker is None:
+            return dets.filter(self.opts.conf, self.opts.classes)
+        t_track = now()
+        if dets is None:
+            out = tracker.coast()
+        else:
+            dets = dets.filter(tracker.score_floor(self.opts.conf), self.opts.classes)
+            out = tracker.update(dets if self.opts.merge_iou is None else dets.suppress_overlaps(self.opts.merge_iou))
+        self.rec.add("track", (now() - t_track) * 1e3)
+        return out
 
 
 def _detected(ready: list[tuple[Stream, Frame]], every: int) -> tuple[list, list]:

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from edgedet.evaluation.mot_metrics import Row, TrackMetrics, mot_metrics
 from edgedet.runtime.analytics import LineSpec, ZoneSpec
+from edgedet.runtime.detections import Detections
 from edgedet.runtime.detector import Detector
 from edgedet.runtime.engine import Stream, StreamOptions, run_engine
 from edgedet.runtime.errors import EdgedetError
@@ -91,11 +92,15 @@ class MotRows(Sink):
         self.rows: list[Row] = []
 
     def write(self, frame, detections, annotated) -> None:
-        if detections.tracker_id is None:
-            return
-        for (x1, y1, x2, y2), score, tid in zip(detections.boxes.tolist(), detections.scores.tolist(),
-                                                detections.tracker_id.tolist()):
-            self.rows.append((frame.index + 1, int(tid), x1, y1, x2 - x1, y2 - y1, score))
+        self.rows += mot_rows(frame.index, detections)
+
+
+def mot_rows(index: int, tracked: Detections) -> list[Row]:
+    """A frame's (``index`` from 0) tracked detections as MOTChallenge rows; none when untracked."""
+    if tracked.tracker_id is None:
+        return []
+    return [(index + 1, int(tid), x1, y1, x2 - x1, y2 - y1, score) for (x1, y1, x2, y2), score, tid in
+            zip(tracked.boxes.tolist(), tracked.scores.tolist(), tracked.tracker_id.tolist())]
 
 
 @dataclass(frozen=True)
