@@ -156,7 +156,12 @@ class Attempt:
 
 
 def connect(address: str) -> None:
-    """``auto`` (a running cluster), ``local`` (start one in this process) or ``host:port``."""
+    """``auto`` (a running cluster), ``local`` (start one in this process) or ``host:port``.
+
+    ``log_to_driver=False``: Ray would otherwise copy every worker's and raylet's output into this
+    process's stdout from a thread of its own, at any time (even after the run, into whatever stdout
+    is then), which breaks ``--json`` output; the workers report to the driver through typed
+    messages instead (``cluster_worker``)."""
     import ray
 
     if ray.is_initialized():
@@ -165,7 +170,7 @@ def connect(address: str) -> None:
         require_reachable(address)
     extra = {"include_dashboard": False} if address == "local" else {}
     try:
-        ray.init(address=address, logging_level=logging.WARNING, **extra)
+        ray.init(address=address, logging_level=logging.WARNING, log_to_driver=False, **extra)
     except (ConnectionError, RuntimeError) as exc:
         raise EdgedetError(f"cannot reach a Ray cluster at '{address}' ({str(exc).splitlines()[0]}): start one with "
                            "'ray start --head', or use the address 'local' for a cluster in this process") from None
