@@ -32,7 +32,24 @@ ROOT = Path(__file__).resolve().parents[1]
 CANVAS = (128, 128)
 
 
+# The files that take longest (``--durations=0``, summed per file), started first: pytest-xdist hands whole
+# files to workers in collection order (pyproject: --no-loadscope-reorder), so a long file at the end would
+# leave the other workers idle while it runs. The exports these share are made by the first of them.
+# Only an order: a stale list costs minutes, never a result.
+LONG_FILES = ("test_export_parity_torchvision.py", "test_torchrun.py", "test_torch_free_env.py",
+              "test_ray_cluster.py", "test_profile_stages.py", "test_quantize.py", "test_cli_workflow.py",
+              "test_lineage.py", "test_install.py", "test_keypoint_export.py", "test_quantize_architectures.py",
+              "runtime/test_streaming.py", "test_tracking_data.py", "runtime/test_multistream.py",
+              "test_training.py", "runtime/test_bad_data.py", "test_export_parity.py")
+
+
+def _start_rank(item: pytest.Item) -> int:
+    path = item.path.relative_to(ROOT / "tests").as_posix() if item.path.is_relative_to(ROOT / "tests") else ""
+    return LONG_FILES.index(path) if path in LONG_FILES else len(LONG_FILES)
+
+
 def pytest_collection_modifyitems(config, items):
+    items.sort(key=_start_rank)  # stable: a file's tests keep their order
     try:
         import torch
 
