@@ -16,6 +16,8 @@ EXTRA_FOR = {
     "nncf": "quantize",
     "tensorrt": "trt", "polygraphy": "trt", "triton": "trt", "cuda": "trt",
     "ray": "cluster",
+    "fastapi": "serve", "starlette": "serve", "uvicorn": "serve", "prometheus_client": "serve",
+    "multipart": "serve", "python_multipart": "serve", "PIL": "serve",
 }
 # packages whose line is not a plain extra
 SPECIAL = {

@@ -17,7 +17,7 @@ from packaging.requirements import Requirement
 from tests.conftest import ROOT
 
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
-LOCKED_EXTRAS = ("train", "dev", "openvino", "quantize", "cluster")
+LOCKED_EXTRAS = ("train", "dev", "openvino", "quantize", "cluster", "serve")
 
 
 def _normal(name: str) -> str:
@@ -76,7 +76,7 @@ def test_no_private_module_of_a_dependency_is_imported():
     assert not hits, hits
 
 
-DOCUMENTED_EXTRAS = ("train,dev", "openvino", "quantize", "cluster", "gpu")
+DOCUMENTED_EXTRAS = ("train,dev", "openvino", "quantize", "cluster", "serve", "gpu")
 
 
 def _trt_rest() -> list[str]:

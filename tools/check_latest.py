@@ -5,7 +5,7 @@ Drift then shows up here, as a failing run with the packages that moved named be
 user's bug report. Run it before every stop; when it fails, fix the code (or cap the dependency in
 ``pyproject.toml`` with a comment linking the upstream issue), then ``python tools/refresh_lock.py``.
 
-Usage: python tools/check_latest.py [--extras train,dev,openvino,quantize,cluster] [--keep DIR] [-- PYTEST ARGS]
+Usage: python tools/check_latest.py [--extras train,dev,openvino,quantize,cluster,serve] [--keep DIR] [-- PYTEST ARGS]
 Exit status: pytest's (0 when the fast subset passes on the newest releases).
 """
 
@@ -21,7 +21,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 LOCK = ROOT / "requirements.lock"
-DEFAULT_EXTRAS = "train,dev,openvino,quantize,cluster"
+DEFAULT_EXTRAS = "train,dev,openvino,quantize,cluster,serve"
 
 
 def locked_versions() -> dict[str, str]:

@@ -24,7 +24,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 LOCK = ROOT / "requirements.lock"
-EXTRAS = ("train", "dev", "openvino", "quantize", "cluster")
+EXTRAS = ("train", "dev", "openvino", "quantize", "cluster", "serve")
 PYTHON = "3.11"
 PLATFORM = "x86_64-manylinux_2_28"
 

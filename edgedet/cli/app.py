@@ -31,6 +31,7 @@ from edgedet.cli import (
     profile_cmd,
     quantize_cmd,
     run_cmd,
+    serve_cmd,
     train_cmd,
 )
 from edgedet.runtime.errors import EdgedetError
@@ -73,6 +74,8 @@ app.command("info")(info_cmd.info)
 app.command("quantize")(quantize_cmd.quantize)
 app.command("build")(build_cmd.build)
 app.command("run")(run_cmd.run)
+app.command("serve")(serve_cmd.serve)
+app.command("serve")(serve_cmd.serve)
 app.command("profile")(profile_cmd.profile)
 app.command("demo")(demo_cmd.demo)
 app.command("lineage")(lineage_cmd.lineage)

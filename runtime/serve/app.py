@@ -1,0 +1,199 @@
+"""The service's HTTP API (FastAPI): ``POST /v1/detect``, ``GET /metrics``, ``/healthz``, ``/readyz``, and
+the OpenAPI page at ``/docs``.
+
+Every answer that is not a success is JSON ``{"error": "..."}`` with a 4xx status that says what was wrong
+(a 500 only for a bug, without a traceback in the body). A bearer token, when set, guards every path but
+``/healthz``; the guard is the outermost layer, so an unauthenticated request reads nothing, not even the
+OpenAPI schema."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+import numpy as np
+from fastapi import FastAPI, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from edgedet.runtime.detector import Detector
+from edgedet.runtime.serve.access import OPEN_PATHS, authorized
+from edgedet.runtime.serve.batcher import DynamicBatcher
+from edgedet.runtime.serve.metrics import ServeMetrics
+from edgedet.runtime.serve.upload import BadUpload, Upload, decode
+
+ENDPOINTS = frozenset({"/v1/detect", "/metrics", "/healthz", "/readyz", "/docs", "/openapi.json"})
+
+
+@dataclass(frozen=True)
+class ServeSettings:
+    token: str | None = None  # None: no token (loopback only, ``access.check_bind``)
+    max_body_bytes: int = 20 * 2**20
+    max_pixels: int = 40_000_000  # per image, read from its header before decoding
+    max_images: int = 16  # per request
+    window_s: float = 0.002  # the dynamic batcher's wait for more requests
+    max_batch: int = 8  # images per inference call, when the model does not fix it
+
+
+def error(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse({"error": message}, status_code=status, headers=headers)
+
+
+class Guard:
+    """Outermost ASGI layer: the token check, then the request metrics (by known endpoint, so a scan of
+    random paths cannot grow the label set)."""
+
+    def __init__(self, app: ASGIApp, token: str | None, metrics: ServeMetrics) -> None:
+        self.app, self.token, self.metrics = app, token, metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start, path = time.perf_counter(), scope["path"]
+        status = 500
+
+        async def record(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        header = dict(scope["headers"]).get(b"authorization", b"").decode("latin-1") or None
+        try:
+            if path not in OPEN_PATHS and not authorized(header, self.token):
+                await error(401, "a valid bearer token is needed: send 'Authorization: Bearer <token>'",
+                            {"WWW-Authenticate": "Bearer"})(scope, receive, record)
+            else:
+                await self.app(scope, receive, record)
+        finally:
+            self.metrics.answered(path if path in ENDPOINTS else "other", status, time.perf_counter() - start)
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The body, refused (413) as soon as it is known to pass ``limit``: by its declared length, or while
+    it streams in when it declares none."""
+    declared = request.headers.get("content-length")
+    if declared is not None and (not declared.isdigit() or int(declared) > limit):
+        raise BadUpload(413 if declared.isdigit() else 400,
+                        f"the body is over this server's limit of {limit} bytes" if declared.isdigit()
+                        else "the Content-Length header is not a number")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise BadUpload(413, f"the body is over this server's limit of {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def uploads(request: Request, settings: ServeSettings, name: str) -> list[Upload]:
+    """The request's images: a raw image body, or the files of a multipart form."""
+    kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    body = await read_body(request, settings.max_body_bytes)
+    if kind.startswith("image/") or kind in ("application/octet-stream", ""):
+        return [decode(name, body, settings.max_pixels)]
+    if kind != "multipart/form-data":
+        raise BadUpload(415, f"a body of type '{kind}' is not an image: send image/jpeg, image/png or "
+                             "multipart/form-data")
+
+    async def replay() -> Message:
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    form = await Request(request.scope, replay).form(max_files=settings.max_images, max_fields=settings.max_images)
+    files = [value for _, value in form.multi_items() if not isinstance(value, str)]
+    if not files:
+        raise BadUpload(400, "the form has no image files: send each image as a file field")
+    return [decode(f.filename or f"image{i}", await f.read(), settings.max_pixels) for i, f in enumerate(files)]
+
+
+def wanted_classes(text: str | None, names: tuple[str, ...]) -> list[int | str] | None:
+    if text is None:
+        return None
+    picked: list[int | str] = []
+    for item in (part.strip() for part in text.split(",")):
+        if item.isdigit() and 0 < int(item) < len(names):
+            picked.append(int(item))
+        elif item in names[1:]:
+            picked.append(item)
+        else:
+            raise BadUpload(400, f"'{item}' is not one of this model's classes: {', '.join(names[1:])}")
+    return picked
+
+
+def build_app(detector: Detector, settings: ServeSettings) -> ASGIApp:
+    """The API over ``detector`` (which the caller opens and closes)."""
+    state = {"ready": False}
+    batcher_box: list[DynamicBatcher] = []
+    metrics = ServeMetrics(lambda: batcher_box[0].depth if batcher_box else 0)
+    max_batch = detector.fixed_batch or min(detector.max_batch or settings.max_batch, settings.max_batch)
+    batcher = DynamicBatcher(detector, max_batch, settings.window_s, metrics.inference)
+    batcher_box.append(batcher)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        batcher.start()
+        await batcher.detect([np.full((*detector.canvas, 3), detector.fill, np.uint8)])  # warm, then ready
+        state["ready"] = True
+        yield
+        await batcher.stop()
+
+    app = FastAPI(title="edgedet", summary="Faster R-CNN detections over HTTP", lifespan=lifespan)
+
+    @app.exception_handler(BadUpload)
+    async def bad_upload(request: Request, exc: BadUpload) -> JSONResponse:
+        return error(exc.status, exc.message)
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
+        if exc.status_code == 404 and exc.detail == "Not Found":
+            return error(404, f"no endpoint at '{request.url.path}': the API is listed at /docs")
+        if exc.status_code == 405:
+            return error(405, f"'{request.url.path}' does not take {request.method}")
+        return error(exc.status_code, str(exc.detail))
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first.get("loc", ()) if p not in ("query", "body"))
+        return error(400, f"{where}: {first.get('msg', 'invalid')}")
+
+    @app.get("/healthz", summary="Liveness: the process answers")
+    async def healthz() -> dict:
+        return {"status": "ok"}
+
+    @app.get("/readyz", summary="Readiness: the model is loaded and has run once")
+    async def readyz() -> JSONResponse:
+        if not state["ready"]:
+            return error(503, "the model is still warming up")
+        info = detector.describe()
+        return JSONResponse({"status": "ready", "model": info.model, "architecture": info.architecture,
+                             "backend": info.backend, "classes": list(detector.class_names[1:])})
+
+    @app.post("/v1/detect", summary="Detect on one image (raw body) or several (multipart form)")
+    async def detect(request: Request, conf: float = Query(0.25, ge=0.0, le=1.0),
+                     classes: str | None = Query(None, description="Comma-separated class ids or names"),
+                     name: str = Query("image", max_length=200, description="The raw body's name in the answer")
+                     ) -> dict:
+        keep = wanted_classes(classes, detector.class_names)
+        images = await uploads(request, settings, name)
+        if len(images) > settings.max_images:
+            raise BadUpload(413, f"{len(images)} images in one request, over this server's limit of "
+                                 f"{settings.max_images}")
+        found = await batcher.detect([u.image for u in images])
+        return {"images": [{"name": u.name, "width": int(u.image.shape[1]), "height": int(u.image.shape[0]),
+                            "detections": dets.filter(conf, keep).to_records()} for u, dets in zip(images, found)]}
+
+    @app.get("/metrics", summary="Prometheus metrics (text format)")
+    async def prometheus() -> Response:
+        return Response(metrics.text(), media_type=metrics.content_type)
+
+    @app.exception_handler(Exception)
+    async def bug(request: Request, exc: Exception) -> JSONResponse:
+        return error(500, f"internal error: {type(exc).__name__}")
+
+    return Guard(app, settings.token, metrics)

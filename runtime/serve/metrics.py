@@ -1,0 +1,41 @@
+"""The service's Prometheus metrics, in a registry of its own (two apps in one process, as in the tests,
+never share counters): requests by endpoint and status, request and inference latency, batch sizes and the
+batcher's queue depth."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+
+class ServeMetrics:
+    content_type = CONTENT_TYPE_LATEST
+
+    def __init__(self, queue_depth: Callable[[], int]) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter("edgedet_requests", "HTTP requests answered, by endpoint and status",
+                                ["endpoint", "status"], registry=self.registry)
+        self.request_seconds = Histogram("edgedet_request_seconds", "Time to answer a request, by endpoint",
+                                         ["endpoint"], buckets=LATENCY_BUCKETS, registry=self.registry)
+        self.inference_seconds = Histogram("edgedet_inference_seconds", "Time of one batched inference call",
+                                           buckets=LATENCY_BUCKETS, registry=self.registry)
+        self.batch_images = Histogram("edgedet_batch_images", "Images per inference call",
+                                      buckets=(1, 2, 4, 8, 16, 32, 64), registry=self.registry)
+        self.images = Counter("edgedet_images", "Images detected on", registry=self.registry)
+        depth = Gauge("edgedet_queue_depth", "Requests waiting for a batch", registry=self.registry)
+        depth.set_function(queue_depth)
+
+    def inference(self, images: int, seconds: float) -> None:
+        self.inference_seconds.observe(seconds)
+        self.batch_images.observe(images)
+        self.images.inc(images)
+
+    def answered(self, endpoint: str, status: int, seconds: float) -> None:
+        self.requests.labels(endpoint, str(status)).inc()
+        self.request_seconds.labels(endpoint).observe(seconds)
+
+    def text(self) -> bytes:
+        return generate_latest(self.registry)
