@@ -17,7 +17,7 @@ EXTRA_FOR = {
     "tensorrt": "trt", "polygraphy": "trt", "triton": "trt", "cuda": "trt",
     "ray": "cluster",
     "fastapi": "serve", "starlette": "serve", "uvicorn": "serve", "prometheus_client": "serve",
-    "multipart": "serve", "python_multipart": "serve", "PIL": "serve",
+    "multipart": "serve", "python_multipart": "serve", "PIL": "serve", "fastapi_offline": "serve",
 }
 # packages whose line is not a plain extra
 SPECIAL = {

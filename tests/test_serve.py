@@ -9,6 +9,7 @@ import asyncio
 import io
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -239,3 +240,66 @@ def test_the_serve_command_answers_and_stops_cleanly(seeded_onnx, images, tmp_pa
         out, err = proc.communicate(timeout=60)
     assert proc.returncode == 0 and "Traceback" not in err, err
     assert f"http://127.0.0.1:{port}" in err and "token required" in err and "stopped" in err  # the console
+
+
+BROWSER = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
+
+
+@pytest.mark.skipif(BROWSER is None and not os.environ.get("CI"),
+                    reason="no Chromium on this machine (apt-get install chromium)")
+def test_the_docs_page_renders_offline_in_a_browser(seeded_onnx, tmp_path):
+    """Swagger UI from the server itself (no CDN): headless Chromium runs its script and lists the API."""
+    assert BROWSER is not None, "CI must install Chromium (.ci/run does: apt-get install chromium)"
+    with serving(seeded_onnx) as base:
+        r = subprocess.run([BROWSER, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+                            "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                            f"--user-data-dir={tmp_path / 'profile'}", "--virtual-time-budget=10000", "--dump-dom",
+                            f"{base}/docs"], capture_output=True, text=True, timeout=90)
+    assert "opblock" in r.stdout, r.stdout[-2000:]  # Swagger UI drew the operations from /openapi.json
+    for path in ("/v1/detect", "/metrics", "/readyz"):
+        assert path in r.stdout
+
+
+PROMETHEUS = shutil.which("prometheus")
+
+
+@pytest.mark.skipif(PROMETHEUS is None and not os.environ.get("CI"),
+                    reason="no Prometheus on this machine (apt-get install prometheus)")
+def test_a_real_prometheus_scrapes_the_metrics_with_the_token(seeded_onnx, images, tmp_path):
+    assert PROMETHEUS is not None, "CI must install Prometheus (.ci/run does: apt-get install prometheus)"
+    token = tmp_path / "token"
+    token.write_text(TOKEN)
+    web = free_port()
+    with serving(seeded_onnx, token=TOKEN) as base:
+        auth = {"Authorization": f"Bearer {TOKEN}"}
+        for path in images:
+            assert httpx.post(f"{base}/v1/detect", content=path.read_bytes(), headers=auth).status_code == 200
+        config = tmp_path / "prometheus.yml"
+        config.write_text(f"""
+global: {{scrape_interval: 1s}}
+scrape_configs:
+  - job_name: edgedet
+    authorization: {{type: Bearer, credentials_file: {token}}}
+    static_configs: [{{targets: ["{base.split('//')[1]}"]}}]
+""")
+        proc = subprocess.Popen([PROMETHEUS, f"--config.file={config}", f"--storage.tsdb.path={tmp_path / 'tsdb'}",
+                                 f"--web.listen-address=127.0.0.1:{web}"], stdout=subprocess.DEVNULL,
+                                stderr=subprocess.PIPE, text=True)
+        try:
+            deadline, value = time.monotonic() + 60, None
+            while value is None:
+                assert proc.poll() is None, proc.communicate()[1][-2000:]
+                assert time.monotonic() < deadline, "Prometheus never scraped the server"
+                time.sleep(0.5)
+                try:
+                    result = httpx.get(f"http://127.0.0.1:{web}/api/v1/query",
+                                       params={"query": 'edgedet_images_total{job="edgedet"}'}).json()["data"]["result"]
+                except (httpx.TransportError, KeyError, ValueError):
+                    continue
+                value = float(result[0]["value"][1]) if result else None
+            up = httpx.get(f"http://127.0.0.1:{web}/api/v1/query", params={"query": "up"}).json()["data"]["result"]
+        finally:
+            proc.terminate()
+            proc.wait(30)
+    assert value == 1 + len(images)  # the warm-up and the three requests, as the server counted them
+    assert [float(r["value"][1]) for r in up] == [1.0]  # the scrape itself succeeded (token accepted)

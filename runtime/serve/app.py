@@ -17,6 +17,7 @@ import numpy as np
 from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from fastapi_offline import FastAPIOffline
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -27,6 +28,7 @@ from edgedet.runtime.serve.metrics import ServeMetrics
 from edgedet.runtime.serve.upload import BadUpload, Upload, decode
 
 ENDPOINTS = frozenset({"/v1/detect", "/metrics", "/healthz", "/readyz", "/docs", "/openapi.json"})
+ASSETS = "/docs/assets"  # Swagger UI's files, from the fastapi-offline package: an edge box has no CDN
 
 
 @dataclass(frozen=True)
@@ -71,7 +73,8 @@ class Guard:
             else:
                 await self.app(scope, receive, record)
         finally:
-            self.metrics.answered(path if path in ENDPOINTS else "other", status, time.perf_counter() - start)
+            endpoint = path if path in ENDPOINTS else ASSETS if path.startswith(ASSETS + "/") else "other"
+            self.metrics.answered(endpoint, status, time.perf_counter() - start)
 
 
 async def read_body(request: Request, limit: int) -> bytes:
@@ -142,7 +145,8 @@ def build_app(detector: Detector, settings: ServeSettings) -> ASGIApp:
         yield
         await batcher.stop()
 
-    app = FastAPI(title="edgedet", summary="Faster R-CNN detections over HTTP", lifespan=lifespan)
+    app = FastAPIOffline(title="edgedet", summary="Faster R-CNN detections over HTTP", lifespan=lifespan,
+                         docs_url="/docs", redoc_url=None, static_url=ASSETS)
 
     @app.exception_handler(BadUpload)
     async def bad_upload(request: Request, exc: BadUpload) -> JSONResponse:
