@@ -108,6 +108,8 @@ class Tracker(ABC):
     def _prune(self, ended: np.ndarray) -> None:
         """End the tracks where ``ended``; a confirmed one's length goes into the statistics."""
         t = self.tracks
+        if not ended.any():
+            return
         for age, missed, confirmed in zip(t.age[ended], t.missed[ended], t.confirmed[ended]):
             if confirmed:
                 self.lives.lengths.append(int(age - missed + 1))

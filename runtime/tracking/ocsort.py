@@ -70,9 +70,10 @@ class OcSort(Tracker):
         keep = np.flatnonzero(detections.scores >= self.det_thresh)
         boxes, labels, scores = boxes_of(detections), detections.labels, detections.scores.astype(np.float64)
         rows = np.arange(len(t))
+        earlier = self._previous_observations(rows)  # every track's, for OCM now and the matched ones' update
         # 1. IoU with the predicted boxes plus the momentum term; pairs under the IoU threshold refused
         iou = self._similarity(boxes[keep], labels[keep], rows)
-        score = iou + self._momentum(boxes[keep], scores[keep], rows, iou) if iou.size else iou
+        score = iou + self._momentum(boxes[keep], scores[keep], rows, iou, earlier) if iou.size else iou
         pairs, free_d, free_r = self._match(score, -np.inf, keep, rows)
         ok = iou[np.searchsorted(keep, pairs[:, 0]), pairs[:, 1]] >= self.iou_threshold
         free_d = np.sort(np.concatenate([free_d, pairs[~ok, 0]]))
@@ -83,7 +84,7 @@ class OcSort(Tracker):
             self._similarity(boxes[free_d], labels[free_d], free_r, boxes=t.last_box[free_r]),
             self.iou_threshold, free_d, free_r)
         pairs = np.concatenate([pairs, recovered])
-        self._observe(pairs, boxes, labels)
+        self._observe(pairs, boxes, labels, earlier)
         n = len(free_d)
         obs = np.zeros((n, self.ring, 4))
         obs[:, 0] = boxes[free_d]
@@ -98,8 +99,8 @@ class OcSort(Tracker):
         self._prune(t.missed > self.max_age)
         return out
 
-    def _momentum(self, det_boxes: np.ndarray, det_scores: np.ndarray, rows: np.ndarray,
-                  iou: np.ndarray) -> np.ndarray:
+    def _momentum(self, det_boxes: np.ndarray, det_scores: np.ndarray, rows: np.ndarray, iou: np.ndarray,
+                  earlier: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
         """OCM: ``inertia`` × score × (π/2 − |angle between the track's direction and the direction from its
         earlier observation to the detection|) / π, for the pairs that overlap (the others cannot be
         matched); zero for a track without an earlier observation."""
@@ -107,16 +108,17 @@ class OcSort(Tracker):
         d, r = np.nonzero(iou > 0)
         if self.inertia == 0 or not len(d):
             return out
-        previous, has = self._previous_observations(rows)
+        previous, has = earlier[0][rows], earlier[1][rows]
         toward = _directions(_centres(previous[r]), _centres(det_boxes[d]))
         cos = np.clip(np.einsum("pk,pk->p", toward, self.tracks.extra["velocity"][rows[r]]), -1.0, 1.0)
         agreement = (np.pi / 2 - np.abs(np.arccos(cos))) / np.pi
         out[d, r] = self.inertia * agreement * has[r] * det_scores[d]
         return out
 
-    def _observe(self, pairs: np.ndarray, boxes: np.ndarray, labels: np.ndarray) -> None:
-        """Update the matched tracks (after ORU for those that missed frames), their direction of motion and
-        their observations."""
+    def _observe(self, pairs: np.ndarray, boxes: np.ndarray, labels: np.ndarray,
+                 earlier: tuple[np.ndarray, np.ndarray]) -> None:
+        """Update the matched tracks (after ORU for those that missed frames), their direction of motion (from
+        ``earlier``, every track's earlier observation) and their observations."""
         t = self.tracks
         if not len(pairs):
             return
@@ -124,7 +126,7 @@ class OcSort(Tracker):
         gapped = pairs[t.missed[rows] > 1]
         if len(gapped):
             self._replay_gaps(gapped[:, 1], boxes[gapped[:, 0]])
-        previous, has = self._previous_observations(rows)
+        previous, has = earlier[0][rows], earlier[1][rows]
         t.update(rows, boxes[dets], labels[dets])
         velocity = t.extra["velocity"]
         velocity[rows[has]] = _directions(_centres(previous[has]), _centres(boxes[dets[has]]))
@@ -137,16 +139,22 @@ class OcSort(Tracker):
         """ORU for tracks matched again after a gap (``missed`` frames each): from the state at the last
         observation, predict over the gap, updating on boxes interpolated linearly between that observation
         and the new one; the new box then updates the result (as every matched track's does). All rows step
-        together, each for its own gap's length."""
+        together, each for its own gap's length: sorted longest gap first, the rows still stepping are a
+        leading slice (views, not copies)."""
         t = self.tracks
+        order = np.argsort(-t.missed[rows], kind="stable")
+        rows, new_boxes = rows[order], new_boxes[order]
         gaps = t.missed[rows]
-        mean, cov = t.extra["at_mean"][rows].copy(), t.extra["at_cov"][rows].copy()
+        mean, cov = t.extra["at_mean"][rows], t.extra["at_cov"][rows]  # fancy indexing: copies
         last = t.last_box[rows]
-        for step in range(1, int(gaps.max()) + 1):
-            live = gaps >= step
-            mean[live], cov[live] = kalman.predict(t.model, mean[live], cov[live])
-            inside = gaps > step  # the interpolated boxes: every step but a row's last
-            if inside.any():
-                virtual = last[inside] + (new_boxes[inside] - last[inside]) * (step / gaps[inside])[:, None]
-                mean[inside], cov[inside] = kalman.update(t.model, mean[inside], cov[inside], virtual)
+        # how many rows have a gap of at least s, for s = 1 .. the longest
+        longest = int(gaps[0])
+        stepping = np.searchsorted(-gaps, -np.arange(1, longest + 2), side="right")
+        for step in range(1, longest + 1):
+            live = stepping[step - 1]
+            mean[:live], cov[:live] = kalman.predict(t.model, mean[:live], cov[:live])
+            inside = stepping[step]  # the interpolated boxes: every step but a row's last
+            if inside:
+                virtual = last[:inside] + (new_boxes[:inside] - last[:inside]) * (step / gaps[:inside])[:, None]
+                mean[:inside], cov[:inside] = kalman.update(t.model, mean[:inside], cov[:inside], virtual)
         t.mean[rows], t.cov[rows] = mean, cov

@@ -171,7 +171,7 @@ def test_batched_filter_equals_the_textbook_one_track_at_a_time(model):
     got_mean, got_cov = kalman.update(model, mean, cov, seen)
     for i in range(3):
         F, H = model.F, model.H
-        R = model.measurement_noise(mean[i:i + 1])[0]
+        R = np.broadcast_to(model.measurement_noise(mean[i:i + 1]), (1, 4, 4))[0]  # per track, or one for all
         S = H @ cov[i] @ H.T + R
         K = cov[i] @ H.T @ np.linalg.inv(S)
         z = model.encode(seen[i:i + 1])[0]
