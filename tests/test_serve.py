@@ -109,7 +109,8 @@ def test_concurrent_requests_share_inference_calls(seeded_onnx, images):
         together = asyncio.run(burst(base))
         calls = metric(base, "edgedet_batch_images_count")[()] - before
         assert calls < len(bodies)  # batched: fewer inference calls than requests
-        assert metric(base, "edgedet_images_total")[()] == 1 + 3 + len(bodies)  # the warm-up, alone, the burst
+        # the warm-up's batches of 1 to 4 (twice), the three alone, the burst
+        assert metric(base, "edgedet_images_total")[()] == 20 + 3 + len(bodies)
     for got, want in zip(together, alone * 3):  # each request its own image's answer, whatever its batch
         assert [d["label"] for d in got] == [d["label"] for d in want]
         np.testing.assert_allclose([d["box"] + [d["score"]] for d in got], [d["box"] + [d["score"]] for d in want],
@@ -274,6 +275,7 @@ def test_a_real_prometheus_scrapes_the_metrics_with_the_token(seeded_onnx, image
         auth = {"Authorization": f"Bearer {TOKEN}"}
         for path in images:
             assert httpx.post(f"{base}/v1/detect", content=path.read_bytes(), headers=auth).status_code == 200
+        served = metric(base, "edgedet_images_total", auth)[()]  # the warm-up batch and the three
         config = tmp_path / "prometheus.yml"
         config.write_text(f"""
 global: {{scrape_interval: 1s}}
@@ -301,5 +303,5 @@ scrape_configs:
         finally:
             proc.terminate()
             proc.wait(30)
-    assert value == 1 + len(images)  # the warm-up and the three requests, as the server counted them
+    assert value == served == 72 + len(images)  # warm-up batches of 1 to 8 twice, the three: via Prometheus
     assert [float(r["value"][1]) for r in up] == [1.0]  # the scrape itself succeeded (token accepted)

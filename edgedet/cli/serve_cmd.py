@@ -25,8 +25,9 @@ def serve(
     max_pixels: int = typer.Option(40_000_000, min=1, help="Largest image, in pixels, read from its header "
                                    "before decoding (413 past it)."),
     max_images: int = typer.Option(16, min=1, help="Most images in one request."),
-    batch_window_ms: float = typer.Option(2.0, min=0.0, help="How long a request waits for others to share "
-                                          "its inference call."),
+    batch_window_ms: float = typer.Option(0.0, min=0.0, help="How long a request waits for others to share "
+                                          "its inference call (0: it shares with those that queued while the "
+                                          "last call ran)."),
     max_batch: int = typer.Option(8, min=1, help="Most images in one inference call (a fixed-batch model's "
                                   "own batch wins)."),
     backend: BackendOption = Backend.auto,

@@ -1,7 +1,8 @@
-"""Requests that arrive together run as one inference call (Triton's dynamic batcher): the first waiting
-request opens a window of ``window_s``; every request queued by its end, up to ``max_batch`` images, joins
-the batch. One thread runs the detector, so a backend never sees two calls at once and the event loop
-never blocks on inference."""
+"""Requests that arrive together run as one inference call (Triton's dynamic batcher): when the detector
+is free, the first waiting request opens a window of ``window_s``; every request queued by its end, up to
+``max_batch`` images, joins the batch. With no window (the default) a batch is what queued while the last
+one ran: a lone request waits for nothing, and under load the batches fill by themselves. One thread runs
+the detector, so a backend never sees two calls at once and the event loop never blocks on inference."""
 
 from __future__ import annotations
 
