@@ -264,6 +264,7 @@ def test_the_docs_page_renders_offline_in_a_browser(seeded_onnx, tmp_path):
 PROMETHEUS = shutil.which("prometheus")
 
 
+@pytest.mark.slow  # Prometheus' own start and its first scrapes: ~8 s of waiting
 @pytest.mark.skipif(PROMETHEUS is None and not os.environ.get("CI"),
                     reason="no Prometheus on this machine (apt-get install prometheus)")
 def test_a_real_prometheus_scrapes_the_metrics_with_the_token(seeded_onnx, images, tmp_path):
