@@ -45,7 +45,7 @@ from pathlib import Path
 import cv2
 
 from edgedet.runtime.images import list_images, read_rgb
-from edgedet.runtime.sinks import MjpegServer
+from edgedet.runtime.preview_server import MjpegServer
 
 FULL_RATE_DROPS = 0.01
 FULL_RATE_FPS = 0.97

@@ -16,7 +16,8 @@ import numpy as np
 
 from edgedet.runtime.frames import now
 from edgedet.runtime.letterbox import letterbox
-from edgedet.runtime.sinks import MjpegServer, Sink
+from edgedet.runtime.preview_server import MjpegServer
+from edgedet.runtime.sinks import Sink
 
 
 class GridPreview:

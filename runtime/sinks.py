@@ -12,7 +12,6 @@ import os
 import threading
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import cv2
@@ -168,93 +167,6 @@ class WindowSink(Sink):
 
     def close(self) -> None:
         cv2.destroyAllWindows()
-
-
-_PAGE = b"""<!doctype html><html><head><title>edgedet preview</title>
-<style>body{margin:0;background:#111;color:#ddd;font-family:sans-serif}img{max-width:100vw;max-height:95vh}</style>
-</head><body><div>edgedet live preview</div><img id="stream" src="/stream.mjpg" alt="stream"></body></html>"""
-
-
-class MjpegServer(Sink):
-    """``--serve HOST:PORT``: the annotated stream as MJPEG (multipart/x-mixed-replace), viewable in a
-    browser at http://HOST:PORT/; the newest frame only, so slow viewers never hold the pipeline up."""
-
-    wants_annotated = True
-    BOUNDARY = b"edgedetframe"
-
-    def __init__(self, host: str, port: int, quality: int = 80) -> None:
-        self.quality = quality
-        self._cond = threading.Condition()
-        self._jpeg: bytes | None = None
-        self._seq = 0
-        self._closed = False
-        server = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args) -> None:  # keep the terminal clean
-                pass
-
-            def do_GET(self) -> None:  # noqa: N802 (http.server API)
-                if self.path in ("/", "/index.html"):
-                    self.send_response(200)
-                    self.send_header("Content-Type", "text/html")
-                    self.send_header("Content-Length", str(len(_PAGE)))
-                    self.end_headers()
-                    self.wfile.write(_PAGE)
-                elif self.path.startswith("/stream.mjpg"):
-                    self.send_response(200)
-                    self.send_header("Cache-Control", "no-cache")
-                    self.send_header("Content-Type", f"multipart/x-mixed-replace; boundary={server.BOUNDARY.decode()}")
-                    self.end_headers()
-                    server._stream_to(self.wfile)
-                else:
-                    self.send_error(404)
-
-        try:
-            self._httpd = ThreadingHTTPServer((host, port), Handler)
-        except OSError as exc:
-            raise EdgedetError(f"cannot serve the preview on {host}:{port} ({exc.strerror})") from None
-        self._httpd.daemon_threads = True
-        self.address = self._httpd.server_address
-        self._thread = threading.Thread(target=self._httpd.serve_forever, name="edgedet-mjpeg", daemon=True)
-        self._thread.start()
-
-    @property
-    def url(self) -> str:
-        return f"http://{self.address[0]}:{self.address[1]}/"
-
-    def _stream_to(self, out) -> None:
-        seen = 0  # the first frame published is seq 1: a client that comes before it waits
-        while True:
-            with self._cond:
-                while self._seq == seen and not self._closed:
-                    self._cond.wait(0.5)
-                if self._closed:
-                    return
-                jpeg, seen = self._jpeg, self._seq
-            try:
-                out.write(b"--" + self.BOUNDARY + b"\r\nContent-Type: image/jpeg\r\nContent-Length: "
-                          + str(len(jpeg)).encode() + b"\r\n\r\n" + jpeg + b"\r\n")
-                out.flush()
-            except (BrokenPipeError, ConnectionResetError):
-                return
-
-    def publish(self, rgb: np.ndarray) -> None:
-        ok, buf = cv2.imencode(".jpg", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, self.quality])
-        if ok:
-            with self._cond:
-                self._jpeg, self._seq = buf.tobytes(), self._seq + 1
-                self._cond.notify_all()
-
-    def write(self, frame, detections, annotated) -> None:
-        self.publish(annotated)
-
-    def close(self) -> None:
-        with self._cond:
-            self._closed = True
-            self._cond.notify_all()
-        self._httpd.shutdown()
-        self._httpd.server_close()
 
 
 def annotated_if_needed(sinks: list[Sink], frame: Frame, detections: Detections, trails: Trails | None = None,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import signal
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import typer
@@ -27,11 +28,24 @@ from edgedet.runtime.onnx_detector import Provider
 from edgedet.runtime.report import RunReport
 
 
-def _parse_serve(text: str) -> tuple[str, int]:
+@dataclass(frozen=True)
+class PreviewSpec:
+    """``--serve HOST:PORT`` and the token its viewers need (None: loopback only)."""
+
+    host: str
+    port: int
+    token: str | None = None
+
+
+def _parse_serve(text: str, token_file: Path | None) -> PreviewSpec:
+    from edgedet.runtime.serve.access import check_bind, read_token
+
     host, _, port = text.rpartition(":")
     if not port.isdigit() or not 0 <= int(port) < 65536:
         raise typer.BadParameter(f"'{text}' is not HOST:PORT (e.g. 127.0.0.1:8080)", param_hint="'--serve'")
-    return host or "127.0.0.1", int(port)
+    spec = PreviewSpec(host or "127.0.0.1", int(port), read_token(token_file) if token_file else None)
+    check_bind(spec.host, spec.token)  # before the model and the sources are opened
+    return spec
 
 
 def source_names(specs: list[str]) -> list[str]:
@@ -92,7 +106,10 @@ def run(
     jsonl: Path | None = typer.Option(None, help="JSON Lines: one object per frame (with a 'source' field when "
                                       "there are several)."),
     show: bool = typer.Option(False, help="Show a window (needs a display); q or Esc stops the run."),
-    serve: str | None = typer.Option(None, help="MJPEG preview at http://HOST:PORT/."),
+    serve: str | None = typer.Option(None, help="MJPEG preview at http://HOST:PORT/ (any host but loopback "
+                                     "needs --serve-token-file)."),
+    serve_token_file: Path | None = typer.Option(None, "--serve-token-file", help="File with the token the "
+                                                 "preview asks for (as ?token= or a bearer header)."),
     duration: float | None = typer.Option(None, min=0.0, help="Stop after S seconds."),
     max_frames: int | None = typer.Option(None, min=1, help="Stop after N frames."),
     report: Path | None = typer.Option(None, help="Write the latency report JSON here."),
@@ -149,7 +166,9 @@ def run(
     if save and len(specs) > 1 and "{source}" not in save:
         raise EdgedetError(f"--save '{save}' names one file for {len(specs)} sources: put '{{source}}' in it, "
                            "e.g. 'out/{source}.mp4'")
-    address = _parse_serve(serve) if serve else None
+    if serve_token_file and not serve:
+        raise EdgedetError("--serve-token-file guards the preview: give --serve HOST:PORT too")
+    address = _parse_serve(serve, serve_token_file) if serve else None
     wanted = [int(c) if c.isdigit() else c for c in classes] if classes else None
     if track_param and not track:
         raise EdgedetError("--track-param sets a tracker's parameter: give --track too")
@@ -180,7 +199,7 @@ def run(
 
 
 def run_here(model: Path, specs: list[str], options, batch: int | None, save: str | None, jsonl: Path | None,
-             show: bool, address: tuple[str, int] | None, backend: Backend, precision: Precision,
+             show: bool, address: PreviewSpec | None, backend: Backend, precision: Precision,
              provider: Provider, threads: int | None) -> RunReport:
     """The sources in this process, on the one stream engine (a single source is a group of one)."""
     from edgedet.cli.models import open_detector
@@ -204,7 +223,7 @@ def run_here(model: Path, specs: list[str], options, batch: int | None, save: st
 
 
 def run_cluster(model: Path, specs: list[str], options, batch: int | None, address: str, workers: int | None,
-                save: str | None, jsonl: Path | None, show: bool, serve: tuple[str, int] | None, backend: str,
+                save: str | None, jsonl: Path | None, show: bool, serve: PreviewSpec | None, backend: str,
                 precision: str, provider: str, threads: int | None) -> RunReport:
     """The sources on Ray workers; the sinks and the report here (``edgedet.runtime.cluster``)."""
     from edgedet.runtime.cluster import ClusterModel, RemoteStream, run_on_ray
@@ -268,7 +287,7 @@ def summarize_run(result: RunReport, specs: list[str], report: Path | None) -> N
 
 
 def open_streams(specs: list[str], save: str | None, jsonl: Path | None, show: bool,
-                 address: tuple[str, int] | None) -> tuple[list, list]:
+                 address: PreviewSpec | None) -> tuple[list, list]:
     """One ``Stream`` per source with its sinks (``open_sinks``); everything opened so far is closed on
     failure."""
     from edgedet.runtime.engine import Stream
@@ -290,12 +309,13 @@ def open_streams(specs: list[str], save: str | None, jsonl: Path | None, show: b
 
 
 def open_sinks(names: list[str], fps: list[float | None], save: str | None, jsonl: Path | None, show: bool,
-               address: tuple[str, int] | None) -> tuple[list[list], list]:
+               address: PreviewSpec | None) -> tuple[list[list], list]:
     """Each source's sinks: its own video, its lines in the shared JSON Lines file, its window, its tile
     in the preview; and the shared sinks, closed after every stream (none when there is one source,
     which owns its sinks). Everything opened so far is closed on failure."""
     from edgedet.runtime.grid import GridPreview
-    from edgedet.runtime.sinks import JsonlSink, MjpegServer, VideoSink, WindowSink
+    from edgedet.runtime.preview_server import MjpegServer
+    from edgedet.runtime.sinks import JsonlSink, VideoSink, WindowSink
 
     single = len(names) == 1
     per_source: list[list] = [[] for _ in names]
@@ -303,7 +323,7 @@ def open_sinks(names: list[str], fps: list[float | None], save: str | None, json
     try:
         log = JsonlSink(jsonl) if jsonl else None
         shared += [log] if log else []
-        server = MjpegServer(*address) if address else None
+        server = MjpegServer(address.host, address.port, token=address.token) if address else None
         shared += [server] if server else []
         grid = GridPreview(server, names) if server and not single else None
         for name, rate, own in zip(names, fps, per_source):

@@ -193,7 +193,8 @@ def test_predicted_and_tracked_boxes_reach_every_sink(tmp_path):
 
     import cv2
 
-    from edgedet.runtime.sinks import JsonlSink, MjpegServer, VideoSink, write_to_sinks
+    from edgedet.runtime.preview_server import MjpegServer
+    from edgedet.runtime.sinks import JsonlSink, VideoSink, write_to_sinks
     from edgedet.runtime.trails import Trails
 
     server = MjpegServer("127.0.0.1", 0)

@@ -15,7 +15,8 @@ import pytest
 
 from edgedet.runtime.engine import Stream, StreamOptions, run_engine
 from edgedet.runtime.onnx_detector import OnnxDetector
-from edgedet.runtime.sinks import JsonlSink, MjpegServer
+from edgedet.runtime.preview_server import MjpegServer
+from edgedet.runtime.sinks import JsonlSink
 from edgedet.runtime.sources import LiveSource, VideoFileSource
 from tests.runtime.conftest import assert_valid_report, count_video_frames, frames_from
 from tests.runtime.test_streaming import publish_at

@@ -11,7 +11,7 @@ import cv2
 import numpy as np
 import pytest
 
-from edgedet.runtime.sinks import MjpegServer
+from edgedet.runtime.preview_server import MjpegServer
 from tests.runtime.conftest import frames_from
 from tests.runtime.test_streaming import publish_at
 

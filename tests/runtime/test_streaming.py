@@ -17,7 +17,8 @@ import pytest
 
 from edgedet.runtime.engine import Stream, StreamOptions, run_engine
 from edgedet.runtime.onnx_detector import OnnxDetector
-from edgedet.runtime.sinks import JsonlSink, MjpegServer, VideoSink
+from edgedet.runtime.preview_server import MjpegServer
+from edgedet.runtime.sinks import JsonlSink, VideoSink
 from edgedet.runtime.sources import ImageFolderSource, LiveSource, VideoFileSource, open_source
 from tests.runtime.conftest import assert_valid_report, count_video_frames, frames_from
 
