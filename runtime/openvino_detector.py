@@ -20,6 +20,7 @@ from edgedet.runtime.errors import EdgedetError
 from edgedet.runtime.install_hints import missing
 from edgedet.runtime.model_files import require_model_file
 from edgedet.runtime.model_metadata import ModelMetadata, require_precision
+from edgedet.runtime.openvino_cache import cache_root, cached_model
 
 # What OpenVINO computes the float part in; an int8 file's quantized convolutions run int8 either way.
 _HINTS = {Precision.fp32: "f32", Precision.bf16: "bf16", Precision.int8: "f32"}
@@ -44,26 +45,35 @@ class OpenVinoDetector(Detector):
     concurrent = True  # one infer request per calling thread, of the one compiled model
 
     def __init__(self, path: str | Path, precision: Precision | str = Precision.fp32, threads: int | None = None,
-                 device: str = "CPU", streams: int = 1) -> None:
+                 device: str = "CPU", streams: int = 1, cache: Path | bool | None = None) -> None:
         """``streams``: infer requests the compiled model runs at once (OpenVINO's ``NUM_STREAMS``), for the
         engine's ``parallel`` batches; ``threads`` is then each stream's. One stream runs its requests one
         after another (measured: two cameras on two one-thread requests of one stream served 29 fps where
-        one camera alone got 25)."""
+        one camera alone got 25). ``cache``: a folder for ``openvino_cache`` entries, False for none, None
+        for the default (``openvino_cache.cache_root``)."""
         try:
             import openvino as ov
         except ImportError:
             raise missing("the OpenVINO backend", "openvino") from None
         self.path = require_model_file(path)
         self.precision = Precision(precision)
-        data, props = inlined_model_bytes(self.path)
-        self.adopt(ModelMetadata.from_props(props, source=f"'{path}'"), str(self.path))
-        require_precision(self.meta, self.precision, self.path)
+        core = ov.Core()
         config: dict = {"INFERENCE_PRECISION_HINT": _HINTS[self.precision], "NUM_STREAMS": int(streams)}
         if threads:
             config["INFERENCE_NUM_THREADS"] = int(threads) * int(streams)
-        core = ov.Core()
+        root = cache_root() if cache is None or cache is True else (Path(cache) if cache else None)
         try:
-            model = core.read_model(model=data)
+            if root is not None:
+                try:
+                    entry = cached_model(self.path, root, lambda: self._convert(core))
+                except OSError:  # the cache folder is not writable: start without it
+                    root = None
+            if root is None:
+                model, props = self._convert(core)
+            else:
+                model, props, config["CACHE_DIR"] = str(entry.ir), entry.props, str(entry.folder)
+            self.adopt(ModelMetadata.from_props(props, source=f"'{path}'"), str(self.path))
+            require_precision(self.meta, self.precision, self.path)
             self._compiled = core.compile_model(model, device, config)
         except RuntimeError as exc:
             first = (str(exc).strip().splitlines() or [type(exc).__name__])[-1]
@@ -71,6 +81,12 @@ class OpenVinoDetector(Detector):
         self._requests = threading.local()
         self._outputs = [(o, o.get_any_name()) for o in self._compiled.outputs]
         self.device = device
+
+    def _convert(self, core) -> tuple[object, dict[str, str]]:
+        """The ONNX file as an OpenVINO model (local functions inlined: its reader needs that) and its
+        metadata."""
+        data, props = inlined_model_bytes(self.path)
+        return core.read_model(model=data), props
 
     def _infer(self, batch: np.ndarray) -> dict[str, np.ndarray]:
         request = getattr(self._requests, "request", None)

@@ -28,6 +28,11 @@ if "TRITON_INTERPRET" not in os.environ:
             os.environ["TRITON_INTERPRET"] = "1"
     except ImportError:  # the torch-free runtime environment
         pass
+# OpenVINO's model cache (runtime/openvino_cache.py) in a folder of this run's, not the user's ~/.cache
+if "EDGEDET_CACHE" not in os.environ:
+    import tempfile
+
+    os.environ["EDGEDET_CACHE"] = tempfile.mkdtemp(prefix="edgedet-test-cache-")
 ROOT = Path(__file__).resolve().parents[1]
 CANVAS = (128, 128)
 

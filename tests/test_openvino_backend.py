@@ -58,3 +58,43 @@ def test_engine_on_another_backend_is_refused(tmp_path):
     engine.write_bytes(b"plan")
     assert_one_line_error(cli("run", engine, "--source", tmp_path, "--backend", "openvino"),
                           "runs on the tensorrt backend only")
+
+
+def test_a_restart_compiles_from_the_cache_with_the_same_detections(seeded_onnx, synth_data, tmp_path,
+                                                                    monkeypatch):
+    """The first load converts the ONNX file once into an entry named by its SHA-256 (IR, metadata, and
+    OpenVINO's compiled blob); the next load reads none of the ONNX file's graph; a broken entry is
+    rebuilt. Every way gives the detections the uncached load gives, exactly."""
+    import numpy as np
+
+    from edgedet.runtime.hashing import sha256_file
+    from edgedet.runtime.images import list_images, read_rgb
+    from edgedet.runtime.openvino_detector import OpenVinoDetector
+
+    frames = [read_rgb(p) for p in list_images(synth_data / "val" / "images")[:3]]
+
+    def detect(**kwargs) -> list:
+        with OpenVinoDetector(seeded_onnx, **kwargs) as det:
+            assert det.class_names[1:] == ("c1", "c2", "c3", "c4") and det.canvas == (128, 128)
+            return [(d.boxes, d.scores, d.labels) for d in det(frames)]
+
+    plain = detect(cache=False)
+    assert sum(len(b) for b, _, _ in plain) > 0
+    first = detect(cache=tmp_path)
+    entry = tmp_path / sha256_file(seeded_onnx)
+    assert (entry / "model.xml").is_file() and (entry / "props.json").is_file() and list(entry.glob("*.blob"))
+    assert [p.name for p in tmp_path.iterdir()] == [entry.name]  # no staging folder left behind
+
+    def no_conversion(self, core):
+        raise AssertionError("a cached model was converted again")
+
+    with monkeypatch.context() as m:
+        m.setattr(OpenVinoDetector, "_convert", no_conversion)
+        second = detect(cache=tmp_path)
+    (entry / "props.json").write_text("{broken")
+    rebuilt = detect(cache=tmp_path)
+    for run in (first, second, rebuilt):
+        for (b, s, lb), (b0, s0, lb0) in zip(run, plain):
+            np.testing.assert_array_equal(b, b0)
+            np.testing.assert_array_equal(s, s0)
+            np.testing.assert_array_equal(lb, lb0)
