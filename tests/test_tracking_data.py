@@ -167,3 +167,34 @@ def test_data_synth_tracking_from_the_cli(tmp_path):
     assert all((f / "gt" / "gt.txt").is_file() and (f / "analytics.json").is_file() for f in folders)
     bad = cli("data", "synth", tmp_path / "u", "--task", "tracking", "--frames", "3")
     assert bad.returncode == 2 and "--frames" in bad.stderr
+
+
+def test_tracking_frames_join_a_detection_split_with_their_true_boxes(tmp_path):
+    """What the demo trains on besides still images: every other frame of sequences of its own seed, decoded
+    from their video, with the MOTChallenge boxes of the shapes visible enough; the split stays valid COCO."""
+    import json
+
+    from edgedet.data.coco import load_split
+    from edgedet.data.synthetic import synthesize
+    from edgedet.data.synthetic_tracks import synthesize_tracking
+    from edgedet.data.tracking_frames import add_tracking_frames
+
+    synthesize(tmp_path / "data", 10, seed=0, size=(128, 128))
+    before = json.loads((tmp_path / "data" / "train" / "annotations.json").read_text())
+    added = add_tracking_frames(tmp_path / "data" / "train", seed=5, sequences=1, frames=20, every=2,
+                                min_visibility=0.1)
+    assert added == 10
+    after = json.loads((tmp_path / "data" / "train" / "annotations.json").read_text())
+    assert after["images"][:len(before["images"])] == before["images"]
+    new = after["images"][len(before["images"]):]
+    assert [im["file_name"] for im in new] == [f"track-5-seq-00-{f:04d}.png" for f in range(1, 21, 2)]
+    # the same sequence rendered again: the boxes added are its ground truth's rows for those frames
+    (folder,) = synthesize_tracking(tmp_path / "again", sequences=1, frames=20, seed=5)
+    rows = np.loadtxt(folder / "gt" / "gt.txt", delimiter=",", ndmin=2)
+    ids = {im["id"]: int(im["file_name"][-8:-4]) for im in new}
+    got = sorted((ids[a["image_id"]], a["category_id"], *a["bbox"]) for a in after["annotations"]
+                 if a["image_id"] in ids)
+    want = sorted((int(r[0]), int(r[7]), *map(float, r[2:6])) for r in rows if r[0] % 2 == 1 and r[8] >= 0.1)
+    assert got == want and got
+    split = load_split(tmp_path / "data", "train")  # the loader the trainer uses accepts it
+    assert len(split.images) == len(after["images"])

@@ -71,6 +71,7 @@ def run_demo(cfg: DemoConfig, say: Callable[[str], None] = print,
     from edgedet.checkpoints import model_from_checkpoint
     from edgedet.data.coco import load_split
     from edgedet.data.synthetic import synthesize
+    from edgedet.data.tracking_frames import add_tracking_frames
     from edgedet.eager_detector import TorchDetector
     from edgedet.evaluation.coco_eval import evaluate
     from edgedet.export.check import check_parity, parity_images
@@ -88,6 +89,8 @@ def run_demo(cfg: DemoConfig, say: Callable[[str], None] = print,
 
     with step("synth"):
         synthesize(out / "data", cfg.images, cfg.seed, task=cfg.task)
+        if not pose:  # the tracking renderer's frames too (its own seed), so the model follows its shapes
+            report["tracking_frames"] = add_tracking_frames(out / "data" / "train", seed=cfg.seed + 1)
     with step("train"):
         tcfg = TrainConfig(data=str(out / "data"), out=str(out / "train"), arch=cfg.arch, epochs=cfg.epochs,
                            batch_size=cfg.batch_size, lr=cfg.lr, seed=cfg.seed, eval_every=-1)
