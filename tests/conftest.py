@@ -29,10 +29,12 @@ if "TRITON_INTERPRET" not in os.environ:
     except ImportError:  # the torch-free runtime environment
         pass
 # OpenVINO's model cache (runtime/openvino_cache.py) in a folder of this run's, not the user's ~/.cache
-if "EDGEDET_CACHE" not in os.environ:
+if "EDGEDET_CACHE" not in os.environ:  # set by the first process (xdist's workers inherit it), removed by it
+    import atexit
     import tempfile
 
     os.environ["EDGEDET_CACHE"] = tempfile.mkdtemp(prefix="edgedet-test-cache-")
+    atexit.register(shutil.rmtree, os.environ["EDGEDET_CACHE"], True)
 ROOT = Path(__file__).resolve().parents[1]
 CANVAS = (128, 128)
 
