@@ -57,6 +57,15 @@ def test_ids_survive_a_crossing_and_an_occlusion(name):
     assert all(set(f) == {1, 2} for f in seen[3:20] + seen[26:])  # output whenever seen, once confirmed
 
 
+def test_ocsort_with_no_detection_over_its_threshold_starts_nothing():
+    """Frames whose every box is under ``det_thresh``: no track, no error (its columns do not exist yet)."""
+    tracker = make_tracker("ocsort")
+    weak = Detections(np.array([[10.0, 10, 40, 40]]), np.array([0.2]), np.array([1]), ("bg", "a"))
+    for _ in range(3):
+        assert len(tracker.update(weak)) == 0
+    assert tracker.finish().started == 0
+
+
 @pytest.mark.parametrize(("name", "frames_seen", "shown"), [
     ("sort", 2, False), ("ocsort", 2, False), ("sort", 3, True),  # min_hits = 3
     ("bytetrack", 1, False), ("bytetrack", 2, True),  # confirmed when matched the next frame
@@ -209,8 +218,10 @@ def test_a_tracked_run_writes_ids_and_times_the_tracker(onnx_model, video_file, 
     from tests.runtime.conftest import assert_valid_report, count_video_frames
 
     path, n = video_file
-    # the seeded model's scores are low: ByteTrack's high pass from 0.2 (its low one from 0.05)
-    spec = TrackerSpec(name, {"track_thresh": 0.2, "low_thresh": 0.05} if name == "bytetrack" else {})
+    # the seeded model's scores are low: ByteTrack's high pass from 0.2 (its low one from 0.05), OC-SORT's
+    # detections from 0.05
+    params = {"bytetrack": {"track_thresh": 0.2, "low_thresh": 0.05}, "ocsort": {"det_thresh": 0.05}}
+    spec = TrackerSpec(name, params.get(name, {}))
     floor = spec.make().score_floor(0.05)
     runs = {}
     with OnnxDetector(onnx_model) as det:
