@@ -213,6 +213,7 @@ def test_serve_refuses_an_open_address_without_a_token(seeded_onnx, tmp_path):
     assert_one_line_error(cli("serve", seeded_onnx, "--token-file", tmp_path / "none"), "cannot read the token")
 
 
+@pytest.mark.slow  # a fresh interpreter serving a model
 def test_the_serve_command_answers_and_stops_cleanly(seeded_onnx, images, tmp_path):
     token = tmp_path / "token"
     token.write_text(TOKEN + "\n")
@@ -246,6 +247,7 @@ def test_the_serve_command_answers_and_stops_cleanly(seeded_onnx, images, tmp_pa
 BROWSER = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
 
 
+@pytest.mark.slow  # a browser's start
 @pytest.mark.skipif(BROWSER is None and not os.environ.get("CI"),
                     reason="no Chromium on this machine (apt-get install chromium)")
 def test_the_docs_page_renders_offline_in_a_browser(seeded_onnx, tmp_path):

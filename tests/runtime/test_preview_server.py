@@ -49,6 +49,7 @@ def published():
         server.close()
 
 
+@pytest.mark.slow  # 350 connections and a timeout to wait out
 def test_a_burst_of_half_open_connections_leaves_it_serving_without_tracebacks(published, capfd):
     server = published(idle_timeout_s=1.0)
     host, port = server.address
