@@ -41,9 +41,9 @@ def cached_model(path: Path, root: Path, convert: Callable[[], tuple[object, dic
     import openvino as ov
 
     folder = root / sha256_file(path)
-    entry = CachedModel(folder, folder / "model.xml", {})
+    ir = folder / "model.xml"
     try:
-        return CachedModel(folder, entry.ir, json.loads((folder / "props.json").read_text()))
+        return CachedModel(folder, ir, json.loads((folder / "props.json").read_text()))
     except (OSError, ValueError):
         pass
     model, props = convert()
@@ -54,7 +54,7 @@ def cached_model(path: Path, root: Path, convert: Callable[[], tuple[object, dic
         (staging / "props.json").write_text(json.dumps(props))  # last: its presence marks the entry whole
         shutil.rmtree(folder, ignore_errors=True)
         os.replace(staging, folder)
-    except OSError:  # a read-only or full disk: run without the cache rather than fail
+    except OSError:  # a read-only or full disk: nothing left behind; the caller runs without the cache
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    return CachedModel(folder, entry.ir, props)
+    return CachedModel(folder, ir, props)
