@@ -22,14 +22,15 @@ from pathlib import Path
 
 import cv2
 
+from edgedet.runtime import gstreamer
+from edgedet.runtime.captures import URL_SCHEMES, Capture, OpenCvCapture, opencv_has_gstreamer
 from edgedet.runtime.errors import EdgedetError
 from edgedet.runtime.frames import Frame, now
 from edgedet.runtime.images import IMAGE_SUFFIXES, list_images, read_rgb
+from edgedet.runtime.library_logs import quiet_by_default
 
 log = logging.getLogger("edgedet.sources")
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".ts")
-URL_SCHEMES = ("rtsp://", "rtsps://", "rtmp://", "http://", "https://", "udp://", "tcp://")
-OPEN_TIMEOUT_MS = 5000
 REOPEN_AFTER_S = 2.0  # no frame decoded for this long: the stream is gone (also the read timeout)
 INSTANT_FAILURES = 5  # reads failing without waiting, in a row: the connection is closed
 INSTANT_S = 0.005
@@ -131,13 +132,9 @@ class ImageFolderSource(Source):
         self._problems.summary()
 
 
-def _open_capture(spec: str | int, backend: int = cv2.CAP_ANY, read_timeout_s: float = REOPEN_AFTER_S,
-                  ) -> cv2.VideoCapture:
-    if isinstance(spec, str) and spec.startswith(URL_SCHEMES):
-        params = [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, OPEN_TIMEOUT_MS,
-                  cv2.CAP_PROP_READ_TIMEOUT_MSEC, int(read_timeout_s * 1000)]
-        return cv2.VideoCapture(spec, cv2.CAP_FFMPEG, params)
-    return cv2.VideoCapture(spec, backend)
+def _open_capture(spec: str) -> cv2.VideoCapture:
+    quiet_by_default()
+    return cv2.VideoCapture(spec)
 
 
 class VideoFileSource(Source):
@@ -212,20 +209,21 @@ class LiveSource(Source):
     live = True
 
     def __init__(self, spec: str | int, backend: int = cv2.CAP_ANY, what: str = "stream",
-                 max_backoff_s: float = 5.0, reopen_after_s: float = REOPEN_AFTER_S) -> None:
+                 max_backoff_s: float = 5.0, reopen_after_s: float = REOPEN_AFTER_S, gst: bool = False) -> None:
         super().__init__()
         self.spec, self.backend, self.max_backoff_s = spec, backend, max_backoff_s
-        self.reopen_after_s = reopen_after_s
+        self.reopen_after_s, self.gst = reopen_after_s, gst
         self.description = f"{what} {spec}"
         cap = self._open()
         for _ in range(2 if isinstance(spec, str) else 0):  # a stream may need a moment to start serving
-            if cap.isOpened():
+            if cap.opened:
                 break
             time.sleep(0.5)
             cap = self._open()
-        if not cap.isOpened():
-            raise EdgedetError(f"cannot open {what} '{spec}': check it exists and is reachable")
-        self.fps = cap.get(cv2.CAP_PROP_FPS) or None
+        if not cap.opened:
+            reason = cap.error or "check it exists and is reachable"
+            raise EdgedetError(f"cannot open {what} '{spec}': {reason}")
+        self.fps = cap.fps
         self._cap = cap
         self._cond = threading.Condition()
         self._latest: Frame | None = None
@@ -236,8 +234,12 @@ class LiveSource(Source):
         self._thread = threading.Thread(target=self._capture, name="edgedet-capture", daemon=True)
         self._thread.start()
 
-    def _open(self) -> cv2.VideoCapture:
-        return _open_capture(self.spec, self.backend, self.reopen_after_s)
+    def _open(self) -> Capture:
+        if self.gst:
+            from edgedet.runtime.gst_capture import GstCapture
+
+            return GstCapture(str(self.spec), read_timeout_s=self.reopen_after_s)
+        return OpenCvCapture(self.spec, self.backend, self.reopen_after_s)
 
     def _reopen(self) -> bool:
         backoff = 0.25
@@ -246,7 +248,7 @@ class LiveSource(Source):
         while not self._stop.is_set():
             self._cap.release()
             self._cap = self._open()
-            if self._cap.isOpened():
+            if self._cap.opened:
                 log.warning("source %s reopened", self.spec)
                 return True
             self._stop.wait(backoff)
@@ -258,12 +260,12 @@ class LiveSource(Source):
         failures, instant = 0, 0  # reads failed since the last good frame; of those, the latest instant ones
         while not self._stop.is_set():
             started = now()
-            ok, bgr = self._cap.read()
-            if not ok:
+            grab = self._cap.grab()
+            if not grab.ok:
                 if self._stop.is_set():  # closing: a read cut short is not an outage
                     break
                 failures += 1
-                instant = instant + 1 if now() - started < INSTANT_S else 0
+                instant = instant + 1 if grab.instant or now() - started < INSTANT_S else 0
                 if now() - last_good >= self.reopen_after_s or instant >= INSTANT_FAILURES:
                     failures = instant = 0  # the connection is gone: an outage, not decode errors
                     if not self._reopen():
@@ -276,7 +278,7 @@ class LiveSource(Source):
                     self._problems.add(f"frame after #{index}")
                 failures = instant = 0
             last_good = now()
-            frame = Frame(index, cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), last_good)
+            frame = Frame(index, grab.image, last_good)
             index += 1
             with self._cond:
                 self.frames_in += 1
@@ -315,6 +317,17 @@ class LiveSource(Source):
         self._problems.summary()
 
 
+def _pipeline_source(text: str) -> LiveSource:
+    """A GStreamer pipeline: through PyGObject when the system has it (whatever OpenCV wheel is
+    installed), else through OpenCV's own GStreamer where its build has one."""
+    if gstreamer.available():
+        return LiveSource(text, what="GStreamer pipeline", gst=True)
+    if opencv_has_gstreamer():
+        return LiveSource(text, cv2.CAP_GSTREAMER, what="GStreamer pipeline")
+    raise EdgedetError("a GStreamer pipeline source needs GStreamer's Python bindings (PyGObject), which "
+                       f"were not found, and this OpenCV build has no GStreamer either: {gstreamer.INSTALL}")
+
+
 def open_source(spec: str) -> Source:
     """Camera index, video file, image file/folder/glob, rtsp/http(s) URL or GStreamer pipeline."""
     text = str(spec).strip()
@@ -323,7 +336,7 @@ def open_source(spec: str) -> Source:
     if text.startswith(URL_SCHEMES):
         return LiveSource(text, what="stream")
     if "!" in text:
-        return LiveSource(text, cv2.CAP_GSTREAMER, what="GStreamer pipeline")
+        return _pipeline_source(text)
     path = Path(text)
     if path.is_file() and path.suffix.lower() in VIDEO_SUFFIXES:
         return VideoFileSource(text)
