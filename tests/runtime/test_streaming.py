@@ -167,8 +167,7 @@ def test_sigint_leaves_playable_video_and_complete_report(onnx_model, tmp_path):
 @pytest.mark.parametrize(
     ("source", "needle"),
     [("missing.mp4", "is not a camera index"), ("99", "cannot open camera '99'"),
-     ("http://127.0.0.1:9/stream.mjpg", "cannot open stream"),
-     ("nosuchsrc ! appsink", "not a pipeline GStreamer can build")],
+     ("http://127.0.0.1:9/stream.mjpg", "cannot open stream")],
 )
 def test_bad_sources_fail_with_one_line(onnx_model, source, needle):
     r = cli("run", onnx_model, "--source", source, "--max-frames", "1")
