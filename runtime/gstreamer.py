@@ -86,7 +86,3 @@ def gst() -> ModuleType:
                            f"{sys.version_info.major}.{sys.version_info.minor}: {INSTALL}")
     return module
 
-
-def has_element(name: str) -> bool:
-    """Whether GStreamer has the element factory ``name`` (a plugin that may not be installed)."""
-    return available() and gst().ElementFactory.find(name) is not None
