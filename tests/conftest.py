@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import socket
 import subprocess
 import sys
 from collections.abc import Callable
@@ -150,6 +151,13 @@ def edge_onnx(trained, request) -> Path:
         export_onnx(model, meta.model_metadata(), root / "edge.onnx", ExportOptions(canvas=meta.canvas, batch=None))
 
     return made_once(request, "onnx", make) / "edge.onnx"
+
+
+def free_port() -> int:
+    """A loopback TCP port nobody listens on right now (for the servers the tests start)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def run_cli(*args: str, cwd: Path | None = None, env: dict | None = None) -> subprocess.CompletedProcess:

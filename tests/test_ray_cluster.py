@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -23,6 +22,7 @@ from edgedet.runtime.cluster_worker import FrameChunk, WorkerHello
 from edgedet.runtime.engine import StreamOptions
 from edgedet.runtime.sinks import JsonlSink, VideoSink
 from edgedet.runtime.tracking import TrackerSpec
+from tests.conftest import free_port
 from tests.runtime.conftest import assert_valid_report, count_video_frames, frames_from
 from tests.runtime.test_multistream import write_video
 
@@ -33,12 +33,6 @@ RAY = str(Path(sys.executable).with_name("ray"))
 # a throwaway cluster on loopback: no usage reporting, no token to hand around
 RAY_ENV = {"RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "disabled"}
 COUNTS = {"north": 24, "south": 31, "gate": 17}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")

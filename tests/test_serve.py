@@ -29,16 +29,10 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from edgedet.cli.models import open_detector
 from edgedet.runtime.serve.app import ServeSettings, build_app
-from tests.conftest import assert_one_line_error, cli
+from tests.conftest import assert_one_line_error, cli, free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 TOKEN = "0123456789abcdef0123456789abcdef"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @contextmanager

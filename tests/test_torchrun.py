@@ -4,7 +4,6 @@ give the first step one process of batch 4 gives; the checkpoint is written once
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -13,14 +12,9 @@ import pytest
 import torch
 
 from edgedet.checkpoints import load_checkpoint
+from tests.conftest import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def torchrun(nproc: int, *args: str) -> subprocess.CompletedProcess:

@@ -8,15 +8,10 @@ pytest worker that had loaded them), so no test worker loads them itself. Prints
 from __future__ import annotations
 
 import json
-import socket
 import sys
 import time
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from tests.conftest import free_port
 
 
 def pipeline_clock() -> dict:
