@@ -8,8 +8,12 @@ line a user sees about an outage.
 
 from __future__ import annotations
 
+import os
+import socket
+import threading
 from dataclasses import dataclass
 from typing import Protocol
+from urllib.parse import urlsplit
 
 import cv2
 import numpy as np
@@ -19,6 +23,8 @@ from edgedet.runtime.library_logs import quiet_by_default
 OPEN_TIMEOUT_MS = 5000
 URL_SCHEMES = ("rtsp://", "rtsps://", "rtmp://", "http://", "https://", "udp://", "tcp://")
 ARRIVAL = "arrival"  # the frame's time is when it reached us: network and decode delay are not seen
+RTSP_TRANSPORTS = ("auto", "tcp", "udp")
+_ffmpeg_options = threading.Lock()  # FFmpeg's capture options are one environment variable for the process
 
 
 @dataclass(frozen=True)
@@ -55,12 +61,16 @@ class OpenCvCapture:
     clock = ARRIVAL
     error = ""
 
-    def __init__(self, spec: str | int, backend: int = cv2.CAP_ANY, read_timeout_s: float = 2.0) -> None:
+    def __init__(self, spec: str | int, backend: int = cv2.CAP_ANY, read_timeout_s: float = 2.0,
+                 rtsp_transport: str = "auto") -> None:
         quiet_by_default()
         if isinstance(spec, str) and spec.startswith(URL_SCHEMES):
             params = [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, OPEN_TIMEOUT_MS,
                       cv2.CAP_PROP_READ_TIMEOUT_MSEC, int(read_timeout_s * 1000)]
-            self._cap = cv2.VideoCapture(spec, cv2.CAP_FFMPEG, params)
+            transport = rtsp_transport if spec.startswith(("rtsp://", "rtsps://")) else "auto"
+            with _ffmpeg_options, _ffmpeg_transport(transport):
+                self._cap = cv2.VideoCapture(spec, cv2.CAP_FFMPEG, params)
+            self.error = "" if self._cap.isOpened() else unreachable_reason(spec)
         else:
             self._cap = cv2.VideoCapture(spec, backend)
         self.opened = self._cap.isOpened()
@@ -72,6 +82,42 @@ class OpenCvCapture:
 
     def release(self) -> None:
         self._cap.release()
+
+
+class _ffmpeg_transport:
+    """``OPENCV_FFMPEG_CAPTURE_OPTIONS=rtsp_transport;tcp`` (or udp) while one capture opens -- OpenCV reads
+    FFmpeg's options from there at open; 'auto' leaves FFmpeg's own choice (and a user's variable) alone."""
+
+    KEY = "OPENCV_FFMPEG_CAPTURE_OPTIONS"
+
+    def __init__(self, transport: str) -> None:
+        self.transport = transport
+        self.before: str | None = None
+
+    def __enter__(self) -> None:
+        if self.transport != "auto":
+            self.before = os.environ.get(self.KEY)
+            os.environ[self.KEY] = f"rtsp_transport;{self.transport}"
+
+    def __exit__(self, *exc: object) -> None:
+        if self.transport != "auto":
+            if self.before is None:
+                os.environ.pop(self.KEY, None)
+            else:
+                os.environ[self.KEY] = self.before
+
+
+def unreachable_reason(url: str) -> str:
+    """Why a server's port does not answer, in the operating system's words ('' when it does)."""
+    parts = urlsplit(url)
+    if not parts.hostname:
+        return ""
+    try:
+        port = parts.port or {"http": 80, "https": 443, "rtmp": 1935}.get(parts.scheme, 554)
+        with socket.create_connection((parts.hostname, port), timeout=1.0):
+            return ""
+    except OSError as exc:
+        return (exc.strerror or str(exc)).lower()
 
 
 def opencv_has_gstreamer() -> bool:

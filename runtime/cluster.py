@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from edgedet.runtime.analytics import Analytics
+from edgedet.runtime.captures import ARRIVAL
 from edgedet.runtime.cluster_worker import (
     FrameChunk,
     FrameResult,
@@ -41,7 +42,7 @@ from edgedet.runtime.cluster_worker import (
     WorkerMessage,
     WorkerReport,
 )
-from edgedet.runtime.engine import StreamOptions, StreamState, build_report
+from edgedet.runtime.engine import StreamOptions, StreamState, arrival_e2e, build_report
 from edgedet.runtime.errors import EdgedetError
 from edgedet.runtime.frames import now
 from edgedet.runtime.report import (
@@ -218,7 +219,7 @@ class ClusterRun:
         self.events: queue.Queue[tuple[Attempt, DriverEvent]] = queue.Queue()
         self.attempts: list[Attempt] = []
         self.restarts: dict[int, int] = {}
-        self.rec, self.sizes, self.model_info = LatencyRecorder(), [], None
+        self.rec, self.model_info = LatencyRecorder(), None
         self.send_images = any(sink.needs_pixels for s in streams for sink in s.sinks)
         self.worker_class = ray.remote(num_cpus=1, max_concurrency=2, max_restarts=0)(StreamWorker)
 
@@ -356,7 +357,6 @@ class ClusterRun:
 
     def _report(self, message: WorkerReport) -> None:
         self.rec.extend(message.samples)
-        self.sizes += message.batch_sizes
         for name, series in message.source_samples.items():
             self.by_name[name].latency.extend(series)
         for entry in message.report.sources:
@@ -374,7 +374,7 @@ class ClusterRun:
         ray = RayFacts(tuple(a.record() for a in self.attempts), sum(len(s.restarts) for s in self.streams),
                        sum(s.duplicates for s in self.streams))
         return build_report(self.model_info, [self._entry(s, elapsed) for s in self.streams], self.state.processed,
-                            elapsed, self.rec, self.sizes, ray=ray)
+                            elapsed, self.rec, ray=ray)
 
     def _entry(self, stream: RemoteStream, elapsed: float) -> SourceReport:
         """The worker's report of the source, with what the driver itself counted (frames written, latency
@@ -386,7 +386,8 @@ class ClusterRun:
                             LatencySummary.from_recorder(stream.latency, "frame_age"),
                             last.health if last else SourceHealth(), stream.worker, tuple(stream.restarts),
                             last.tracks if last else None,  # a resumed source's: its last worker's tracks
-                            stream.analytics and stream.analytics.totals())
+                            stream.analytics and stream.analytics.totals(), last.clock if last else ARRIVAL,
+                            arrival_e2e(last.clock if last else ARRIVAL, stream.latency))
 
 
 def run_on_ray(model: ClusterModel, streams: Sequence[RemoteStream], opts: StreamOptions, batch: int | None,

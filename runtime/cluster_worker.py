@@ -46,8 +46,7 @@ class WorkerReport:
     over every frame (``LatencyRecorder.samples()``), and the frames a resumed file skipped."""
 
     report: RunReport
-    samples: dict[str, list[float]]
-    batch_sizes: list[float]
+    samples: dict[str, list[float]]  # the batch sizes too (``stats.BATCH_SIZE``)
     source_samples: dict[str, dict[str, list[float]]]
     skipped: dict[str, int]
 
@@ -192,7 +191,7 @@ class StreamWorker:
         resumed: dict[str, ResumedSource] = {}
         try:
             for spec, name in zip(job.specs, job.names):
-                source = open_source(spec)
+                source = open_source(spec, job.options.live, name)
                 start = (job.resume_at or {}).get(name, 0)
                 state = (job.trackers or {}).get(name)
                 if start and not source.live:
@@ -211,12 +210,12 @@ class StreamWorker:
                 return
             raise
         yield SourcesOpened({s.name: OpenedSource(s.source.live, s.source.fps) for s in streams})
-        rec, sizes, result = LatencyRecorder(), [], {}
+        rec, result = LatencyRecorder(), {}
 
         def work() -> None:
             try:
                 result["report"] = run_engine(self.detector, streams, job.options, job.batch, self.state,
-                                              rec=rec, sizes=sizes)
+                                              rec=rec)
             except BaseException as exc:  # raised again in the generator, so the driver sees it
                 result["error"] = exc
 
@@ -228,9 +227,8 @@ class StreamWorker:
                 yield FrameChunk(chunk)
         if "error" in result:
             raise result["error"]
-        yield WorkerReport(result["report"], rec.samples(), sizes,
-                                     {s.name: s.latency.samples() for s in streams},
-                                     {name: source.skipped for name, source in resumed.items()})
+        yield WorkerReport(result["report"], rec.samples(), {s.name: s.latency.samples() for s in streams},
+                           {name: source.skipped for name, source in resumed.items()})
 
 
 def ray_node_id() -> str | None:

@@ -41,6 +41,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from edgedet.runtime.analytics import Analytics, LineSpec, ZoneSpec
+from edgedet.runtime.captures import ARRIVAL
 from edgedet.runtime.detections import Detections
 from edgedet.runtime.detector import Detector
 from edgedet.runtime.frames import Frame, now
@@ -56,8 +57,8 @@ from edgedet.runtime.report import (
     stage_summaries,
 )
 from edgedet.runtime.sinks import Sink, write_to_sinks
-from edgedet.runtime.sources import Source
-from edgedet.runtime.stats import LatencyRecorder
+from edgedet.runtime.sources import LiveOptions, Source
+from edgedet.runtime.stats import BATCH_SIZE, LatencyRecorder
 from edgedet.runtime.tracking import Tracker, TrackerSpec
 from edgedet.runtime.trails import Trails
 
@@ -80,6 +81,7 @@ class StreamOptions:
     # with a tracker: detections of any labels overlapping by more than this IoU are one object (the
     # highest-scoring kept), so a per-class detector's two labels for one object do not become two tracks
     merge_iou: float | None = 0.7
+    live: LiveOptions = LiveOptions()  # how live sources reconnect and carry RTSP (read where they open)
 
 
 @dataclass
@@ -122,7 +124,14 @@ class Stream:
                             round(self.processed / max(elapsed, 1e-9), 3),
                             LatencySummary.from_recorder(self.latency, "e2e"),
                             LatencySummary.from_recorder(self.latency, "frame_age"), SourceHealth.of(src),
-                            tracks=self.tracks, analytics=self.analytics and self.analytics.totals())
+                            tracks=self.tracks, analytics=self.analytics and self.analytics.totals(),
+                            clock=src.clock, e2e_arrival_ms=arrival_e2e(src.clock, self.latency))
+
+
+def arrival_e2e(clock: str, rec: LatencyRecorder) -> LatencySummary | None:
+    """e2e from each frame's arrival, where e2e itself is timed by a camera's clock (the two differ by the
+    network and decode delay); None where the source's clock is arrival (it would repeat e2e)."""
+    return LatencySummary.from_recorder(rec, "e2e_arrival") if clock != ARRIVAL and rec.count("e2e_arrival") else None
 
 
 def gather(streams: Sequence[Stream], start: int, limit: int) -> list[tuple[Stream, Frame]]:
@@ -211,6 +220,8 @@ class _Output:
             for recorder in (self.rec, stream.latency):
                 recorder.add("e2e", e2e)
                 recorder.add("frame_age", age)
+            if frame.arrived is not None:  # a live frame: e2e by arrival too (less than by a camera's clock)
+                stream.latency.add("e2e_arrival", (t_ready - frame.arrived) * 1e3)
             write_to_sinks(stream.sinks, frame, dets, stream.trails, stream.analytics)
             stream.processed += 1
             self.state.processed += 1
@@ -268,12 +279,11 @@ def warm_up(detector: Detector, parallel: int = 1) -> None:
 
 def run_engine(detector: Detector, streams: Sequence[Stream], opts: StreamOptions, batch: int | None = None,
                state: StreamState | None = None, on_status: Callable[[StatusUpdate], None] | None = None,
-               shared_sinks: Sequence[Sink] = (), rec: LatencyRecorder | None = None,
-               sizes: list[float] | None = None) -> RunReport:
+               shared_sinks: Sequence[Sink] = (), rec: LatencyRecorder | None = None) -> RunReport:
     """Run every stream until all end, a limit is hit, a sink asks to stop or ``state.stop`` is set; every
     stream's sinks and source are always closed, then ``shared_sinks`` (a JSON Lines file or a preview that
-    streams write through views). ``rec`` and ``sizes`` receive the raw stage timings and batch sizes when
-    the caller wants them (a Ray worker ships them to the driver)."""
+    streams write through views). ``rec`` receives the raw stage timings and batch sizes when the caller
+    wants them (a Ray worker ships them to the driver)."""
     state = state or StreamState()
     for stream in streams:
         if not stream.source.live and not isinstance(stream.source, ReadAhead):
@@ -284,7 +294,6 @@ def run_engine(detector: Detector, streams: Sequence[Stream], opts: StreamOption
             stream.analytics = Analytics.for_source(opts.lines, opts.zones, stream.name)
     limit = detector.fixed_batch or batch or len(streams)
     rec = rec if rec is not None else LatencyRecorder()
-    sizes = sizes if sizes is not None else []
     active = list(streams)
     blank = np.full((*detector.canvas, 3), detector.fill, np.uint8)  # a fixed-batch file's padding
     turn, last_status, submitted = 0, now(), 0
@@ -323,7 +332,7 @@ def run_engine(detector: Detector, streams: Sequence[Stream], opts: StreamOption
                 result = _preprocess_and_infer(detector, padded, rec, fresh=False)
             else:  # the batch's own canvas array: another batch may be letterboxing at the same time
                 result = pool.submit(_preprocess_and_infer, detector, padded, rec, True)
-            sizes.append(len(ready))
+            rec.add(BATCH_SIZE, len(ready))
             submitted += len(ready)
             output.put(_Inferred(ready, result, [im.shape[:2] for im in padded], t0))
             t2 = now()
@@ -342,7 +351,7 @@ def run_engine(detector: Detector, streams: Sequence[Stream], opts: StreamOption
         for sink in shared_sinks:
             sink.close()
     return build_report(ModelInfo.of(detector), [s.report(now() - state.started) for s in streams],
-                        state.processed, now() - state.started, rec, sizes)
+                        state.processed, now() - state.started, rec)
 
 
 def status_of(state: StreamState, streams: Sequence[Stream], rec: LatencyRecorder) -> StatusUpdate:
@@ -353,10 +362,11 @@ def status_of(state: StreamState, streams: Sequence[Stream], rec: LatencyRecorde
 
 
 def build_report(model: ModelInfo | None, sources: Sequence[SourceReport], processed: int, elapsed: float,
-                 rec: LatencyRecorder, sizes: list[float], ray=None) -> RunReport:
+                 rec: LatencyRecorder, ray=None) -> RunReport:
     """The run report from its sources' reports and the run's timings; shared by a local run and the Ray
     driver, which gathers its workers' source reports and timing samples."""
     return RunReport(model, tuple(sources), processed, round(max(elapsed, 1e-9), 3),
                      LatencySummary.from_recorder(rec, "e2e"), LatencySummary.from_recorder(rec, "frame_age"),
-                     stage_summaries(rec), LatencySummary.from_recorder(rec, "queue_wait"), LatencySummary.of(sizes),
+                     stage_summaries(rec), LatencySummary.from_recorder(rec, "queue_wait"),
+                     LatencySummary.from_recorder(rec, BATCH_SIZE),
                      ray=ray)

@@ -16,14 +16,12 @@ Either gives the wall-clock second the frame was taken, so ``e2e`` includes netw
 
 from __future__ import annotations
 
-import socket
 import time
-from urllib.parse import urlsplit
 
 import numpy as np
 
 from edgedet.runtime import gstreamer
-from edgedet.runtime.captures import ARRIVAL, Grab
+from edgedet.runtime.captures import ARRIVAL, Grab, unreachable_reason
 
 NTP_UNIX_OFFSET_S = 2_208_988_800  # 1900-01-01 to 1970-01-01
 RTCP_CLOCK = "camera (RTCP sender reports)"
@@ -47,18 +45,6 @@ def with_our_sink(pipeline: str) -> str:
     if parts and parts[-1].split(" ", 1)[0] == "appsink":
         parts = parts[:-1]
     return " ! ".join([*parts, TAIL])
-
-
-def unreachable_reason(url: str) -> str:
-    """Why a server's port does not answer, in the operating system's words ('' when it does)."""
-    parts = urlsplit(url)
-    if not parts.hostname:
-        return ""
-    try:
-        with socket.create_connection((parts.hostname, parts.port or 554), timeout=1.0):
-            return ""
-    except OSError as exc:
-        return (exc.strerror or str(exc)).lower()
 
 
 class GstCapture:
@@ -154,7 +140,9 @@ class GstCapture:
             sample = self._sink.emit("try-pull-sample", int(POLL_S * self._gst.SECOND))
             if sample is not None:
                 return self._to_grab(sample)
-        return Grab(None, failure=f"no frame for {self.read_timeout_s:g} s")
+        # a server that went away (killed, rebooted) is named as such, not as a silent stream
+        gone = unreachable_reason(self.url) if self.url else ""
+        return Grab(None, failure=gone or f"no frame for {self.read_timeout_s:g} s")
 
     def release(self) -> None:
         if self._pipeline is not None:

@@ -19,6 +19,14 @@ _lock = threading.Lock()
 _done = False
 
 
+def keep_library_logs() -> None:
+    """Leave both libraries' logging as they have it (a run's ``--verbose``); called before any capture
+    opens, it wins over ``quiet_by_default``."""
+    global _done
+    with _lock:
+        _done = True
+
+
 def quiet_by_default() -> None:
     """Silence both libraries, once per process (a capture calls this before it opens); an
     ``OPENCV_FFMPEG_LOGLEVEL`` the user set is kept."""

@@ -94,3 +94,5 @@ class ReadAhead(Source):
     unreadable = property(lambda self: self.inner.unreadable)
     frames_expected = property(lambda self: self.inner.frames_expected)
     ended_early = property(lambda self: self.inner.ended_early)
+    clock = property(lambda self: self.inner.clock)
+    gave_up = property(lambda self: self.inner.gave_up)

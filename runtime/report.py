@@ -13,12 +13,13 @@ from typing import Any
 import numpy as np
 
 from edgedet.runtime.analytics import AnalyticsTotals
+from edgedet.runtime.captures import ARRIVAL
 from edgedet.runtime.detector import Detector
 from edgedet.runtime.host import host_info
 from edgedet.runtime.sources import Source
 from edgedet.runtime.stats import OPTIONAL_STAGES, STAGES, LatencyRecorder, summarize
 
-SCHEMA_VERSION = 3  # 2: each source's ``tracks``; 3: its ``analytics``
+SCHEMA_VERSION = 4  # 2: each source's ``tracks``; 3: its ``analytics``; 4: ``clock``, ``e2e_arrival_ms``, ``gave_up``
 
 
 @dataclass(frozen=True)
@@ -66,11 +67,12 @@ class SourceHealth:
     unreadable_files: tuple[str, ...] = ()
     frames_expected: int | None = None
     ended_early: bool = False
+    gave_up: bool = False  # a live stream that stayed down past its give-up time
 
     @classmethod
     def of(cls, source: Source) -> SourceHealth:
         return cls(source.decode_errors, source.outages, len(source.unreadable), tuple(source.unreadable),
-                   source.frames_expected, source.ended_early)
+                   source.frames_expected, source.ended_early, source.gave_up)
 
 
 @dataclass(frozen=True)
@@ -89,6 +91,8 @@ class SourceReport:
     restarts: tuple[Restart, ...] = ()  # the Ray driver's record of each resume
     tracks: TrackSummary | None = None  # with a tracker
     analytics: AnalyticsTotals | None = None  # with counting lines or zones
+    clock: str = ARRIVAL  # whose clock e2e starts from: the camera's where the stream carries it
+    e2e_arrival_ms: LatencySummary | None = None  # e2e from arrival, beside a camera clock's e2e
 
 
 @dataclass(frozen=True)

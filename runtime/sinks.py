@@ -8,6 +8,7 @@ playable video and a complete JSON Lines file, never a truncated one.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import threading
 from abc import ABC, abstractmethod
@@ -24,7 +25,10 @@ from edgedet.runtime.detections import Detections
 from edgedet.runtime.errors import EdgedetError
 from edgedet.runtime.frames import Frame
 from edgedet.runtime.install_hints import install_line
+from edgedet.runtime.letterbox import letterbox
 from edgedet.runtime.trails import Trails
+
+log = logging.getLogger("edgedet.sinks")
 
 
 class Sink(ABC):
@@ -75,8 +79,15 @@ class VideoSink(Sink):
             h, w = image.shape[:2]
             fourcc = cv2.VideoWriter_fourcc(*self.CODECS[self.path.suffix.lower()])
             self._writer = cv2.VideoWriter(str(self._file.tmp), fourcc, self.fps, (w, h))
+            self._size, self._refitted = (h, w), False
             if not self._writer.isOpened():
                 raise EdgedetError(f"cannot write video '{self.path}'")
+        if image.shape[:2] != self._size:  # the camera changed resolution: fitted, not dropped by OpenCV
+            if not self._refitted:
+                log.warning("video %s: the source's frames changed from %dx%d to %dx%d; fitted into the first size",
+                            self.path, self._size[1], self._size[0], image.shape[1], image.shape[0])
+                self._refitted = True
+            image = letterbox(image, self._size)[0]
         self._writer.write(cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
         self.frames += 1
 

@@ -10,6 +10,13 @@ time out after the same interval), or when reads fail instantly several times in
 connection: FFmpeg reports end of stream without waiting, while an undecodable frame costs a
 frame interval). Files are read in order, every frame: unreadable images in a folder are skipped
 and listed, a video that stops before its container's frame count says so (``ended_early``).
+
+An outage is told in our own words, a line when the stream is lost (why, when the next try is), a few
+tries, and one when it is back -- the libraries' own lines are off (``library_logs``). ``LiveOptions``
+says how RTSP is carried, how long a silent stream is given, and when to stop retrying.
+
+RTSP goes through GStreamer's ``rtspsrc`` when PyGObject is there (the camera's clock from RTCP sender
+reports), else through OpenCV's FFmpeg (arrival time only).
 """
 
 from __future__ import annotations
@@ -18,12 +25,20 @@ import logging
 import threading
 import time
 from abc import ABC, abstractmethod
+from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
 
 from edgedet.runtime import gstreamer
-from edgedet.runtime.captures import URL_SCHEMES, Capture, OpenCvCapture, opencv_has_gstreamer
+from edgedet.runtime.captures import (
+    ARRIVAL,
+    RTSP_TRANSPORTS,
+    URL_SCHEMES,
+    Capture,
+    OpenCvCapture,
+    opencv_has_gstreamer,
+)
 from edgedet.runtime.errors import EdgedetError
 from edgedet.runtime.frames import Frame, now
 from edgedet.runtime.images import IMAGE_SUFFIXES, list_images, read_rgb
@@ -35,6 +50,25 @@ REOPEN_AFTER_S = 2.0  # no frame decoded for this long: the stream is gone (also
 INSTANT_FAILURES = 5  # reads failing without waiting, in a row: the connection is closed
 INSTANT_S = 0.005
 WARN_FIRST = 3  # problems named one by one before they are only counted
+RETRY_LINES_EVERY = 20  # after the first few, one line in this many failed reconnects of one outage
+RTSP_SCHEMES = ("rtsp://", "rtsps://")
+
+
+@dataclass(frozen=True)
+class LiveOptions:
+    """How live sources behave. ``stall_s``: no frame for this long and the stream is taken to be gone
+    (also each read's timeout); ``give_up_after_s``: a stream down this long ends (None: retry for ever,
+    what a camera service wants); ``rtsp_transport``: 'tcp', 'udp' or 'auto'."""
+
+    rtsp_transport: str = "auto"
+    stall_s: float = REOPEN_AFTER_S
+    give_up_after_s: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.rtsp_transport not in RTSP_TRANSPORTS:
+            raise EdgedetError(f"RTSP transport '{self.rtsp_transport}' is not one of {', '.join(RTSP_TRANSPORTS)}")
+        if self.stall_s <= 0 or (self.give_up_after_s is not None and self.give_up_after_s < 0):
+            raise EdgedetError("a stall timeout must be positive and a give-up time not negative")
 
 
 class ProblemLog:
@@ -73,6 +107,8 @@ class Source(ABC):
         self.frames_expected: int | None = None  # what a video file's container announces
         self.ended_early = False  # a video that stopped decoding before frames_expected
         self.fps: float | None = None
+        self.clock = ARRIVAL  # whose clock ``Frame.captured`` is read from
+        self.gave_up = False  # a live stream that stayed down past its give-up time
 
     @abstractmethod
     def read(self, timeout: float | None = None) -> Frame | None:
@@ -204,16 +240,20 @@ class VideoFileSource(Source):
 
 
 class LiveSource(Source):
-    """Capture thread + a one-frame slot. ``read`` waits for a frame newer than the last one."""
+    """Capture thread + a one-frame slot. ``read`` waits for a frame newer than the last one. ``name`` (the
+    run's name for the source) goes into its outage lines."""
 
     live = True
 
     def __init__(self, spec: str | int, backend: int = cv2.CAP_ANY, what: str = "stream",
-                 max_backoff_s: float = 5.0, reopen_after_s: float = REOPEN_AFTER_S, gst: bool = False) -> None:
+                 options: LiveOptions = LiveOptions(), name: str | None = None, max_backoff_s: float = 5.0,
+                 gst: bool = False) -> None:
         super().__init__()
         self.spec, self.backend, self.max_backoff_s = spec, backend, max_backoff_s
-        self.reopen_after_s, self.gst = reopen_after_s, gst
+        self.options, self.gst = options, gst
+        self.reopen_after_s = options.stall_s
         self.description = f"{what} {spec}"
+        self.label = f"{what} {name} ({spec})" if name else f"{what} {spec}"
         cap = self._open()
         for _ in range(2 if isinstance(spec, str) else 0):  # a stream may need a moment to start serving
             if cap.opened:
@@ -236,23 +276,40 @@ class LiveSource(Source):
 
     def _open(self) -> Capture:
         if self.gst:
-            from edgedet.runtime.gst_capture import GstCapture
+            from edgedet.runtime.gst_capture import GstCapture, rtsp_pipeline
 
-            return GstCapture(str(self.spec), read_timeout_s=self.reopen_after_s)
-        return OpenCvCapture(self.spec, self.backend, self.reopen_after_s)
+            spec = str(self.spec)
+            if spec.startswith(RTSP_SCHEMES):
+                return GstCapture(rtsp_pipeline(spec, self.options.rtsp_transport), read_timeout_s=self.reopen_after_s,
+                                  url=spec)
+            return GstCapture(spec, read_timeout_s=self.reopen_after_s)
+        return OpenCvCapture(self.spec, self.backend, self.reopen_after_s, self.options.rtsp_transport)
 
-    def _reopen(self) -> bool:
-        backoff = 0.25
+    def _reopen(self, reason: str, lost: float) -> bool:
+        """Reconnects with backoff until a frame comes, the source closes or the give-up time passes (both
+        counted from ``lost``, the last good frame); says what happened in a few lines."""
         self.outages += 1
-        log.warning("source %s stopped; reopening (outage %d)", self.spec, self.outages)
-        while not self._stop.is_set():
+        backoff, attempt = 0.25, 1
+        give_up = self.options.give_up_after_s
+        log.warning("%s lost: %s; retrying in %s (attempt 1)", self.label, reason, _seconds(backoff))
+        while not self._stop.wait(backoff):
             self._cap.release()
             self._cap = self._open()
             if self._cap.opened:
-                log.warning("source %s reopened", self.spec)
+                log.warning("%s back after %s (attempt %d)", self.label, _seconds(now() - lost), attempt)
                 return True
-            self._stop.wait(backoff)
+            reason = self._cap.error or "it does not answer"
+            down = now() - lost
+            if give_up is not None and down >= give_up:
+                self.gave_up = True
+                log.warning("%s gave up after %s down (%d attempts): %s", self.label, _seconds(down), attempt,
+                            reason)
+                return False
+            attempt += 1
             backoff = min(backoff * 2, self.max_backoff_s)
+            if attempt <= WARN_FIRST or attempt % RETRY_LINES_EVERY == 0:
+                log.warning("%s still down: %s; retrying in %s (attempt %d)", self.label, reason, _seconds(backoff),
+                            attempt)
         return False
 
     def _capture(self) -> None:
@@ -266,9 +323,13 @@ class LiveSource(Source):
                     break
                 failures += 1
                 instant = instant + 1 if grab.instant or now() - started < INSTANT_S else 0
-                if now() - last_good >= self.reopen_after_s or instant >= INSTANT_FAILURES:
-                    failures = instant = 0  # the connection is gone: an outage, not decode errors
-                    if not self._reopen():
+                silent = now() - last_good
+                if silent >= self.reopen_after_s or instant >= INSTANT_FAILURES:
+                    # the connection is gone: an outage, not decode errors
+                    reason = grab.failure or ("the connection closed" if instant >= INSTANT_FAILURES
+                                              else f"no frame for {_seconds(silent)}")
+                    failures = instant = 0
+                    if not self._reopen(reason, last_good):
                         break
                     last_good = now()
                 continue
@@ -278,7 +339,10 @@ class LiveSource(Source):
                     self._problems.add(f"frame after #{index}")
                 failures = instant = 0
             last_good = now()
-            frame = Frame(index, grab.image, last_good)
+            frame = Frame(index, grab.image, last_good, arrived=last_good)
+            if grab.camera_time is not None:  # taken before it arrived: network and decode delay count too
+                frame.captured = last_good - max(0.0, time.time() - grab.camera_time)
+                self.clock = self._cap.clock
             index += 1
             with self._cond:
                 self.frames_in += 1
@@ -317,26 +381,33 @@ class LiveSource(Source):
         self._problems.summary()
 
 
-def _pipeline_source(text: str) -> LiveSource:
+def _seconds(value: float) -> str:
+    return f"{value:.2g} s" if value < 1 else f"{value:.0f} s" if value >= 10 else f"{value:.1f} s"
+
+
+def _pipeline_source(text: str, options: LiveOptions, name: str | None) -> LiveSource:
     """A GStreamer pipeline: through PyGObject when the system has it (whatever OpenCV wheel is
     installed), else through OpenCV's own GStreamer where its build has one."""
     if gstreamer.available():
-        return LiveSource(text, what="GStreamer pipeline", gst=True)
+        return LiveSource(text, what="GStreamer pipeline", options=options, name=name, gst=True)
     if opencv_has_gstreamer():
-        return LiveSource(text, cv2.CAP_GSTREAMER, what="GStreamer pipeline")
+        return LiveSource(text, cv2.CAP_GSTREAMER, what="GStreamer pipeline", options=options, name=name)
     raise EdgedetError("a GStreamer pipeline source needs GStreamer's Python bindings (PyGObject), which "
                        f"were not found, and this OpenCV build has no GStreamer either: {gstreamer.INSTALL}")
 
 
-def open_source(spec: str) -> Source:
-    """Camera index, video file, image file/folder/glob, rtsp/http(s) URL or GStreamer pipeline."""
+def open_source(spec: str, options: LiveOptions = LiveOptions(), name: str | None = None) -> Source:
+    """Camera index, video file, image file/folder/glob, rtsp/http(s) URL or GStreamer pipeline. ``options``
+    and ``name`` matter to live sources only (``LiveOptions``; the name their log lines use)."""
     text = str(spec).strip()
     if text.isdigit():
-        return LiveSource(int(text), what="camera")
+        return LiveSource(int(text), what="camera", options=options, name=name)
+    if text.startswith(RTSP_SCHEMES) and gstreamer.available():
+        return LiveSource(text, what="stream", options=options, name=name, gst=True)
     if text.startswith(URL_SCHEMES):
-        return LiveSource(text, what="stream")
+        return LiveSource(text, what="stream", options=options, name=name)
     if "!" in text:
-        return _pipeline_source(text)
+        return _pipeline_source(text, options, name)
     path = Path(text)
     if path.is_file() and path.suffix.lower() in VIDEO_SUFFIXES:
         return VideoFileSource(text)

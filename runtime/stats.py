@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import threading
-from collections import defaultdict
 
 import numpy as np
 
 STAGES = ("read", "preprocess", "inference", "postprocess", "sink")
 OPTIONAL_STAGES = ("track",)  # reported when the run has them (a tracker)
+BATCH_SIZE = "batch_size"  # a series of frames per inference call, not a stage's milliseconds
 
 
 def summarize(samples: list[float] | np.ndarray) -> dict[str, float]:
@@ -20,42 +20,67 @@ def summarize(samples: list[float] | np.ndarray) -> dict[str, float]:
             "max": round(float(values.max()), 3), "mean": round(float(values.mean()), 3), "count": int(values.size)}
 
 
-class LatencyRecorder:
-    """Collects samples per named series; memory is bounded by keeping at most ``cap`` per series
-    (a reservoir past that), so a days-long run does not grow. ``add`` may be called from several threads
-    (the engine's inference threads and its output thread record into one recorder)."""
+class Reservoir:
+    """At most ``cap`` samples of one series, kept in one float32 array touched when the series starts, so
+    its memory does not grow while a run goes on (a list of Python floats costs 32 bytes a sample: a camera
+    service's series grew by megabytes an hour). Past ``cap``, a uniform sample of everything seen
+    (reservoir sampling); ``seen`` counts them all, ``last`` is the newest."""
 
-    def __init__(self, cap: int = 100_000, seed: int = 0) -> None:
+    def __init__(self, cap: int, rng: np.random.Generator) -> None:
+        self.kept = np.zeros(cap, np.float32)
+        self.kept.fill(0.0)  # the pages are resident from the start, not taken one by one later
+        self.seen, self.last, self._rng = 0, 0.0, rng
+
+    def add(self, value: float) -> None:
+        cap = self.kept.size
+        if self.seen < cap:
+            self.kept[self.seen] = value
+        else:
+            j = int(self._rng.integers(0, self.seen + 1))
+            if j < cap:
+                self.kept[j] = value
+        self.seen += 1
+        self.last = value
+
+    def values(self) -> np.ndarray:
+        return self.kept[: min(self.seen, self.kept.size)]
+
+
+class LatencyRecorder:
+    """Collects samples per named series, each a ``Reservoir`` (bounded memory however long the run).
+    ``add`` may be called from several threads (the engine's inference threads and its output thread
+    record into one recorder)."""
+
+    def __init__(self, cap: int = 20_000, seed: int = 0) -> None:
         self.cap = cap
-        self._series: dict[str, list[float]] = defaultdict(list)
-        self._seen: dict[str, int] = defaultdict(int)
+        self._series: dict[str, Reservoir] = {}
         self._rng = np.random.default_rng(seed)
         self._lock = threading.Lock()
 
     def add(self, name: str, ms: float) -> None:
         with self._lock:
-            self._seen[name] += 1
-            series = self._series[name]
-            if len(series) < self.cap:
-                series.append(ms)
-            else:
-                j = int(self._rng.integers(0, self._seen[name]))
-                if j < self.cap:
-                    series[j] = ms
+            series = self._series.get(name)
+            if series is None:
+                series = self._series[name] = Reservoir(self.cap, self._rng)
+            series.add(ms)
 
     def count(self, name: str) -> int:
-        return self._seen.get(name, 0)
+        series = self._series.get(name)
+        return series.seen if series else 0
 
     def last(self, name: str) -> float:
         series = self._series.get(name)
-        return series[-1] if series else 0.0
+        return series.last if series else 0.0
 
     def summary(self, name: str) -> dict[str, float]:
-        return summarize(self._series.get(name, []))
+        series = self._series.get(name)
+        if series is None:
+            return summarize([])
+        return {**summarize(series.values()), "count": series.seen}
 
     def samples(self) -> dict[str, list[float]]:
         """Every series' kept samples, e.g. to send from a worker process to the one that reports."""
-        return {name: list(series) for name, series in self._series.items()}
+        return {name: series.values().tolist() for name, series in self._series.items()}
 
     def extend(self, samples: dict[str, list[float]]) -> None:
         """Add another recorder's ``samples()`` (percentiles of the union, not an average of summaries)."""

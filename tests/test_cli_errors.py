@@ -168,9 +168,12 @@ def test_flag_values_are_checked_by_the_parser(argv, needles, tmp_path):
     (["--serve", "0.0.0.0:8080"], "refusing to serve on '0.0.0.0' without a token"),
     (["--serve-token-file", "token"], "--serve-token-file guards the preview: give --serve HOST:PORT too"),
     (["--serve", "127.0.0.1:8080", "--serve-token-file", "missing-token"], "cannot read the token file"),
+    (["--rtsp-transport", "quic"], "'quic' is not one of"),
+    (["--stall-timeout", "0"], "--stall-timeout"),
+    (["--give-up-after", "-1"], "--give-up-after"),
 ], ids=["param-without-track", "unknown-param", "not-key-value", "unknown-tracker", "line-format", "line-numbers",
         "zone-corners", "line-source", "same-name", "detect-every", "open-preview", "token-without-serve",
-        "missing-token"])
+        "missing-token", "rtsp-transport", "stall-timeout", "give-up-after"])
 def test_tracker_options_are_checked_before_anything_opens(tmp_path, args, needle):
     model = tmp_path / "m.onnx"
     model.write_bytes(b"not opened: the options are refused first")

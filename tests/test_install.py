@@ -136,14 +136,14 @@ def test_version_and_parser_errors_use_typers_public_surface(capsys):
     from edgedet import __version__
     from edgedet.cli.app import main
 
-    for argv, code in ((["--version"], 0), (["run"], 2), (["run", "m.onnx", "--bogus"], 2)):
+    for argv, code in ((["--version"], 0), (["run"], 2), (["run", "m.onnx", "--xyzzy"], 2)):
         with pytest.raises(SystemExit) as exit_info:
             main(argv)
         assert exit_info.value.code == code
     out, err = capsys.readouterr()
     assert out.strip().splitlines()[0] == f"edgedet {__version__}"
     assert err.splitlines() == ["error: Missing argument 'model'. (see 'edgedet run --help')",
-                                "error: No such option: --bogus (see 'edgedet run --help')"]
+                                "error: No such option: --xyzzy (see 'edgedet run --help')"]
 
 
 def test_every_install_hint_names_an_extra_that_exists():

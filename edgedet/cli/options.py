@@ -18,7 +18,7 @@ from edgedet.runtime.loader import Backend
 from edgedet.runtime.onnx_detector import Provider
 
 __all__ = ["BackendOption", "Canvas", "JsonOut", "ModelFile", "PrecisionOption", "ProviderOption", "RoIMode",
-           "Threads", "TrackParams", "TrackerName", "parse_canvas"]
+           "RtspTransport", "Threads", "Transport", "TrackParams", "TrackerName", "parse_canvas"]
 
 
 class TrackerName(str, Enum):
@@ -59,6 +59,18 @@ def _canvas_callback(value: str | None) -> str | None:
     return value
 
 
+class Transport(str, Enum):
+    """``edgedet.runtime.captures.RTSP_TRANSPORTS``, spelled out so the CLI starts without OpenCV; a test
+    keeps the two equal."""
+
+    auto = "auto"
+    tcp = "tcp"
+    udp = "udp"
+
+
+RtspTransport = Annotated[Transport, typer.Option(
+    "--rtsp-transport", help="How RTSP is carried: tcp (through firewalls and NAT, nothing lost), udp (least "
+    "delay on a clean LAN) or auto (UDP, then TCP).")]
 JsonOut = Annotated[bool, typer.Option("--json", help="Print the result as JSON on stdout (humans read stderr).")]
 Threads = Annotated[int | None, typer.Option(min=1, help="Inference threads (default: the runtime's choice).")]
 ProviderOption = Annotated[Provider, typer.Option(

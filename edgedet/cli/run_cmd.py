@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
@@ -17,15 +18,20 @@ from edgedet.cli.options import (
     ModelFile,
     PrecisionOption,
     ProviderOption,
+    RtspTransport,
     Threads,
     TrackerName,
     TrackParams,
+    Transport,
 )
 from edgedet.runtime.detector import Precision
 from edgedet.runtime.errors import EdgedetError
 from edgedet.runtime.loader import Backend
 from edgedet.runtime.onnx_detector import Provider
 from edgedet.runtime.report import RunReport
+
+if TYPE_CHECKING:
+    from edgedet.runtime.sources import LiveOptions
 
 
 @dataclass(frozen=True)
@@ -134,6 +140,13 @@ def run(
                                    "cluster: 'auto' (running), 'local' (start one) or HOST:PORT (extra 'cluster')."),
     workers: int | None = typer.Option(None, "--workers", min=1, help="With --ray: worker processes, each "
                                        "batching its share of the sources (default: one per node)."),
+    rtsp_transport: RtspTransport = Transport.auto,
+    stall_timeout: float = typer.Option(2.0, "--stall-timeout", min=0.1, metavar="S", help="A live stream with "
+                                        "no frame for S seconds is lost: it is reconnected (counted as an outage)."),
+    give_up_after: float | None = typer.Option(None, "--give-up-after", min=0.0, metavar="S", help="A live "
+                                               "stream down for S seconds ends (default: retry for ever)."),
+    verbose: bool = typer.Option(False, "--verbose", help="Let OpenCV and FFmpeg print their own log lines "
+                                 "(off by default: the run says what happened in its own words)."),
     backend: BackendOption = Backend.auto,
     precision: PrecisionOption = Precision.fp32,
     provider: ProviderOption = Provider.cpu,
@@ -142,12 +155,17 @@ def run(
 ) -> None:
     """Run a model on cameras, streams or files, several batched together.
 
-    Live sources keep only their newest frame; files are read losslessly.
+    Live sources keep only their newest frame; files are read losslessly. A lost
+    camera or stream is reconnected with backoff, said in one line each way.
+    RTSP goes through GStreamer where its Python bindings are installed (the
+    camera's own clock then times e2e), else through OpenCV's FFmpeg.
 
     Examples:
       edgedet run model.onnx --source 0 --serve 127.0.0.1:8080
       edgedet run model.onnx -s video.mp4 --save out.mp4 --jsonl dets.jsonl
       edgedet run model.onnx -s rtsp://cam/stream --duration 60 --report r.json
+      edgedet run model.onnx -s rtsp://cam/stream --rtsp-transport tcp --give-up-after 60
+      edgedet run model.onnx -s 'videotestsrc is-live=true ! video/x-raw,width=640,height=480 ! appsink'
       edgedet run model.onnx -s 0 --backend openvino --precision bf16
       edgedet run model.onnx -s a.mp4 -s b.mp4 --save 'out/{source}.mp4'
       edgedet run model.onnx -s a.mp4 -s b.mp4 --parallel 2 --threads 1
@@ -181,8 +199,15 @@ def run(
 
         spec = TrackerSpec(track.value, parse_params(track_param or []))
         spec.make()  # a bad parameter is refused before any model or source opens
+    from edgedet.runtime.sources import LiveOptions
+
+    if verbose:
+        from edgedet.runtime.library_logs import keep_library_logs
+
+        keep_library_logs()
+    live = LiveOptions(rtsp_transport.value, stall_timeout, give_up_after)
     options = StreamOptions(conf, wanted, duration, max_frames, parallel=parallel, track=spec, lines=lines,
-                            zones=zones, detect_every=detect_every)
+                            zones=zones, detect_every=detect_every, live=live)
     if workers and not ray:
         raise EdgedetError("--workers spreads sources over a Ray cluster: give --ray too")
     if ray:
@@ -210,7 +235,7 @@ def run_here(model: Path, specs: list[str], options, batch: int | None, save: st
                              streams=options.parallel)
     try:
         warm_up(detector, options.parallel)  # before the cameras open: nothing is dropped while it compiles
-        streams, shared = open_streams(specs, save, jsonl, show, address)
+        streams, shared = open_streams(specs, save, jsonl, show, address, options.live)
     except BaseException:
         detector.close()
         raise
@@ -269,6 +294,9 @@ def summarize_run(result: RunReport, specs: list[str], report: Path | None) -> N
     skipped = [f"{count} {what}" for count, what in ((unreadable, "unreadable files"),
                                                       (undecodable, "undecodable frames"),
                                                       (result.total("outages"), "outages")) if count]
+    gave_up = [entry.name for entry in result.sources if entry.health.gave_up]
+    if gave_up:
+        skipped.append(f"gave up on {', '.join(gave_up)} (down past --give-up-after)")
     if result.ended_early:
         skipped.append(f"the video ended early ({result.total('frames_in')} of {result.frames_expected} frames)")
     console.print(f"{result.frames_processed} frames ({result.total('frames_dropped')} dropped) at {result.fps:.1f} "
@@ -287,16 +315,17 @@ def summarize_run(result: RunReport, specs: list[str], report: Path | None) -> N
 
 
 def open_streams(specs: list[str], save: str | None, jsonl: Path | None, show: bool,
-                 address: PreviewSpec | None) -> tuple[list, list]:
+                 address: PreviewSpec | None, live: LiveOptions | None = None) -> tuple[list, list]:
     """One ``Stream`` per source with its sinks (``open_sinks``); everything opened so far is closed on
     failure."""
     from edgedet.runtime.engine import Stream
-    from edgedet.runtime.sources import open_source
+    from edgedet.runtime.sources import LiveOptions, open_source
 
+    live = live or LiveOptions()
     streams: list[Stream] = []
     try:
         for name, spec in zip(source_names(specs), specs):
-            streams.append(Stream(name, open_source(spec)))
+            streams.append(Stream(name, open_source(spec, live, name)))
         sinks, shared = open_sinks([s.name for s in streams], [s.source.fps for s in streams], save, jsonl, show,
                                    address)
     except BaseException:

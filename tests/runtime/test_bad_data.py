@@ -17,7 +17,7 @@ import pytest
 from edgedet.runtime.engine import Stream, StreamOptions, run_engine
 from edgedet.runtime.onnx_detector import OnnxDetector
 from edgedet.runtime.report import SourceHealth
-from edgedet.runtime.sources import ImageFolderSource, LiveSource, VideoFileSource
+from edgedet.runtime.sources import ImageFolderSource, LiveOptions, LiveSource, VideoFileSource
 from tests.runtime.conftest import frames_from
 from tests.runtime.fuzz_stream import FuzzMjpegServer
 
@@ -72,7 +72,7 @@ def test_corrupt_mjpeg_frames_are_skipped_not_reconnected(onnx_model):
 def test_fuzzed_stream_counters(plans, outages, decode_errors):
     server = FuzzMjpegServer(plans, stall_s=2.0)  # twice the source's read timeout below
     expected_frames = sum(p.count("ok") for p in plans[: outages + 1]) - (5 if "stall" in plans[0] else 0)
-    source = LiveSource(server.url, max_backoff_s=0.5, reopen_after_s=1.0)
+    source = LiveSource(server.url, options=LiveOptions(stall_s=1.0), max_backoff_s=0.5)
     try:
         got = []
         assert _wait(lambda: (got.append(f) if (f := source.read(timeout=0.05)) else None) or
