@@ -141,13 +141,14 @@ def test_a_hung_server_is_lost_within_the_stall_timeout(onnx_model, tmp_path):
     assert json.loads(report.read_text())["sources"][0]["outages"] == 1
 
 
-def test_a_resolution_change_mid_stream(onnx_model, tmp_path):
-    """The camera goes from 320x240 to 480x360 over UDP: every frame of both sizes is detected on (each
-    letterboxed at its own scale: boxes inside its own frame), and the saved video keeps every frame,
-    fitted into its first size."""
+@pytest.mark.parametrize(("codec", "transport"), [("h264", "udp"), ("h265", "tcp")])
+def test_a_resolution_change_mid_stream(onnx_model, tmp_path, codec, transport):
+    """The camera goes from 320x240 to 480x360: every frame of both sizes is detected on (each letterboxed
+    at its own scale: boxes inside its own frame), and the saved video keeps every frame, fitted into its
+    first size."""
     jsonl, video = tmp_path / "d.jsonl", tmp_path / "out.mp4"
-    with RtspServer() as server:
-        run = LiveRun(onnx_model, "--source", server.url, "--rtsp-transport", "udp", "--conf", "0.01",
+    with RtspServer(codec=codec) as server:
+        run = LiveRun(onnx_model, "--source", server.url, "--rtsp-transport", transport, "--conf", "0.01",
                       "--jsonl", jsonl, "--save", video)
         time.sleep(6)
         server.resize("480x360")
