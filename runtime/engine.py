@@ -26,7 +26,9 @@ inference on K cores are what K separate processes do, with one model in memory 
 End-to-end latency runs from each frame's capture time to its result being ready (before the sinks), frame
 age from capture to the start of its batch. A stream that ends is closed and leaves the rotation; the run
 ends when none is left, a limit is hit, a sink asks to stop or ``state.stop`` is set (Ctrl-C/SIGTERM): the
-batches already inferred are still written, then every sink and source is closed.
+batches already inferred are still written, then every sink and source is closed. A service's engine
+takes a ``Roster``: streams join and leave between batches while the others go on, and it runs until
+stopped even with none.
 """
 
 from __future__ import annotations
@@ -56,6 +58,7 @@ from edgedet.runtime.report import (
     TrackSummary,
     stage_summaries,
 )
+from edgedet.runtime.roster import Roster
 from edgedet.runtime.sinks import Sink, write_to_sinks
 from edgedet.runtime.sources import LiveOptions, Source
 from edgedet.runtime.stats import BATCH_SIZE, LatencyRecorder
@@ -105,6 +108,8 @@ class Stream:
     processed: int = 0
     gathered: int = 0  # frames taken from the source (``detect_every`` counts them)
     latency: LatencyRecorder = field(default_factory=LatencyRecorder)
+    conf: float | None = None  # its own minimum score (a service's stream), else the run's
+    started: float = field(default_factory=now)  # when it was made (a service's stream joins late)
     closed: bool = False
     tracks: TrackSummary | None = None  # set when a tracked stream closes
 
@@ -156,6 +161,13 @@ class _Inferred:
     started: float
 
 
+@dataclass
+class _Leave:
+    """In the output queue after a leaving stream's last batch: close it there."""
+
+    stream: Stream
+
+
 def _preprocess_and_infer(detector: Detector, images: list[np.ndarray], rec: LatencyRecorder,
                           fresh: bool) -> tuple:
     t0 = now()
@@ -173,13 +185,18 @@ class _Output:
     def __init__(self, detector: Detector, opts: StreamOptions, state: StreamState, rec: LatencyRecorder,
                  shared_sinks: Sequence[Sink], parallel: int = 1) -> None:
         self.detector, self.opts, self.state, self.rec, self.shared = detector, opts, state, rec, shared_sinks
-        self.queue: queue.Queue[_Inferred | None] = queue.Queue(maxsize=QUEUE_DEPTH + parallel - 1)
+        self.queue: queue.Queue[_Inferred | _Leave | None] = queue.Queue(maxsize=QUEUE_DEPTH + parallel - 1)
         self.stop_requested = threading.Event()
         self.error: BaseException | None = None
+        self.closers: list[threading.Thread] = []  # streams that left, closing (a camera takes a moment)
         self.thread = threading.Thread(target=self._run, name="edgedet-output", daemon=True)
         self.thread.start()
 
-    def put(self, item: _Inferred) -> None:
+    def join_closers(self) -> None:
+        for closer in self.closers:
+            closer.join(timeout=15)
+
+    def put(self, item: _Inferred | _Leave) -> None:
         t = now()
         while self.thread.is_alive():
             try:
@@ -200,6 +217,11 @@ class _Output:
     def _run(self) -> None:
         try:
             while (item := self.queue.get()) is not None:
+                if isinstance(item, _Leave):  # its frames before this are written: close it, off this thread
+                    closer = threading.Thread(target=item.stream.close, name="edgedet-leave", daemon=True)
+                    closer.start()
+                    self.closers.append(closer)
+                    continue
                 self._write(item)
         except BaseException as exc:  # raised again in the engine's thread
             self.error = exc
@@ -236,14 +258,14 @@ class _Output:
         """A frame's detections as the sinks get them: those over the threshold (a tracker's own floor) and
         of the wanted classes; with a tracker, its output (one object's two labels merged first), or on a
         frame the detector skipped (``dets`` None) its tracks carried on."""
-        tracker = stream.tracker
+        tracker, conf = stream.tracker, self.opts.conf if stream.conf is None else stream.conf
         if tracker is None:
-            return dets.filter(self.opts.conf, self.opts.classes)
+            return dets.filter(conf, self.opts.classes)
         t_track = now()
         if dets is None:
             out = tracker.coast()
         else:
-            dets = dets.filter(tracker.score_floor(self.opts.conf), self.opts.classes)
+            dets = dets.filter(tracker.score_floor(conf), self.opts.classes)
             out = tracker.update(dets if self.opts.merge_iou is None else dets.suppress_overlaps(self.opts.merge_iou))
         self.rec.add("track", (now() - t_track) * 1e3)
         return out
@@ -279,37 +301,39 @@ def warm_up(detector: Detector, parallel: int = 1) -> None:
 
 def run_engine(detector: Detector, streams: Sequence[Stream], opts: StreamOptions, batch: int | None = None,
                state: StreamState | None = None, on_status: Callable[[StatusUpdate], None] | None = None,
-               shared_sinks: Sequence[Sink] = (), rec: LatencyRecorder | None = None) -> RunReport:
+               shared_sinks: Sequence[Sink] = (), rec: LatencyRecorder | None = None,
+               roster: Roster | None = None) -> RunReport:
     """Run every stream until all end, a limit is hit, a sink asks to stop or ``state.stop`` is set; every
     stream's sinks and source are always closed, then ``shared_sinks`` (a JSON Lines file or a preview that
     streams write through views). ``rec`` receives the raw stage timings and batch sizes when the caller
-    wants them (a Ray worker ships them to the driver)."""
+    wants them (a Ray worker ships them to the driver). With a ``roster`` streams join and leave while the
+    engine runs (``roster.Roster``), and it runs, idle if need be, until ``state.stop``."""
     state = state or StreamState()
     for stream in streams:
-        if not stream.source.live and not isinstance(stream.source, ReadAhead):
-            stream.source = ReadAhead(stream.source)
-        if opts.track is not None and stream.tracker is None:
-            stream.tracker = opts.track.make()
-        if stream.analytics is None:
-            stream.analytics = Analytics.for_source(opts.lines, opts.zones, stream.name)
-    limit = detector.fixed_batch or batch or len(streams)
+        _prepare(stream, opts)
     rec = rec if rec is not None else LatencyRecorder()
-    active = list(streams)
+    active, everyone = list(streams), list(streams)  # those running; all this run has had (its report's)
     blank = np.full((*detector.canvas, 3), detector.fill, np.uint8)  # a fixed-batch file's padding
     turn, last_status, submitted = 0, now(), 0
     parallel = max(1, opts.parallel) if detector.concurrent else 1
     pool = ThreadPoolExecutor(parallel, thread_name_prefix="edgedet-infer") if parallel > 1 else None
     output = _Output(detector, opts, state, rec, shared_sinks, parallel)
     try:
-        while active and not state.stop.is_set() and not output.stop_requested.is_set():
+        while (active or roster is not None) and not state.stop.is_set() and not output.stop_requested.is_set():
             if opts.max_frames is not None and submitted >= opts.max_frames:
                 break
             if opts.duration_s is not None and now() - state.started >= opts.duration_s:
                 break
+            if roster is not None:
+                _change(roster, opts, active, everyone, output)
             for stream in [s for s in active if s.source.exhausted]:
                 active.remove(stream)
             if not active:
-                break
+                if roster is None:
+                    break
+                time.sleep(IDLE_WAIT_S)
+                continue
+            limit = detector.fixed_batch or batch or len(active)
             t_read = now()
             room = limit if opts.max_frames is None else min(limit, opts.max_frames - submitted)
             ready = gather(active, turn, room)
@@ -328,8 +352,8 @@ def run_engine(detector: Detector, streams: Sequence[Stream], opts: StreamOption
                     continue
             images = [frame.image for _, frame in ready]
             padded = images + [blank] * ((detector.fixed_batch or len(images)) - len(images))
-            if pool is None:
-                result = _preprocess_and_infer(detector, padded, rec, fresh=False)
+            if pool is None:  # a service's engine shares the detector (and its input buffer) with requests
+                result = _preprocess_and_infer(detector, padded, rec, fresh=roster is not None)
             else:  # the batch's own canvas array: another batch may be letterboxing at the same time
                 result = pool.submit(_preprocess_and_infer, detector, padded, rec, True)
             rec.add(BATCH_SIZE, len(ready))
@@ -338,7 +362,7 @@ def run_engine(detector: Detector, streams: Sequence[Stream], opts: StreamOption
             t2 = now()
             if on_status and t2 - last_status >= opts.status_every_s:
                 last_status = t2
-                on_status(status_of(state, streams, rec))
+                on_status(status_of(state, everyone, rec))
         output.finish()
     finally:
         if output.thread.is_alive():  # an exception above: stop the output thread without writing more
@@ -346,12 +370,37 @@ def run_engine(detector: Detector, streams: Sequence[Stream], opts: StreamOption
             output.thread.join()
         if pool is not None:
             pool.shutdown(wait=True)
-        for stream in streams:
+        for stream in everyone:
             stream.close()
+        output.join_closers()
         for sink in shared_sinks:
             sink.close()
-    return build_report(ModelInfo.of(detector), [s.report(now() - state.started) for s in streams],
+    return build_report(ModelInfo.of(detector), [s.report(now() - state.started) for s in everyone],
                         state.processed, now() - state.started, rec)
+
+
+def _prepare(stream: Stream, opts: StreamOptions) -> None:
+    """A stream as the engine runs it: a file read ahead on its own thread, its tracker and analytics."""
+    if not stream.source.live and not isinstance(stream.source, ReadAhead):
+        stream.source = ReadAhead(stream.source)
+    if opts.track is not None and stream.tracker is None:
+        stream.tracker = opts.track.make()
+    if stream.analytics is None:
+        stream.analytics = Analytics.for_source(opts.lines, opts.zones, stream.name)
+
+
+def _change(roster: Roster, opts: StreamOptions, active: list[Stream], everyone: list[Stream],
+            output: _Output) -> None:
+    """The roster's joins and leaves, between two batches: a leaving stream gathers no more frames and is
+    closed once the output thread has written those it already has (``_Leave``)."""
+    joining, leaving = roster.take()
+    for stream in joining:
+        _prepare(stream, opts)
+        active.append(stream)
+        everyone.append(stream)
+    for stream in [s for s in active if s.name in leaving]:
+        active.remove(stream)
+        output.put(_Leave(stream))
 
 
 def status_of(state: StreamState, streams: Sequence[Stream], rec: LatencyRecorder) -> StatusUpdate:

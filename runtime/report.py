@@ -94,6 +94,12 @@ class SourceReport:
     clock: str = ARRIVAL  # whose clock e2e starts from: the camera's where the stream carries it
     e2e_arrival_ms: LatencySummary | None = None  # e2e from arrival, beside a camera clock's e2e
 
+    def to_json(self) -> dict[str, Any]:
+        """One entry of the report's ``sources`` (its health counters at the entry's own level)."""
+        entry = asdict(self)
+        health = entry.pop("health")
+        return _plain({**entry, **health})
+
 
 @dataclass(frozen=True)
 class TrackSummary:
@@ -184,10 +190,8 @@ class RunReport:
         level too, as scripts read them."""
         body = asdict(self)
         model = body.pop("model") or {}
-        sources = []
-        for entry in body.pop("sources"):
-            health = entry.pop("health")
-            sources.append({**entry, **health})
+        body.pop("sources")
+        sources = [source.to_json() for source in self.sources]
         totals = {name: self.total(name) for name in ("frames_in", "frames_dropped", "decode_errors", "outages",
                                                       "unreadable")}
         return _plain({"schema_version": body.pop("schema_version"), **model,

@@ -36,10 +36,11 @@ TOKEN = "0123456789abcdef0123456789abcdef"
 
 
 @contextmanager
-def serving(model: Path, **settings) -> Iterator[str]:
+def serving(model: Path, policy=None, **settings) -> Iterator[str]:
     """The app over ``model`` on a real uvicorn server in a thread of this process; its base URL."""
     with open_detector(model, threads=1) as detector:
-        server = uvicorn.Server(uvicorn.Config(build_app(detector, ServeSettings(**settings)), host="127.0.0.1",
+        app = build_app(detector, ServeSettings(**settings), policy)
+        server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1",
                                                port=free_port(), log_level="warning", lifespan="on"))
         thread = threading.Thread(target=server.run, daemon=True)
         thread.start()
@@ -117,7 +118,8 @@ def test_the_token_guards_everything_but_healthz(seeded_onnx, images):
         for bad in (None, {"Authorization": "Bearer wrong"}, {"Authorization": f"Basic {TOKEN}"},
                     {"Authorization": f"Bearer {TOKEN}x"}, {"Authorization": "Bearer"}):
             for method, path in (("GET", "/readyz"), ("GET", "/metrics"), ("GET", "/docs"), ("GET", "/openapi.json"),
-                                 ("POST", "/v1/detect"), ("GET", "/nowhere")):
+                                 ("POST", "/v1/detect"), ("GET", "/nowhere"), ("POST", "/v1/streams"),
+                                 ("GET", "/v1/streams"), ("DELETE", "/v1/streams/cam")):
                 r = httpx.request(method, base + path, headers=bad, content=images[0].read_bytes())
                 assert r.status_code == 401 and "bearer token" in r.json()["error"], (bad, path, r.text)
         good = {"Authorization": f"Bearer {TOKEN}"}

@@ -30,12 +30,20 @@ def serve(
                                           "last call ran)."),
     max_batch: int = typer.Option(8, min=1, help="Most images in one inference call (a fixed-batch model's "
                                   "own batch wins)."),
+    allow_source: list[str] | None = typer.Option(None, "--allow-source", metavar="PATTERN", help="Sources "
+                                                  "/v1/streams may open, shell-style, repeatable (default: camera "
+                                                  "indices and rtsp/http(s) URLs), e.g. 'rtsp://10.0.0.*'."),
+    media_root: Path | None = typer.Option(None, "--media-root", help="Local video files /v1/streams may open "
+                                           "(paths under this folder only; default: none)."),
+    out: Path | None = typer.Option(None, "--out", help="Folder a stream's 'save' video goes to (paths under "
+                                    "it only; default: no saving)."),
     backend: BackendOption = Backend.auto,
     precision: PrecisionOption = Precision.fp32,
     provider: ProviderOption = Provider.cpu,
     threads: Threads = None,
 ) -> None:
-    """Serve a model over HTTP: POST images to /v1/detect, scrape /metrics with Prometheus.
+    """Serve a model over HTTP: POST images to /v1/detect, add and remove cameras at /v1/streams,
+    scrape /metrics with Prometheus.
 
     Binds to 127.0.0.1 unless told otherwise, and refuses any other address without a token.
     The API is listed at /docs; Ctrl-C stops the server.
@@ -45,6 +53,10 @@ def serve(
       edgedet serve model.onnx --port 8080
 
       curl -s --data-binary @street.jpg -H 'Content-Type: image/jpeg' 'http://127.0.0.1:8080/v1/detect?conf=0.5'
+
+      curl -s -X POST -d '{"source": "rtsp://10.0.0.7/live", "name": "door", "track": "bytetrack"}' http://127.0.0.1:8080/v1/streams
+
+      curl -s http://127.0.0.1:8080/v1/streams/door; curl -s -X DELETE http://127.0.0.1:8080/v1/streams/door
 
       openssl rand -hex 32 > token && edgedet serve model.onnx --host 0.0.0.0 --token-file token
     """
@@ -56,15 +68,20 @@ def serve(
 
         from edgedet.runtime.serve.access import check_bind, read_token
         from edgedet.runtime.serve.app import ServeSettings, build_app
+        from edgedet.runtime.serve.source_policy import DEFAULT_ALLOWED, SourcePolicy
     except ImportError as exc:
         raise missing("serving over HTTP", exc.name or "fastapi") from None
     token = read_token(token_file) if token_file is not None else None
     check_bind(host, token)
     settings = ServeSettings(token=token, max_body_bytes=int(max_body_mb * 2**20), max_pixels=max_pixels,
                              max_images=max_images, window_s=batch_window_ms / 1000, max_batch=max_batch)
+    for folder, flag in ((media_root, "--media-root"), (out, "--out")):
+        if folder is not None and not folder.is_dir():
+            raise EdgedetError(f"{flag} '{folder}' is not a folder: give an existing one")
+    policy = SourcePolicy(tuple(allow_source) if allow_source else DEFAULT_ALLOWED, media_root, out)
     with open_detector(model, provider=provider, threads=threads, backend=backend,
                        precision=precision.value) as detector:
-        config = uvicorn.Config(build_app(detector, settings), host=host, port=port, log_level="warning",
+        config = uvicorn.Config(build_app(detector, settings, policy), host=host, port=port, log_level="warning",
                                 access_log=False, lifespan="on")
         server = uvicorn.Server(config)
         guard = "token required" if token else "no token: loopback only"

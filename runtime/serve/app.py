@@ -1,5 +1,5 @@
-"""The service's HTTP API (FastAPI): ``POST /v1/detect``, ``GET /metrics``, ``/healthz``, ``/readyz``, and
-the OpenAPI page at ``/docs``.
+"""The service's HTTP API (FastAPI): ``POST /v1/detect``, ``/v1/streams`` (add, list, read, remove the
+cameras the engine runs), ``GET /metrics``, ``/healthz``, ``/readyz``, and the OpenAPI page at ``/docs``.
 
 Every answer that is not a success is JSON ``{"error": "..."}`` with a 4xx status that says what was wrong
 (a 500 only for a bug, without a traceback in the body). A bearer token, when set, guards every path but
@@ -8,6 +8,7 @@ OpenAPI schema."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -25,9 +26,15 @@ from edgedet.runtime.detector import Detector
 from edgedet.runtime.serve.access import OPEN_PATHS, authorized
 from edgedet.runtime.serve.batcher import DynamicBatcher
 from edgedet.runtime.serve.metrics import ServeMetrics
+from edgedet.runtime.serve.refusal import Refused
+from edgedet.runtime.serve.source_policy import SourcePolicy
+from edgedet.runtime.serve.stream_body import StreamBody, stream_request
+from edgedet.runtime.serve.streams import StreamService
 from edgedet.runtime.serve.upload import BadUpload, Upload, decode
 
-ENDPOINTS = frozenset({"/v1/detect", "/metrics", "/healthz", "/readyz", "/docs", "/openapi.json"})
+ENDPOINTS = frozenset({"/v1/detect", "/v1/streams", "/metrics", "/healthz", "/readyz", "/docs", "/openapi.json"})
+ONE_STREAM = "/v1/streams/{name}"  # the metrics' label for every stream's own paths
+MAX_STREAM_BODY = 64 * 1024
 ASSETS = "/docs/assets"  # Swagger UI's files, from the fastapi-offline package: an edge box has no CDN
 
 
@@ -73,7 +80,8 @@ class Guard:
             else:
                 await self.app(scope, receive, record)
         finally:
-            endpoint = path if path in ENDPOINTS else ASSETS if path.startswith(ASSETS + "/") else "other"
+            endpoint = (path if path in ENDPOINTS else ASSETS if path.startswith(ASSETS + "/")
+                        else ONE_STREAM if path.startswith("/v1/streams/") else "other")
             self.metrics.answered(endpoint, status, time.perf_counter() - start)
 
 
@@ -129,9 +137,11 @@ def wanted_classes(text: str | None, names: tuple[str, ...]) -> list[int | str] 
     return picked
 
 
-def build_app(detector: Detector, settings: ServeSettings) -> ASGIApp:
-    """The API over ``detector`` (which the caller opens and closes)."""
+def build_app(detector: Detector, settings: ServeSettings, policy: SourcePolicy | None = None) -> ASGIApp:
+    """The API over ``detector`` (which the caller opens and closes); ``policy``: which sources and save
+    paths a client may name in ``/v1/streams``."""
     state = {"ready": False}
+    streams = StreamService(detector, policy or SourcePolicy())
     metrics = ServeMetrics(lambda: batcher.depth)  # read at scrape time, when ``batcher`` exists
     max_batch = detector.fixed_batch or min(detector.max_batch or settings.max_batch, settings.max_batch)
     batcher = DynamicBatcher(detector, max_batch, settings.window_s, metrics.inference)
@@ -146,15 +156,17 @@ def build_app(detector: Detector, settings: ServeSettings) -> ASGIApp:
         for size in ([max_batch] if detector.fixed_batch else range(1, max_batch + 1)):
             for _ in range(2):
                 await batcher.detect([blank] * size)
+        streams.start()
         state["ready"] = True
         yield
+        await asyncio.to_thread(streams.stop)
         await batcher.stop()
 
     app = FastAPIOffline(title="edgedet", summary="Faster R-CNN detections over HTTP", lifespan=lifespan,
                          docs_url="/docs", redoc_url=None, static_url=ASSETS)
 
-    @app.exception_handler(BadUpload)
-    async def bad_upload(request: Request, exc: BadUpload) -> JSONResponse:
+    @app.exception_handler(Refused)
+    async def refused(request: Request, exc: Refused) -> JSONResponse:
         return error(exc.status, exc.message)
 
     @app.exception_handler(HTTPException)
@@ -196,6 +208,28 @@ def build_app(detector: Detector, settings: ServeSettings) -> ASGIApp:
                                          "height": int(u.image.shape[0]),
                                          "detections": dets.filter(conf, keep).to_records()}
                                         for u, dets in zip(images, found)]})
+
+    @app.post("/v1/streams", status_code=201, summary="Start a stream: a camera, an RTSP/HTTP URL or (under "
+              "the media root) a file, with its own options; the others go on",
+              openapi_extra={"requestBody": {"required": True, "content": {
+                  "application/json": {"schema": StreamBody.model_json_schema()}}}})
+    async def add_stream(request: Request) -> JSONResponse:
+        raw = await read_body(request, MAX_STREAM_BODY)  # read here, under a limit (FastAPI's own has none)
+        stream = await streams.add(stream_request(raw))
+        return JSONResponse(streams.describe(stream), status_code=201)
+
+    @app.get("/v1/streams", summary="The running streams, each with its report so far")
+    async def list_streams() -> JSONResponse:
+        return JSONResponse({"streams": [streams.describe(s) for s in streams.roster.present()]})
+
+    @app.get("/v1/streams/{name}", summary="One stream's report so far")
+    async def get_stream(name: str) -> JSONResponse:
+        return JSONResponse(streams.describe(streams.get(name)))
+
+    @app.delete("/v1/streams/{name}", summary="Stop a stream (the others go on); its last report")
+    async def remove_stream(name: str) -> JSONResponse:
+        stream = streams.remove(name)
+        return JSONResponse({"removed": name, "report": streams.describe(stream)})
 
     @app.get("/metrics", summary="Prometheus metrics (text format)")
     async def prometheus() -> Response:

@@ -14,17 +14,15 @@ import cv2
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from edgedet.runtime.serve.refusal import Refused
+
 FORMATS = frozenset({"JPEG", "PNG", "BMP", "TIFF", "WEBP"})
 # how a whole file of these formats ends (OpenCV decodes a truncated JPEG into a grey-bottomed image, no error)
 ENDINGS = {"JPEG": b"\xff\xd9", "PNG": b"IEND\xaeB`\x82"}
 
 
-class BadUpload(Exception):
+class BadUpload(Refused):
     """A request body that is not an acceptable image: ``status`` (400, 413 or 415) and what was wrong."""
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status, self.message = status, message
 
 
 @dataclass(frozen=True)

@@ -33,15 +33,19 @@ def frames_from(model: Path, count: int, size=(120, 160)) -> list[np.ndarray]:
     return out
 
 
-@pytest.fixture()
-def video_file(tmp_path, onnx_model) -> tuple[Path, int]:
-    path = tmp_path / "in.avi"
-    frames = frames_from(onnx_model, 24)
+def write_video(path: Path, model: Path, count: int = 24) -> tuple[Path, int]:
+    """An MJPEG AVI of ``frames_from(model, count)`` at 30 fps; (path, frame count)."""
+    frames = frames_from(model, count)
     writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 30, (160, 120))
     for f in frames:
         writer.write(cv2.cvtColor(f, cv2.COLOR_RGB2BGR))
     writer.release()
     return path, len(frames)
+
+
+@pytest.fixture()
+def video_file(tmp_path, onnx_model) -> tuple[Path, int]:
+    return write_video(tmp_path / "in.avi", onnx_model)
 
 
 def count_video_frames(path: Path) -> int:

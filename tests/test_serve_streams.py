@@ -1,0 +1,110 @@
+"""``/v1/streams`` on a real uvicorn server with a real HTTP client: cameras (the project's own MJPEG server)
+and a file added and removed while a camera runs, each stream's live report, and every bad request a 4xx
+JSON error (bad bodies, sources the operator did not allow, path traversal in a file or a save path,
+unknown names) while the server goes on serving."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import httpx
+import pytest
+
+from edgedet.runtime.preview_server import MjpegServer
+from edgedet.runtime.serve.source_policy import SourcePolicy
+from tests.conftest import free_port
+from tests.runtime.conftest import frames_from, write_video
+from tests.runtime.test_streaming import publish_at
+from tests.test_serve import serving
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture()
+def camera(seeded_onnx):
+    server = MjpegServer("127.0.0.1", 0)
+    stop = threading.Event()
+    publish_at(server, frames_from(seeded_onnx, 6), 25, stop)
+    yield f"http://127.0.0.1:{server.address[1]}/stream.mjpg"
+    stop.set()
+    server.close()
+
+
+def test_streams_come_and_go_while_a_camera_runs(seeded_onnx, camera, tmp_path):
+    (tmp_path / "media").mkdir()
+    path, count = write_video(tmp_path / "media" / "clip.avi", seeded_onnx)
+    with serving(seeded_onnx, SourcePolicy(media_root=path.parent, out=tmp_path / "out")) as base:
+        (tmp_path / "out").mkdir()
+        r = httpx.post(f"{base}/v1/streams", json={"source": camera, "name": "cam", "conf": 0.05}, timeout=30)
+        assert r.status_code == 201, r.text
+        assert r.json()["name"] == "cam" and r.json()["live"]
+        seen, stop = [], threading.Event()
+
+        def watch() -> None:  # the running camera's frame count, five times a second
+            with httpx.Client(base_url=base) as client:
+                while not stop.wait(0.2):
+                    seen.append((time.monotonic(), client.get("/v1/streams/cam").json()["frames_processed"]))
+
+        watcher = threading.Thread(target=watch)
+        watcher.start()
+        try:
+            time.sleep(1.0)
+            for body in ({"source": camera, "name": "cam2", "save": "cam2.mp4"},
+                         {"source": path.name, "name": "clip", "track": "bytetrack"}):
+                r = httpx.post(f"{base}/v1/streams", json=body, timeout=30)
+                assert r.status_code == 201, r.text
+            names = {s["name"] for s in httpx.get(f"{base}/v1/streams").json()["streams"]}
+            assert names == {"cam", "cam2", "clip"}
+            deadline = time.monotonic() + 30
+            while httpx.get(f"{base}/v1/streams/clip").json()["frames_processed"] < count:
+                assert time.monotonic() < deadline
+                time.sleep(0.1)
+            clip = httpx.delete(f"{base}/v1/streams/clip").json()["report"]
+            assert clip["frames_processed"] == count and clip["tracks"] is None  # tracks: when it has closed
+            time.sleep(1.0)
+            removed = httpx.delete(f"{base}/v1/streams/cam2")
+            assert removed.status_code == 200 and removed.json()["report"]["frames_processed"] > 0
+            assert httpx.get(f"{base}/v1/streams/cam2").status_code == 404
+            time.sleep(1.5)
+        finally:
+            stop.set()
+            watcher.join()
+        assert [s["name"] for s in httpx.get(f"{base}/v1/streams").json()["streams"]] == ["cam"]
+    changes = [t for (t, n), (_, before) in zip(seen[1:], seen) if n > before]
+    assert len(seen) > 15 and max(b - a for a, b in zip(changes, changes[1:])) < 1.2, seen
+    assert (tmp_path / "out" / "cam2.mp4").stat().st_size > 0  # closed and committed when it left
+
+
+def test_bad_stream_requests_are_4xx_json(seeded_onnx, camera, tmp_path):
+    media = tmp_path / "media"
+    media.mkdir()
+    (tmp_path / "secret.avi").write_bytes(b"not yours")
+    refused = [
+        (b"not json", 400), (b"[1, 2]", 400), (b"{}", 400), (b'{"source": 5}', 400),
+        (b'{"source": "0", "colour": "red"}', 400), (b'{"source": "0", "conf": 2}', 400),
+        (b'{"source": "0", "track": "deepsort"}', 400), (b'{"source": "0", "lines": ["door"]}', 400),
+        (b'{"source": ""}', 400), (b'{"source": "/etc/passwd"}', 403), (b'{"source": "../secret.avi"}', 403),
+        (b'{"source": "missing.avi"}', 404), (b'{"source": "filesrc location=/etc/passwd ! appsink"}', 403),
+        (b'{"source": "file:///etc/passwd"}', 403),
+        (b'{"source": "0", "save": "../../x.mp4"}', 400), (b'{"source": "0", "save": "/tmp/x.mp4"}', 400),
+        (b'{"source": "0", "save": "x.txt"}', 400),
+        (f'{{"source": "http://127.0.0.1:{free_port()}/x.mjpg"}}'.encode(), 422),
+        (b'{"source": "%s", "name": "a/b"}' % camera.encode(), 400),
+        (b'{"source": "%s", "name": "cam"}' % camera.encode(), 409),  # the name of a running stream
+        (b'{"source": "0", "name": "' + b"x" * 70_000 + b'"}', 413),
+    ]
+    with serving(seeded_onnx, SourcePolicy(media_root=media, out=tmp_path / "out")) as base:
+        assert httpx.post(f"{base}/v1/streams", json={"source": camera, "name": "cam"}, timeout=30).status_code == 201
+        for body, status in refused:
+            r = httpx.post(f"{base}/v1/streams", content=body, headers={"Content-Type": "application/json"},
+                           timeout=30)
+            assert r.status_code == status and r.json()["error"], (body[:80], r.status_code, r.text)
+        for method in ("GET", "DELETE"):
+            r = httpx.request(method, f"{base}/v1/streams/nope")
+            assert r.status_code == 404 and "no stream named 'nope'" in r.json()["error"]
+        assert httpx.get(f"{base}/healthz").json() == {"status": "ok"}
+        assert [s["name"] for s in httpx.get(f"{base}/v1/streams").json()["streams"]] == ["cam"]
+    with serving(seeded_onnx) as base:  # no --out: no saving at all
+        r = httpx.post(f"{base}/v1/streams", json={"source": camera, "save": "a.mp4"}, timeout=30)
+        assert r.status_code == 403 and "--out" in r.json()["error"]
