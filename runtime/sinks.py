@@ -100,6 +100,12 @@ class VideoSink(Sink):
             self._file.discard()
 
 
+def frame_record(frame: Frame, detections: Detections) -> dict:
+    """A processed frame as JSON Lines (and the service's event feed) write it."""
+    return {"frame": frame.index, "captured": round(frame.captured, 6), "media_time_s": frame.source_time_s,
+            "height": frame.image.shape[0], "width": frame.image.shape[1], "detections": detections.to_records()}
+
+
 class JsonlSink(Sink):
     """One JSON object per frame, and one per line or zone event (``{"event": ...}``, after its frame's
     line). Several streams share one file through ``for_source`` views, whose lines carry a ``source``
@@ -115,10 +121,7 @@ class JsonlSink(Sink):
         self.lines = 0
 
     def write(self, frame, detections, annotated, source: str | None = None) -> None:
-        record = {"frame": frame.index, "captured": round(frame.captured, 6), "media_time_s": frame.source_time_s,
-                  "height": frame.image.shape[0], "width": frame.image.shape[1],
-                  "detections": detections.to_records()}
-        self._put([record], source)
+        self._put([frame_record(frame, detections)], source)
 
     def write_events(self, frame, events, source: str | None = None) -> None:
         self._put([event.to_json() for event in events], source)

@@ -5,10 +5,13 @@ unknown names) while the server goes on serving."""
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 
+import cv2
 import httpx
+import numpy as np
 import pytest
 
 from edgedet.runtime.preview_server import MjpegServer
@@ -16,7 +19,7 @@ from edgedet.runtime.serve.source_policy import SourcePolicy
 from tests.conftest import free_port
 from tests.runtime.conftest import frames_from, write_video
 from tests.runtime.test_streaming import publish_at
-from tests.test_serve import serving
+from tests.test_serve import metric, serving
 
 pytestmark = pytest.mark.slow
 
@@ -108,3 +111,51 @@ def test_bad_stream_requests_are_4xx_json(seeded_onnx, camera, tmp_path):
     with serving(seeded_onnx) as base:  # no --out: no saving at all
         r = httpx.post(f"{base}/v1/streams", json={"source": camera, "save": "a.mp4"}, timeout=30)
         assert r.status_code == 403 and "--out" in r.json()["error"]
+
+
+def test_a_streams_events_preview_and_metrics(seeded_onnx, camera):
+    """SSE: each frame's JSON Lines record, in order (with track ids); the preview: JPEG parts of the drawn
+    frames; /metrics: the stream's counters (prometheus-client's parser); all end when the stream leaves."""
+    with serving(seeded_onnx) as base:
+        body = {"source": camera, "name": "cam", "conf": 0.05, "track": "bytetrack", "lines": ["mid=80,0,80,120"]}
+        assert httpx.post(f"{base}/v1/streams", json=body, timeout=30).status_code == 201
+        frames, ended = [], threading.Event()
+        with httpx.stream("GET", f"{base}/v1/streams/cam/events", timeout=30) as events:
+            assert events.headers["content-type"].startswith("text/event-stream")
+            kind = None
+            for line in events.iter_lines():
+                if line.startswith("event: "):
+                    kind = line[7:]
+                elif line.startswith("data: ") and kind == "frame":
+                    frames.append(json.loads(line[6:]))
+                    if len(frames) == 8:
+                        break
+        indices = [f["frame"] for f in frames]
+        assert indices == sorted(indices) and len(set(indices)) == 8
+        assert all((f["width"], f["height"]) == (160, 120) for f in frames)
+        assert all("tracker_id" in d for f in frames for d in f["detections"])
+        with httpx.stream("GET", f"{base}/v1/streams/cam/preview", timeout=30) as preview:
+            assert preview.headers["content-type"].startswith("multipart/x-mixed-replace")
+            data = b""
+            for chunk in preview.iter_bytes():
+                data += chunk
+                if data.count(b"\xff\xd9") >= 2:
+                    break
+        jpeg = data[data.index(b"\xff\xd8"): data.index(b"\xff\xd9") + 2]
+        assert cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR).shape == (120, 160, 3)
+        counts = metric(base, "edgedet_stream_frames_processed_total")
+        assert counts[(("stream", "cam"),)] >= 8
+        assert metric(base, "edgedet_stream_outages_total")[(("stream", "cam"),)] == 0
+
+        def listen() -> None:  # a client still listening when the stream is removed: its feed ends
+            with httpx.stream("GET", f"{base}/v1/streams/cam/events", timeout=30) as events:
+                for _ in events.iter_lines():
+                    pass
+            ended.set()
+
+        listener = threading.Thread(target=listen, daemon=True)
+        listener.start()
+        time.sleep(0.5)
+        assert httpx.delete(f"{base}/v1/streams/cam").status_code == 200
+        assert ended.wait(10), "the events feed did not end with its stream"
+        assert metric(base, "edgedet_stream_frames_processed_total") == {}

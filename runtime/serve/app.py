@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse, Response, StreamingResponse
 from fastapi_offline import FastAPIOffline
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -25,6 +25,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from edgedet.runtime.detector import Detector
 from edgedet.runtime.serve.access import OPEN_PATHS, authorized
 from edgedet.runtime.serve.batcher import DynamicBatcher
+from edgedet.runtime.serve.feeds import BOUNDARY, Fanout
 from edgedet.runtime.serve.metrics import ServeMetrics
 from edgedet.runtime.serve.refusal import Refused
 from edgedet.runtime.serve.source_policy import SourcePolicy
@@ -137,12 +138,26 @@ def wanted_classes(text: str | None, names: tuple[str, ...]) -> list[int | str] 
     return picked
 
 
+def relay(feed: Fanout, media_type: str) -> StreamingResponse:
+    """A feed to one client, until the stream ends or the client leaves (Starlette cancels the generator)."""
+    client = feed.subscribe()
+
+    async def items() -> AsyncIterator[bytes]:
+        try:
+            while (item := await client.get()) is not None:
+                yield item
+        finally:
+            feed.unsubscribe(client)
+
+    return StreamingResponse(items(), media_type=media_type, headers={"Cache-Control": "no-store"})
+
+
 def build_app(detector: Detector, settings: ServeSettings, policy: SourcePolicy | None = None) -> ASGIApp:
     """The API over ``detector`` (which the caller opens and closes); ``policy``: which sources and save
     paths a client may name in ``/v1/streams``."""
     state = {"ready": False}
     streams = StreamService(detector, policy or SourcePolicy())
-    metrics = ServeMetrics(lambda: batcher.depth)  # read at scrape time, when ``batcher`` exists
+    metrics = ServeMetrics(lambda: batcher.depth, streams.roster.present)  # read at scrape time
     max_batch = detector.fixed_batch or min(detector.max_batch or settings.max_batch, settings.max_batch)
     batcher = DynamicBatcher(detector, max_batch, settings.window_s, metrics.inference)
 
@@ -225,6 +240,15 @@ def build_app(detector: Detector, settings: ServeSettings, policy: SourcePolicy 
     @app.get("/v1/streams/{name}", summary="One stream's report so far")
     async def get_stream(name: str) -> JSONResponse:
         return JSONResponse(streams.describe(streams.get(name)))
+
+    @app.get("/v1/streams/{name}/events", summary="Server-Sent Events: each frame's detections ('frame'), "
+             "each line or zone event ('line_crossed', 'zone_entered', ...)")
+    async def stream_events(name: str) -> StreamingResponse:
+        return relay(streams.feed(name).events, "text/event-stream")
+
+    @app.get("/v1/streams/{name}/preview", summary="The stream's drawn frames as MJPEG (an <img> shows it)")
+    async def stream_preview(name: str) -> StreamingResponse:
+        return relay(streams.feed(name).preview, f"multipart/x-mixed-replace; boundary={BOUNDARY}")
 
     @app.delete("/v1/streams/{name}", summary="Stop a stream (the others go on); its last report")
     async def remove_stream(name: str) -> JSONResponse:

@@ -21,6 +21,7 @@ from edgedet.runtime.engine import Stream, StreamOptions, StreamState, run_engin
 from edgedet.runtime.errors import EdgedetError
 from edgedet.runtime.frames import now
 from edgedet.runtime.roster import Roster
+from edgedet.runtime.serve.feeds import EventFeed, PreviewFeed
 from edgedet.runtime.serve.refusal import Refused
 from edgedet.runtime.serve.source_policy import SourcePolicy
 from edgedet.runtime.sinks import Sink, VideoSink
@@ -44,6 +45,12 @@ class StreamRequest:
     save: str | None = None
 
 
+@dataclass(frozen=True)
+class Feeds:
+    events: EventFeed
+    preview: PreviewFeed
+
+
 @dataclass
 class StreamService:
     """The engine thread and its roster; ``add``/``remove`` from the API's handlers."""
@@ -52,6 +59,7 @@ class StreamService:
     policy: SourcePolicy = field(default_factory=SourcePolicy)
     roster: Roster = field(default_factory=Roster)
     state: StreamState = field(default_factory=StreamState)
+    feeds: dict[str, Feeds] = field(default_factory=dict)
     _thread: threading.Thread | None = None
     _error: BaseException | None = None
 
@@ -95,7 +103,9 @@ class StreamService:
             source = await asyncio.to_thread(open_source, spec, name=name)
         except EdgedetError as exc:
             raise Refused(422, str(exc)) from None
-        sinks: list[Sink] = []
+        loop = asyncio.get_running_loop()
+        events, preview = EventFeed(loop), PreviewFeed(loop)
+        sinks: list[Sink] = [events, preview]
         try:
             if save is not None:
                 save.parent.mkdir(parents=True, exist_ok=True)
@@ -103,6 +113,7 @@ class StreamService:
             stream = Stream(name, source, sinks, tracker=tracker, conf=request.conf,
                             analytics=Analytics.for_source(lines, zones, name))
             self.roster.add(stream)
+            self.feeds[name] = Feeds(events, preview)
         except BaseException as exc:
             source.close()
             for sink in sinks:
@@ -114,9 +125,15 @@ class StreamService:
 
     def remove(self, name: str) -> Stream:
         try:
-            return self.roster.remove(name)
+            stream = self.roster.remove(name)
         except EdgedetError as exc:
             raise Refused(404, str(exc)) from None
+        self.feeds.pop(name, None)  # the stream's close ends its clients' feeds
+        return stream
+
+    def feed(self, name: str) -> Feeds:
+        self.get(name)
+        return self.feeds[name]
 
     def get(self, name: str) -> Stream:
         stream = self.roster.get(name)
