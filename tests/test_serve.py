@@ -29,7 +29,9 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from edgedet.cli.models import open_detector
 from edgedet.runtime.serve.app import ServeSettings, build_app
+from edgedet.runtime.serve.source_policy import SourcePolicy
 from tests.conftest import assert_one_line_error, cli, free_port
+from tests.runtime.conftest import write_video
 
 ROOT = Path(__file__).resolve().parents[1]
 TOKEN = "0123456789abcdef0123456789abcdef"
@@ -266,15 +268,24 @@ PROMETHEUS = shutil.which("prometheus")
 @pytest.mark.skipif(PROMETHEUS is None and not os.environ.get("CI"),
                     reason="no Prometheus on this machine (apt-get install prometheus)")
 def test_a_real_prometheus_scrapes_the_metrics_with_the_token(seeded_onnx, images, tmp_path):
+    """Debian's Prometheus scrapes with the bearer token; its query API gives the server's image counter and
+    a stream's frame counter (a file added through /v1/streams)."""
     assert PROMETHEUS is not None, "CI must install Prometheus (.ci/run does: apt-get install prometheus)"
     token = tmp_path / "token"
     token.write_text(TOKEN)
     web = free_port()
-    with serving(seeded_onnx, token=TOKEN) as base:
+    clip, frames = write_video(tmp_path / "clip.avi", seeded_onnx)
+    with serving(seeded_onnx, SourcePolicy(media_root=tmp_path), token=TOKEN) as base:
         auth = {"Authorization": f"Bearer {TOKEN}"}
         for path in images:
             assert httpx.post(f"{base}/v1/detect", content=path.read_bytes(), headers=auth).status_code == 200
         served = metric(base, "edgedet_images_total", auth)[()]  # the warm-up batch and the three
+        added = httpx.post(f"{base}/v1/streams", json={"source": clip.name, "name": "clip"}, headers=auth, timeout=30)
+        assert added.status_code == 201, added.text
+        deadline = time.monotonic() + 30
+        while httpx.get(f"{base}/v1/streams/clip", headers=auth).json()["frames_processed"] < frames:
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
         config = tmp_path / "prometheus.yml"
         config.write_text(f"""
 global: {{scrape_interval: 1s}}
@@ -286,21 +297,26 @@ scrape_configs:
         proc = subprocess.Popen([PROMETHEUS, f"--config.file={config}", f"--storage.tsdb.path={tmp_path / 'tsdb'}",
                                  f"--web.listen-address=127.0.0.1:{web}"], stdout=subprocess.DEVNULL,
                                 stderr=subprocess.PIPE, text=True)
+
+        def query(expr: str) -> float | None:
+            try:
+                result = httpx.get(f"http://127.0.0.1:{web}/api/v1/query", params={"query": expr}).json()["data"]
+            except (httpx.TransportError, KeyError, ValueError):
+                return None
+            return float(result["result"][0]["value"][1]) if result["result"] else None
+
         try:
-            deadline, value = time.monotonic() + 60, None
-            while value is None:
+            deadline, values = time.monotonic() + 60, [None, None]
+            while None in values:
                 assert proc.poll() is None, proc.communicate()[1][-2000:]
                 assert time.monotonic() < deadline, "Prometheus never scraped the server"
                 time.sleep(0.5)
-                try:
-                    result = httpx.get(f"http://127.0.0.1:{web}/api/v1/query",
-                                       params={"query": 'edgedet_images_total{job="edgedet"}'}).json()["data"]["result"]
-                except (httpx.TransportError, KeyError, ValueError):
-                    continue
-                value = float(result[0]["value"][1]) if result else None
-            up = httpx.get(f"http://127.0.0.1:{web}/api/v1/query", params={"query": "up"}).json()["data"]["result"]
+                values = [query('edgedet_images_total{job="edgedet"}'),
+                          query('edgedet_stream_frames_processed_total{job="edgedet",stream="clip"}')]
+            up = query("up")
         finally:
             proc.terminate()
             proc.wait(30)
-    assert value == served == 72 + len(images)  # warm-up batches of 1 to 8 twice, the three: via Prometheus
-    assert [float(r["value"][1]) for r in up] == [1.0]  # the scrape itself succeeded (token accepted)
+    assert values[0] == served == 72 + len(images)  # warm-up batches of 1 to 8 twice, the three: via Prometheus
+    assert values[1] == frames  # the stream's every frame
+    assert up == 1.0  # the scrape itself succeeded (token accepted)
