@@ -159,3 +159,19 @@ def test_a_streams_events_preview_and_metrics(seeded_onnx, camera):
         assert httpx.delete(f"{base}/v1/streams/cam").status_code == 200
         assert ended.wait(10), "the events feed did not end with its stream"
         assert metric(base, "edgedet_stream_frames_processed_total") == {}
+
+
+def test_the_preview_takes_the_token_as_a_query(seeded_onnx, camera):
+    """With a token, a stream's preview opens with ?token= (what an <img> can send); a wrong one is a 401,
+    and no other path takes the token that way."""
+    token = "0123456789abcdef0123456789abcdef"
+    auth = {"Authorization": f"Bearer {token}"}
+    with serving(seeded_onnx, token=token) as base:
+        assert httpx.post(f"{base}/v1/streams", json={"source": camera, "name": "cam"}, headers=auth,
+                          timeout=30).status_code == 201
+        with httpx.stream("GET", f"{base}/v1/streams/cam/preview", params={"token": token}, timeout=30) as r:
+            assert r.status_code == 200 and b"\xff\xd8" in next(r.iter_bytes())
+        for path, query in (("/v1/streams/cam/preview", {"token": token + "x"}), ("/v1/streams/cam/preview", {}),
+                            ("/v1/streams/cam", {"token": token}), ("/v1/streams/cam/events", {"token": token})):
+            r = httpx.get(base + path, params=query, timeout=30)
+            assert r.status_code == 401 and "bearer token" in r.json()["error"], (path, query)

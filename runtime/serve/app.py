@@ -13,6 +13,7 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from urllib.parse import parse_qs
 
 import numpy as np
 from fastapi import FastAPI, Query, Request
@@ -74,6 +75,10 @@ class Guard:
             await send(message)
 
         header = dict(scope["headers"]).get(b"authorization", b"").decode("latin-1") or None
+        if header is None and path.startswith("/v1/streams/") and path.endswith("/preview"):
+            # an <img> cannot send a header: the preview takes the token as ?token= too (as run --serve's does)
+            given = parse_qs(scope.get("query_string", b"").decode("latin-1")).get("token", [""])[0]
+            header = f"Bearer {given}" if given else None
         try:
             if path not in OPEN_PATHS and not authorized(header, self.token):
                 await error(401, "a valid bearer token is needed: send 'Authorization: Bearer <token>'",
