@@ -45,10 +45,11 @@ CANVAS = (128, 128)
 # leave the other workers idle while it runs. The exports these share are made by the first of them.
 # Only an order: a stale list costs minutes, never a result.
 LONG_FILES = ("test_export_parity_torchvision.py", "test_torchrun.py", "test_torch_free_env.py",
-              "test_ray_cluster.py", "test_profile_stages.py", "test_quantize.py", "test_cli_workflow.py",
-              "test_lineage.py", "test_install.py", "test_keypoint_export.py", "test_quantize_architectures.py",
-              "runtime/test_streaming.py", "test_tracking_data.py", "runtime/test_multistream.py",
-              "test_serve.py", "test_training.py", "runtime/test_bad_data.py", "test_export_parity.py")
+              "test_ray_cluster.py", "runtime/test_rtsp.py", "test_profile_stages.py", "test_serve_streams.py",
+              "test_quantize.py", "test_cli_workflow.py", "test_lineage.py", "test_install.py",
+              "test_keypoint_export.py", "test_quantize_architectures.py", "runtime/test_streaming.py",
+              "test_tracking_data.py", "runtime/test_multistream.py", "test_serve.py", "test_training.py",
+              "runtime/test_bad_data.py", "test_export_parity.py")
 
 
 def _start_rank(item: pytest.Item) -> int:
