@@ -1,8 +1,11 @@
-"""Every CPU path side by side: torchvision's own ONNX export in ONNX Runtime (the baseline), our file
+"""Every CPU path side by side: torchvision's own ONNX export in ONNX Runtime and in OpenVINO at f32 and
+bf16 (the strongest peer a CPU user would pick, at the same canvas and proposal count as ours), our file
 in ONNX Runtime and OpenVINO at fp32 and bf16, our NNCF INT8 file (convolutions only) in both, and
 eager torchvision, on the same weights, canvas, photo and threads, timed interleaved run by run.
 
-Each row reports inference p50, the speed-up over torchvision's export, detection agreement with
+Each row reports inference p50, the speed-up over the best comparable peer row (the same proposal
+budget; the peer's bf16 counted only against our bf16 rows) and over torchvision's export in ONNX
+Runtime, detection agreement with
 eager (the share of eager's detections found with the same label at IoU >= 0.5: of those scoring
 >= 0.5, and of all above the model's score threshold) and, for trained models, mAP@.5 on their
 validation split (pycocotools) — seeded random weights cannot judge reduced precision (their
@@ -60,19 +63,36 @@ CACHE = Path.home() / ".cache" / "edgedet" / "bench"
 
 
 class TorchvisionExportDetector(Detector):
-    """torchvision's ``torch.onnx.export`` of the same model in ONNX Runtime, behind the Detector
-    contract so it is timed and matched exactly like ours: uint8 canvases in, padded outputs out
-    (its graph takes one CHW float image per run)."""
+    """torchvision's ``torch.onnx.export`` of the same model, in ONNX Runtime or OpenVINO (f32 or bf16: the
+    strongest peer on a CPU reads that file unchanged), behind the Detector contract so it is timed and
+    matched exactly like ours: uint8 canvases in, padded outputs out (its graph takes one CHW float image
+    per run)."""
 
-    def __init__(self, path: Path, class_names: tuple[str, ...], canvas: tuple[int, int], threads: int) -> None:
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = threads
-        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        self.session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+    def __init__(self, path: Path, class_names: tuple[str, ...], canvas: tuple[int, int], threads: int,
+                 backend: str = "onnxruntime", precision: str = "fp32") -> None:
         self.class_names, self.canvas, self.path = class_names, canvas, path
+        self.backend, self.precision_name = backend, precision
+        if backend == "onnxruntime":
+            opts = ort.SessionOptions()
+            opts.intra_op_num_threads = threads
+            opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+            session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+            self._run = lambda image: session.run(None, {"image": image})
+        else:
+            import openvino as ov
+
+            from edgedet.runtime.openvino_detector import inlined_model_bytes
+
+            core = ov.Core()
+            hint = {"fp32": "f32", "bf16": "bf16"}[precision]
+            compiled = core.compile_model(core.read_model(model=inlined_model_bytes(path)[0]), "CPU",
+                                          {"INFERENCE_PRECISION_HINT": hint, "INFERENCE_NUM_THREADS": threads,
+                                           "NUM_STREAMS": 1})
+            request, outputs = compiled.create_infer_request(), compiled.outputs
+            self._run = lambda image: [np.array(request.infer({0: image})[o]) for o in outputs]
 
     def _infer(self, batch: np.ndarray) -> dict[str, np.ndarray]:
-        runs = [self.session.run(None, {"image": canvas_tensor(c).numpy()}) for c in batch]
+        runs = [self._run(canvas_tensor(c).numpy()) for c in batch]
         k = max([len(r[2]) for r in runs] + [1])
         out = {"num_detections": np.zeros(len(runs), np.int32), "boxes": np.zeros((len(runs), k, 4), np.float32),
                "scores": np.zeros((len(runs), k), np.float32), "labels": np.zeros((len(runs), k), np.int64)}
@@ -83,10 +103,23 @@ class TorchvisionExportDetector(Detector):
         return out
 
     def describe(self) -> BackendInfo:
-        return BackendInfo(str(self.path), "torchvision export", "onnxruntime", "CPUExecutionProvider")
+        return BackendInfo(str(self.path), "torchvision export", self.backend, "CPU", self.precision_name)
 
     def _close(self) -> None:
-        self.session = None
+        self._run = None
+
+
+PEER = "torchvision export"
+PEER_PATHS = (("onnxruntime", "fp32"), ("openvino", "fp32"), ("openvino", "bf16"))
+
+
+def best_peer_ms(label: str, p50: dict[str, float], proposals: int | None) -> float:
+    """The fastest peer row comparable with ``label``: the same proposal budget, and bf16 counted only when
+    ours computes in bf16 too (an f32 row of ours is held against the f32 peers)."""
+    tag = f", {proposals} proposals" if proposals else ""
+    names = [f"{PEER}, {backend} {precision}{tag}" for backend, precision in PEER_PATHS
+             if precision != "bf16" or "bf16" in label]
+    return min(p50[name] for name in names if name in p50)
 
 
 @dataclass
@@ -145,16 +178,20 @@ def budget_model(model: torch.nn.Module, proposals: int) -> torch.nn.Module:
 def measure(sub: Subject, args: argparse.Namespace, tmp: Path) -> list[dict]:
     canvas, t = sub.meta.canvas, args.threads
     photo = sample_photos()[0][1]
-    theirs = tmp / f"{sub.name}.torchvision.onnx"
-    torchvision_export(sub.model, canvas_tensor(letterbox(photo, canvas)[0]), theirs)
-    rows: dict[str, Detector] = {
-        "torchvision export, onnxruntime fp32": TorchvisionExportDetector(theirs, sub.meta.class_names, canvas, t)}
+    rows: dict[str, Detector] = {}
     gates = {}
     budgets = [None] + ([args.budget[sub.name]] if sub.name in args.budget else [])
     for proposals in budgets:
         tag = f", {proposals} proposals" if proposals else ""
         model = budget_model(sub.model, proposals) if proposals else sub.model
         stem = f"{sub.name}{proposals or ''}"
+        theirs = tmp / f"{stem}.torchvision.onnx"  # the peer at the same proposal count as ours
+        torchvision_export(model, canvas_tensor(letterbox(photo, canvas)[0]), theirs)
+        for backend, precision in PEER_PATHS:
+            if proposals and backend == "onnxruntime":
+                continue
+            rows[f"{PEER}, {backend} {precision}{tag}"] = TorchvisionExportDetector(
+                theirs, sub.meta.class_names, canvas, t, backend, precision)
         ours = export_onnx(model, sub.meta, tmp / f"{stem}.onnx", ExportOptions(canvas, batch=None))
         int8 = write_int8_model(ours, sub.calib, tmp / f"{stem}.int8.onnx", subset=args.calib,
                                 labelled=sub.val, limits=GateLimits(force=True), threads=t, iters=0)
@@ -171,19 +208,23 @@ def measure(sub: Subject, args: argparse.Namespace, tmp: Path) -> list[dict]:
     eager = rows["eager torchvision"] = TorchDetector(sub.model, sub.meta.class_names, canvas)
     frames = [img for _, img in parity_images(canvas, synthetic=4, photos=True)]
     runs = profile_side_by_side(rows, [photo], 1, args.iters, args.warmup)
-    base = runs["torchvision export, onnxruntime fp32"]["inference_ms"]["p50"]
+    p50 = {label: run["inference_ms"]["p50"] for label, run in runs.items()}
+    base = p50[f"{PEER}, onnxruntime fp32"]
     out = []
     for label, det in rows.items():
         confident, n_confident = agreement(det, eager, frames)
         every, n_every = agreement(det, eager, frames, min_score=sub.meta.score_thresh)
-        row = {"model": sub.name, "path": label, "p50_ms": runs[label]["inference_ms"]["p50"],
-               "speedup_vs_torchvision_export": round(base / runs[label]["inference_ms"]["p50"], 3),
+        proposals = next((n for n in budgets if n and f", {n} proposals" in label), None)
+        row = {"model": sub.name, "path": label, "p50_ms": p50[label],
+               "speedup_vs_torchvision_export": round(base / p50[label], 3),
+               "speedup_vs_best_peer": round(best_peer_ms(label, p50, proposals) / p50[label], 3),
                "agreement_confident": round(confident, 4), "eager_confident": n_confident,
                "agreement_all": round(every, 4), "eager_all": n_every}
         if sub.val is not None:
             row["map50"] = round(evaluate(det, sub.val)["map50"], 4)
         out.append(row)
-        print(f"  {label:48s} {row['p50_ms']:8.1f} ms {row['speedup_vs_torchvision_export']:5.2f}x  agreement "
+        print(f"  {label:48s} {row['p50_ms']:8.1f} ms {row['speedup_vs_torchvision_export']:5.2f}x "
+              f"{row['speedup_vs_best_peer']:5.2f}x best peer  agreement "
               f"{100 * confident:5.1f} % of {n_confident} / {100 * every:5.1f} % of {n_every}"
               + (f"  mAP@.5 {row['map50']:.3f}" if "map50" in row else ""), flush=True)
     for det in rows.values():
@@ -193,11 +234,12 @@ def measure(sub: Subject, args: argparse.Namespace, tmp: Path) -> list[dict]:
 
 
 def markdown(rows: list[dict]) -> str:
-    lines = ["| model | path | p50 ms | vs torchvision export | agreement with eager: score >= 0.5 / all | mAP@.5 |",
-             "| --- | --- | --- | --- | --- | --- |"]
+    lines = ["| model | path | p50 ms | vs best peer | vs torchvision export (ORT) | agreement with eager: score >= "
+             "0.5 / all | mAP@.5 |", "| --- | --- | --- | --- | --- | --- | --- |"]
     for r in rows:
         map50 = f"{r['map50']:.3f}" if "map50" in r else "—"
-        lines.append(f"| {r['model']} | {r['path']} | {r['p50_ms']:.1f} | {r['speedup_vs_torchvision_export']:.2f}x | "
+        lines.append(f"| {r['model']} | {r['path']} | {r['p50_ms']:.1f} | {r['speedup_vs_best_peer']:.2f}x | "
+                     f"{r['speedup_vs_torchvision_export']:.2f}x | "
                      f"{100 * r['agreement_confident']:.1f} % of {r['eager_confident']} / "
                      f"{100 * r['agreement_all']:.1f} % of {r['eager_all']} | {map50} |")
     return "\n".join(lines)

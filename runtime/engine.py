@@ -66,6 +66,7 @@ from edgedet.runtime.tracking import Tracker, TrackerSpec
 from edgedet.runtime.trails import Trails
 
 IDLE_WAIT_S = 0.002  # no source had a frame: look again this much later
+EMPTY_WAIT_S = 0.05  # a service's engine with no stream: how often it looks for one joining
 QUEUE_DEPTH = 2  # inferred batches waiting for the output thread
 
 
@@ -331,7 +332,7 @@ def run_engine(detector: Detector, streams: Sequence[Stream], opts: StreamOption
             if not active:
                 if roster is None:
                     break
-                time.sleep(IDLE_WAIT_S)
+                time.sleep(EMPTY_WAIT_S)
                 continue
             limit = detector.fixed_batch or batch or len(active)
             t_read = now()
