@@ -13,19 +13,30 @@ from tests.conftest import run_cli
 STAGES = {"backbone", "rpn", "roi_align", "roi_head", "nms"}
 
 
+HEAVY_OPS = {"Conv", "Gemm", "MatMul", "RoiAlign", "TopK", "NonMaxSuppression"}
+
+
 def grouped(path, canvas) -> dict:
     frames = [np.random.default_rng(0).integers(0, 256, (canvas[0] * 3 // 4, canvas[1], 3), dtype=np.uint8)]
     return operator_profile(path, frames, 1, 3, threads=2, stages=node_stages(path))["stages"]
 
 
-def check_groups(stages: dict) -> None:
+def check_groups(stages: dict, path) -> None:
+    """Every heavy operator belongs to a real stage (exact, from the graph); what is left in "other" is glue
+    whose share of the time stays small (a timing, so with room for a loaded 2-core host: 3.0 % was seen)."""
+    import onnx
+
+    graph = onnx.load(str(path), load_external_data=False).graph
+    where = node_stages(path)
+    stray = [n.name for n in graph.node if n.op_type in HEAVY_OPS and where.get(n.name, "other") == "other"]
+    assert not stray, stray
     assert STAGES <= set(stages), stages
-    assert stages.get("other", {"pct": 0.0})["pct"] < 3.0, stages
+    assert stages.get("other", {"pct": 0.0})["pct"] < 5.0, stages
     assert stages["backbone"]["ms"] > 0, stages  # the backbone's fused convolutions are found again
 
 
 def test_edge_model_groups_add_up(seeded_onnx):
-    check_groups(grouped(seeded_onnx, (128, 128)))
+    check_groups(grouped(seeded_onnx, (128, 128)), seeded_onnx)
 
 
 @pytest.mark.slow
@@ -34,7 +45,8 @@ def test_edge_model_groups_add_up(seeded_onnx):
 @pytest.mark.parametrize("arch", ["fasterrcnn_mobilenet_v3_large_320_fpn", "fasterrcnn_resnet50_fpn_v2"])
 def test_torchvision_architectures_group_add_up(arch, seeded_export):
     canvas = (320, 320) if arch.endswith("320_fpn") else (256, 256)
-    check_groups(grouped(seeded_export(arch, canvas)[2], canvas))
+    path = seeded_export(arch, canvas)[2]
+    check_groups(grouped(path, canvas), path)
 
 
 @pytest.mark.slow
