@@ -329,6 +329,8 @@ def run_engine(detector: Detector, streams: Sequence[Stream], opts: StreamOption
                 _change(roster, opts, active, everyone, output)
             for stream in [s for s in active if s.source.exhausted]:
                 active.remove(stream)
+                if roster is not None:  # a service's file that ended: its video committed now, not at the end
+                    output.put(_Leave(stream))
             if not active:
                 if roster is None:
                     break
@@ -399,8 +401,9 @@ def _change(roster: Roster, opts: StreamOptions, active: list[Stream], everyone:
         _prepare(stream, opts)
         active.append(stream)
         everyone.append(stream)
-    for stream in [s for s in active if s.name in leaving]:
-        active.remove(stream)
+    for stream in leaving:  # running, or already out of the rotation (a file that ended): closed either way
+        if stream in active:
+            active.remove(stream)
         output.put(_Leave(stream))
 
 

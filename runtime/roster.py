@@ -24,7 +24,7 @@ class Roster:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._joining: list[Stream] = []
-        self._leaving: set[str] = set()
+        self._leaving: list[Stream] = []
         self._present: dict[str, Stream] = {}
 
     def add(self, stream: Stream) -> None:
@@ -40,12 +40,14 @@ class Roster:
             stream = self._present.pop(name, None)
             if stream is None:
                 raise EdgedetError(f"no stream named '{name}' is running")
-            if stream in self._joining:  # never taken: it leaves before it started
+            unstarted = stream in self._joining
+            if unstarted:
                 self._joining.remove(stream)
-                stream.close()
             else:
-                self._leaving.add(name)
-            return stream
+                self._leaving.append(stream)
+        if unstarted:  # the engine never had it: close it here (outside the lock: a camera takes a moment)
+            stream.close()
+        return stream
 
     def present(self) -> list[Stream]:
         with self._lock:
@@ -55,9 +57,9 @@ class Roster:
         with self._lock:
             return self._present.get(name)
 
-    def take(self) -> tuple[list[Stream], set[str]]:
-        """What changed since the last call: the streams to start, the names to stop (the engine's side)."""
+    def take(self) -> tuple[list[Stream], list[Stream]]:
+        """What changed since the last call: the streams to start, those to stop (the engine's side)."""
         with self._lock:
             joining, leaving = self._joining, self._leaving
-            self._joining, self._leaving = [], set()
+            self._joining, self._leaving = [], []
             return joining, leaving
