@@ -109,6 +109,11 @@ def test_bad_stream_requests_are_4xx_json(seeded_onnx, camera, tmp_path):
             assert r.status_code == 404 and "no stream named 'nope'" in r.json()["error"]
         assert httpx.get(f"{base}/healthz").json() == {"status": "ok"}
         assert [s["name"] for s in httpx.get(f"{base}/v1/streams").json()["streams"]] == ["cam"]
+        for expected in ("stream1", "stream2"):  # unnamed streams get the first free default name
+            r = httpx.post(f"{base}/v1/streams", json={"source": camera}, timeout=30)
+            assert r.status_code == 201 and r.json()["name"] == expected, r.text
+        assert httpx.delete(f"{base}/v1/streams/stream1").status_code == 200
+        assert httpx.post(f"{base}/v1/streams", json={"source": camera}, timeout=30).json()["name"] == "stream1"
     with serving(seeded_onnx) as base:  # no --out: no saving at all
         r = httpx.post(f"{base}/v1/streams", json={"source": camera, "save": "a.mp4"}, timeout=30)
         assert r.status_code == 403 and "--out" in r.json()["error"]

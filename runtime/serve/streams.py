@@ -86,7 +86,8 @@ class StreamService:
         if len(self.roster.present()) >= MAX_STREAMS:
             raise Refused(429, f"this server runs {MAX_STREAMS} streams at most: remove one first")
         spec = self.policy.source(request.source)
-        name = request.name or f"stream{len(self.roster.present()) + 1}"
+        taken = {stream.name for stream in self.roster.present()}
+        name = request.name or next(f"stream{i}" for i in range(1, MAX_STREAMS + 2) if f"stream{i}" not in taken)
         if len(name) > 64 or not set(name) <= NAME_CHARS:
             raise Refused(400, f"stream name '{name[:64]}' must be 1-64 letters, digits, '-', '_' or '.'")
         if self.roster.get(name) is not None:
