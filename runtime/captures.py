@@ -11,6 +11,8 @@ from __future__ import annotations
 import os
 import socket
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Protocol
 from urllib.parse import urlsplit
@@ -24,6 +26,7 @@ OPEN_TIMEOUT_MS = 5000
 URL_SCHEMES = ("rtsp://", "rtsps://", "rtmp://", "http://", "https://", "udp://", "tcp://")
 ARRIVAL = "arrival"  # the frame's time is when it reached us: network and decode delay are not seen
 RTSP_TRANSPORTS = ("auto", "tcp", "udp")
+FFMPEG_OPTIONS = "OPENCV_FFMPEG_CAPTURE_OPTIONS"
 _ffmpeg_options = threading.Lock()  # FFmpeg's capture options are one environment variable for the process
 
 
@@ -84,27 +87,22 @@ class OpenCvCapture:
         self._cap.release()
 
 
-class _ffmpeg_transport:
+@contextmanager
+def _ffmpeg_transport(transport: str) -> Iterator[None]:
     """``OPENCV_FFMPEG_CAPTURE_OPTIONS=rtsp_transport;tcp`` (or udp) while one capture opens -- OpenCV reads
     FFmpeg's options from there at open; 'auto' leaves FFmpeg's own choice (and a user's variable) alone."""
-
-    KEY = "OPENCV_FFMPEG_CAPTURE_OPTIONS"
-
-    def __init__(self, transport: str) -> None:
-        self.transport = transport
-        self.before: str | None = None
-
-    def __enter__(self) -> None:
-        if self.transport != "auto":
-            self.before = os.environ.get(self.KEY)
-            os.environ[self.KEY] = f"rtsp_transport;{self.transport}"
-
-    def __exit__(self, *exc: object) -> None:
-        if self.transport != "auto":
-            if self.before is None:
-                os.environ.pop(self.KEY, None)
-            else:
-                os.environ[self.KEY] = self.before
+    if transport == "auto":
+        yield
+        return
+    before = os.environ.get(FFMPEG_OPTIONS)
+    os.environ[FFMPEG_OPTIONS] = f"rtsp_transport;{transport}"
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(FFMPEG_OPTIONS, None)
+        else:
+            os.environ[FFMPEG_OPTIONS] = before
 
 
 def unreachable_reason(url: str) -> str:
