@@ -1,19 +1,24 @@
-"""``edgedet run --ray`` on a real two-node Ray cluster on loopback (a head and a second node, each
-with one CPU, started by the test with ``ray start``): the same per-source frames and detections as
-the local run, and a worker killed mid-run (SIGKILL) loses no file frame: its sources resume on a
-new worker, the report says so.
+"""``edgedet run --ray`` and ``edgedet serve --ray`` on a real two-node Ray cluster on loopback (a head
+and a second node, each with one CPU, started by the test with ``ray start``). The run: the same
+per-source frames and detections as the local run, and a worker killed mid-run (SIGKILL) loses no file
+frame: its sources resume on a new worker, the report says so. The server: Ray Serve's proxy answers as
+``edgedet predict`` does, and a replica killed under load fails no request.
 
 Here and not in tests/runtime: those also run in the bare edge install, which has no Ray."""
 
 from __future__ import annotations
 
+import collections
 import json
 import os
 import signal
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
+import httpx
 import pytest
 
 from edgedet.runtime.analytics import parse_line
@@ -180,3 +185,89 @@ def test_a_killed_worker_loses_no_file_frame(ray_cluster, seeded_onnx, videos, l
     assert max(resumed) > 0
     assert {k: per[k]["frames_processed"] for k in COUNTS} == COUNTS
     assert report["ray"]["restarts"] == len(workers[0]["sources"])
+
+
+def detector_replicas() -> set[int]:
+    """The pids of the Ray Serve replicas that hold a detector (their process title names the deployment)."""
+    r = subprocess.run(["pgrep", "-f", "ServeReplica:edgedet:Detector"], capture_output=True, text=True)
+    return set(map(int, r.stdout.split()))
+
+
+def test_serve_on_ray_answers_as_one_box_and_a_killed_replica_fails_no_request(ray_cluster, seeded_onnx, synth_data,
+                                                                               tmp_path):
+    """``edgedet serve --ray``: two replicas (one per node: each asks for the node's one CPU) answer
+    ``/v1/detect`` with what ``edgedet predict --json`` gives; a detector replica killed (SIGKILL) under
+    four clients' load is replaced, and every request in the meantime is answered 200; SIGTERM removes the
+    application and the command exits cleanly."""
+    images = sorted((synth_data / "val" / "images").iterdir())[:3]
+    r = subprocess.run([sys.executable, "-m", "edgedet.cli.app", "predict", str(seeded_onnx), str(images[0].parent),
+                        "--out", str(tmp_path / "pred"), "--conf", "0", "--json", "--threads", "1"],
+                       capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert r.returncode == 0, r.stderr[-3000:]
+    expected = {Path(k).name: v for k, v in json.loads(r.stdout)["images"].items()}
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    proc = subprocess.Popen([sys.executable, "-m", "edgedet.cli.app", "serve", str(seeded_onnx), "--ray", ray_cluster,
+                             "--replicas", "2", "--port", str(port), "--threads", "1"], cwd=tmp_path,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, **RAY_ENV, "NO_COLOR": "1"})
+    try:
+        deadline = time.monotonic() + 240
+        while True:
+            assert proc.poll() is None, proc.communicate()[1][-3000:]
+            try:
+                if httpx.get(f"{base}/readyz", timeout=5).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline, "edgedet serve --ray did not become ready"
+            time.sleep(0.5)
+        for path in images:
+            answer = httpx.post(f"{base}/v1/detect", params={"conf": 0, "name": path.name}, content=path.read_bytes(),
+                                timeout=60).json()
+            (one,) = answer["images"]
+            assert one["name"] == path.name and one["detections"] == expected[path.name] and one["detections"]
+        refused = httpx.post(f"{base}/v1/streams", json={"source": "rtsp://127.0.0.1:1/cam"})
+        assert refused.status_code == 501 and "Ray Serve" in refused.json()["error"]
+        assert httpx.get(f"{base}/nowhere").status_code == 404
+
+        statuses: collections.Counter = collections.Counter()
+        done = threading.Event()
+
+        def client() -> None:
+            with httpx.Client(base_url=base, timeout=120) as c:
+                while not done.is_set():
+                    try:
+                        statuses[c.post("/v1/detect", content=images[0].read_bytes()).status_code] += 1
+                    except httpx.HTTPError as exc:  # a dropped connection counts as a failure too
+                        statuses[type(exc).__name__] += 1
+
+        clients = [threading.Thread(target=client) for _ in range(4)]
+        for t in clients:
+            t.start()
+        try:
+            time.sleep(2)
+            before = detector_replicas()
+            assert len(before) == 2, before
+            os.kill(min(before), signal.SIGKILL)
+            deadline = time.monotonic() + 120
+            while not (len(now := detector_replicas()) == 2 and now != before):
+                assert time.monotonic() < deadline, "the killed replica was not replaced"
+                time.sleep(0.5)
+            served = sum(statuses.values())
+            while sum(statuses.values()) < served + 8:  # the replacement in the rotation, and all answering
+                time.sleep(0.2)
+        finally:
+            done.set()
+            for t in clients:
+                t.join(120)
+        assert set(statuses) == {200} and sum(statuses.values()) > 20, statuses
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0 and "Traceback" not in err, err[-3000:]
+    assert "2 replica(s)" in err and "stopped" in err
+    deadline = time.monotonic() + 60
+    while detector_replicas():  # the application is gone, its replicas with it
+        assert time.monotonic() < deadline, "the replicas outlived the application"
+        time.sleep(0.5)

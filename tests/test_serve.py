@@ -211,6 +211,15 @@ def test_serve_refuses_an_open_address_without_a_token(seeded_onnx, tmp_path):
     assert_one_line_error(cli("serve", seeded_onnx, "--token-file", tmp_path / "none"), "cannot read the token")
 
 
+def test_serve_checks_its_ray_options_before_reaching_a_cluster(seeded_onnx, tmp_path):
+    """Each a one-line error, before any connection (no cluster at this address)."""
+    assert_one_line_error(cli("serve", seeded_onnx, "--replicas", "2"), "give --ray too")
+    assert_one_line_error(cli("serve", seeded_onnx, "--ray", "127.0.0.1:1", "--out", tmp_path), "does not run")
+    checkpoint = tmp_path / "model.pt"
+    checkpoint.write_bytes(b"not read")
+    assert_one_line_error(cli("serve", checkpoint, "--ray", "127.0.0.1:1"), "serves exported files")
+
+
 @pytest.mark.slow  # a fresh interpreter serving a model
 def test_the_serve_command_answers_and_stops_cleanly(seeded_onnx, images, tmp_path):
     token = tmp_path / "token"

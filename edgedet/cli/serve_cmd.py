@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import signal
 from pathlib import Path
 
@@ -37,6 +38,11 @@ def serve(
                                            "(paths under this folder only; default: none)."),
     out: Path | None = typer.Option(None, "--out", help="Folder a stream's 'save' video goes to (paths under "
                                     "it only; default: no saving)."),
+    ray: str | None = typer.Option(None, "--ray", metavar="ADDRESS", help="Deploy on a running Ray cluster as a "
+                                   "Ray Serve application ('auto' or host:port): replicas spread over its nodes, "
+                                   "each node's Serve proxy on --host/--port. Streams are refused there (501)."),
+    replicas: int | None = typer.Option(None, "--replicas", min=1, help="With --ray: replicas, each with its own "
+                                        "detector (default: one per live node)."),
     backend: BackendOption = Backend.auto,
     precision: PrecisionOption = Precision.fp32,
     provider: ProviderOption = Provider.cpu,
@@ -59,6 +65,8 @@ def serve(
       curl -s http://127.0.0.1:8080/v1/streams/door; curl -s -X DELETE http://127.0.0.1:8080/v1/streams/door
 
       openssl rand -hex 32 > token && edgedet serve model.onnx --host 0.0.0.0 --token-file token
+
+      edgedet serve model.onnx --ray 10.0.0.2:6379 --replicas 4 --host 0.0.0.0 --token-file token
     """
     from edgedet.cli.models import open_detector
     from edgedet.runtime.install_hints import missing
@@ -78,6 +86,15 @@ def serve(
     for folder, flag in ((media_root, "--media-root"), (out, "--out")):
         if folder is not None and not folder.is_dir():
             raise EdgedetError(f"{flag} '{folder}' is not a folder: give an existing one")
+    if replicas is not None and ray is None:
+        raise EdgedetError("--replicas is the number of Ray Serve replicas: give --ray too")
+    if ray is not None:
+        if media_root is not None or out is not None or allow_source:
+            raise EdgedetError("--allow-source, --media-root and --out are for streams, which a Ray Serve "
+                               "deployment does not run: drop them, or serve without --ray")
+        serve_on_ray(model, ray, replicas, settings, host, port, backend.value, precision.value, provider.value,
+                     threads)
+        return
     policy = SourcePolicy(tuple(allow_source) if allow_source else DEFAULT_ALLOWED, media_root, out)
     with open_detector(model, provider=provider, threads=threads, backend=backend,
                        precision=precision.value) as detector:
@@ -100,6 +117,48 @@ def serve(
         if not server.started:
             raise EdgedetError(f"cannot listen on {host}:{port}: the port is taken or the address is not this "
                                "machine's; pick another port")
+
+
+def serve_on_ray(model: Path, address: str, replicas: int | None, settings, host: str, port: int, backend: str,
+                 precision: str, provider: str, threads: int | None) -> None:
+    """The API as a Ray Serve application until Ctrl-C or SIGTERM; then the application is removed (the
+    cluster, and Serve with any other application of its, go on)."""
+    import threading
+
+    from edgedet.runtime.install_hints import missing
+    from edgedet.runtime.model_files import CHECKPOINT_SUFFIXES, require_model_file
+
+    model = require_model_file(model)
+    if model.suffix.lower() in CHECKPOINT_SUFFIXES:
+        raise EdgedetError(f"'{model}' is a PyTorch checkpoint: --ray serves exported files (edgedet export)")
+    try:
+        from edgedet.runtime.cluster import ClusterModel, alive_nodes, connect
+        from edgedet.runtime.serve.ray_deploy import deploy, undeploy
+    except ImportError:  # Ray, or one of Ray Serve's own packages that ray[serve] brings
+        raise missing("serving on a Ray cluster", "ray") from None
+    connect(address)
+    logging.getLogger("ray.serve").setLevel(logging.WARNING)  # Serve's INFO lines are not the user's
+    count = replicas or alive_nodes()
+    with console.status(f"starting {count} Ray Serve replica(s)"):
+        try:
+            held = deploy(ClusterModel(model, backend, precision, provider, threads), settings, count, host, port)
+        except RuntimeError as exc:
+            raise EdgedetError(f"the Ray Serve replicas did not start ({exc}): see Ray's logs for more") from None
+    # only now: Ray's core worker sets its own SIGINT/SIGTERM handling while Serve starts
+    stop = threading.Event()
+    previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        guard = "token required" if settings.token else "no token: loopback only"
+        console.print(f"serving {model} on Ray at http://{host}:{port} ({count} replica(s), {guard}); the API is "
+                      "at /docs")
+        while not stop.wait(0.5):
+            pass
+    finally:
+        undeploy()
+        del held
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    console.print("stopped")
 
 
 def _interrupt(signum: int, frame: object) -> None:

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from typing import Protocol
 from urllib.parse import parse_qs
 
 import numpy as np
@@ -23,7 +24,8 @@ from fastapi_offline import FastAPIOffline
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from edgedet.runtime.detector import Detector
+from edgedet.runtime.detections import Detections
+from edgedet.runtime.detector import BackendInfo, Detector
 from edgedet.runtime.serve.access import OPEN_PATHS, authorized
 from edgedet.runtime.serve.batcher import DynamicBatcher
 from edgedet.runtime.serve.feeds import BOUNDARY, Fanout
@@ -157,25 +159,72 @@ def relay(feed: Fanout, media_type: str) -> StreamingResponse:
     return StreamingResponse(items(), media_type=media_type, headers={"Cache-Control": "no-store"})
 
 
-def build_app(detector: Detector, settings: ServeSettings, policy: SourcePolicy | None = None) -> ASGIApp:
+class ServedModel(Protocol):
+    """What the API reads of the model it serves: a ``Detector``, or a Ray Serve replica's facts."""
+
+    class_names: tuple[str, ...]
+    canvas: tuple[int, int]
+    fill: int
+    fixed_batch: int | None
+    max_batch: int | None
+
+    def describe(self) -> BackendInfo: ...
+
+
+class Batcher(Protocol):
+    """Where ``/v1/detect`` sends its images: ``DynamicBatcher`` here, or a Ray Serve replica's."""
+
+    @property
+    def depth(self) -> int: ...
+
+    def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+    async def detect(self, images: Sequence[np.ndarray]) -> list[Detections]: ...
+
+
+def batch_limit(model: ServedModel, settings: ServeSettings) -> int:
+    """Images per inference call: a fixed-batch model's own batch, else the smaller of the model's and ours."""
+    return model.fixed_batch or min(model.max_batch or settings.max_batch, settings.max_batch)
+
+
+async def warm_up(batcher: Batcher, model: ServedModel, settings: ServeSettings) -> None:
+    """Every batch size a request can land in, twice: ONNX Runtime plans memory per input shape on a
+    shape's first run and allocates that plan from its second, so the process reaches its working size
+    before the first request instead of growing by ~50 % under mixed load (measured: demo model)."""
+    blank = np.full((*model.canvas, 3), model.fill, np.uint8)
+    limit = batch_limit(model, settings)
+    for size in ([limit] if model.fixed_batch else range(1, limit + 1)):
+        for _ in range(2):
+            await batcher.detect([blank] * size)
+
+
+def local_batcher(detector: Detector, settings: ServeSettings, metrics: ServeMetrics | None) -> DynamicBatcher:
+    return DynamicBatcher(detector, batch_limit(detector, settings), settings.window_s,
+                          metrics.inference if metrics is not None else None)
+
+
+def build_app(detector: ServedModel, settings: ServeSettings, policy: SourcePolicy | None = None,
+              streams_refusal: str | None = None, batcher: Batcher | None = None) -> ASGIApp:
     """The API over ``detector`` (which the caller opens and closes); ``policy``: which sources and save
-    paths a client may name in ``/v1/streams``."""
+    paths a client may name in ``/v1/streams``; ``streams_refusal``: why this server runs no streams (every
+    ``POST /v1/streams`` is a 501 that says so); ``batcher``: where detection runs, when not on
+    ``detector`` in this process (which must then be a ``Detector``)."""
     state = {"ready": False}
-    streams = StreamService(detector, policy or SourcePolicy())
+    local = isinstance(detector, Detector)
+    streams = StreamService(detector if local else None, policy or SourcePolicy(),
+                            refusal=streams_refusal or (None if local else "this server runs no streams"))
     metrics = ServeMetrics(lambda: batcher.depth, streams.roster.present)  # read at scrape time
-    max_batch = detector.fixed_batch or min(detector.max_batch or settings.max_batch, settings.max_batch)
-    batcher = DynamicBatcher(detector, max_batch, settings.window_s, metrics.inference)
+    if batcher is None:
+        if not local:
+            raise TypeError("a model that is not a Detector in this process needs its own batcher")
+        batcher = local_batcher(detector, settings, metrics)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         batcher.start()
-        # warm every batch size a request can land in, twice: ONNX Runtime plans memory per input shape on
-        # a shape's first run and allocates that plan from its second, so the process reaches its working
-        # size before the first request instead of growing by ~50 % under mixed load (measured: demo model)
-        blank = np.full((*detector.canvas, 3), detector.fill, np.uint8)
-        for size in ([max_batch] if detector.fixed_batch else range(1, max_batch + 1)):
-            for _ in range(2):
-                await batcher.detect([blank] * size)
+        await warm_up(batcher, detector, settings)
         streams.start()
         state["ready"] = True
         yield

@@ -53,17 +53,21 @@ class Feeds:
 
 @dataclass
 class StreamService:
-    """The engine thread and its roster; ``add``/``remove`` from the API's handlers."""
+    """The engine thread and its roster; ``add``/``remove`` from the API's handlers. With no ``detector``
+    (the model is elsewhere) or a ``refusal``, no engine runs and every add is a 501."""
 
-    detector: Detector
+    detector: Detector | None
     policy: SourcePolicy = field(default_factory=SourcePolicy)
     roster: Roster = field(default_factory=Roster)
     state: StreamState = field(default_factory=StreamState)
     feeds: dict[str, Feeds] = field(default_factory=dict)
+    refusal: str | None = None  # why this server runs no streams (a Ray Serve replica): every add's 501
     _thread: threading.Thread | None = None
     _error: BaseException | None = None
 
     def start(self) -> None:
+        if self.refusal is not None or self.detector is None:
+            return
         self._thread = threading.Thread(target=self._run, name="edgedet-streams", daemon=True)
         self._thread.start()
 
@@ -79,6 +83,8 @@ class StreamService:
             self._thread.join(30)
 
     async def add(self, request: StreamRequest) -> Stream:
+        if self.refusal is not None or self.detector is None:
+            raise Refused(501, self.refusal or "this server runs no streams")
         if self._error is not None or self._thread is None or not self._thread.is_alive():
             raise Refused(503, "the stream engine is not running")
         if not self.detector.concurrent:
