@@ -80,6 +80,24 @@ def test_a_blip_is_withheld_until_confirmed(name, frames_seen, shown):
     assert any(blip) == shown, blip
 
 
+def test_a_sort_track_on_probation_ends_at_its_first_miss():
+    """A blip seen twice, gone a frame, then seen again in the same place: a new track on probation (its
+    three matches in a row start over), not the old one confirmed by the return (which, coasting for
+    ``max_age`` frames, would take real objects' detections); a confirmed track keeps its id through a gap."""
+    tracker = make_tracker("sort")
+    for _ in range(10):
+        tracker.update(dets([[10, 10, 40, 40]]))
+    car = int(tracker.update(dets([[10, 10, 40, 40]])).tracker_id[0])
+    frames = [[[100, 100, 130, 130]]] * 2 + [[]] + [[[100, 100, 130, 130]]] * 3
+    outputs = [tracker.update(dets([[10, 10, 40, 40]] + blip)) for blip in frames]
+    assert len(tracker.tracks) == 2  # the car and the blip's second track: the first ended at its miss
+    blip_ids = [[int(t) for t, b in zip(out.tracker_id, out.boxes) if b[0] == 100] for out in outputs]
+    assert blip_ids[:5] == [[]] * 5 and len(blip_ids[5]) == 1  # shown at the third match after the gap
+    assert blip_ids[5][0] not in (car, car + 1)  # the first blip track's id went with it
+    gap = [tracker.update(dets([] if f < 3 else [[10, 10, 40, 40]])) for f in range(5)]
+    assert [out.tracker_id.tolist() for out in gap[3:]] == [[car], [car]]
+
+
 def test_bytetrack_keeps_a_track_on_low_scores_but_starts_none_from_them():
     tracker = make_tracker("bytetrack")
     ids = []
