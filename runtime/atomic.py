@@ -4,17 +4,52 @@ temporary name, renamed over it when complete, removed when anything fails.
 One helper for every writer: plain bytes and text, JSON, and writers that need a path rather than
 a handle (``torch.save``, ``cv2.VideoWriter``, ``cv2.imwrite``, matplotlib). The temporary name
 keeps the destination's suffix, because OpenCV and matplotlib pick the format from it.
+
+The file gets the mode a plain ``open(path, "w")`` would give it: the mode of the file it replaces, else
+0666 less the umask (0644 under the usual 022). ``mkstemp`` makes its file 0600 whatever the umask, and
+the rename keeps that: a saved video or a report another user or a web server on the box could not read.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import stat
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+
+
+def _umask_by_setting() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+UMASK_AT_IMPORT = _umask_by_setting()  # single-threaded then: no writer thread sees the swap
+
+
+def current_umask() -> int:
+    """The process's umask: Linux shows it in /proc/self/status; elsewhere it can only be read by setting
+    it, which is done once, at import."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except OSError:
+        pass
+    return UMASK_AT_IMPORT
+
+
+def plain_mode(path: Path) -> int:
+    """The permissions ``open(path, "w")`` leaves ``path`` with: an existing file's own, else 0666 less
+    the umask."""
+    try:
+        return stat.S_IMODE(path.stat().st_mode)
+    except FileNotFoundError:
+        return 0o666 & ~current_umask()
 
 
 class PendingFile:
@@ -28,6 +63,7 @@ class PendingFile:
                                    suffix=f".partial{self.path.suffix}")
         os.close(fd)
         self.tmp = Path(tmp)
+        os.chmod(self.tmp, plain_mode(self.path))
         self.done = False
 
     def commit(self) -> Path:
