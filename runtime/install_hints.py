@@ -23,7 +23,6 @@ EXTRA_FOR = {
 SPECIAL = {
     "cuda": "pip install 'edgedet[trt]' (CUDA 13 driver) or 'edgedet[trt-cu12]' (CUDA 12 driver)",
     "cv2.ximgproc": "pip install opencv-contrib-python-headless, and no plain opencv-python wheel over it",
-    "cv2.highgui": "pip install opencv-contrib-python in place of the headless wheel",
 }
 
 

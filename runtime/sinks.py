@@ -24,7 +24,6 @@ from edgedet.runtime.atomic import PendingFile
 from edgedet.runtime.detections import Detections
 from edgedet.runtime.errors import EdgedetError
 from edgedet.runtime.frames import Frame
-from edgedet.runtime.install_hints import install_line
 from edgedet.runtime.letterbox import letterbox
 from edgedet.runtime.trails import Trails
 
@@ -156,16 +155,24 @@ class _JsonlView(Sink):
         self.owner.write_events(frame, events, source=self.source)
 
 
+def window_problem() -> str | None:
+    """Why no window can open here, or None. The OpenCV edgedet installs is headless on purpose (a GUI
+    wheel beside it breaks both), so on most installs this says so rather than naming another wheel."""
+    gui = [ln for ln in cv2.getBuildInformation().splitlines() if ln.strip().startswith("GUI:")]
+    if gui and gui[0].split(":", 1)[1].strip().upper() == "NONE":
+        return "this install's OpenCV is headless (no window support)"
+    if not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY") or os.name == "nt"):
+        return "there is no display here (neither DISPLAY nor WAYLAND_DISPLAY is set)"
+    return None
+
+
 class WindowSink(Sink):
     wants_annotated = True
 
     def __init__(self, title: str = "edgedet") -> None:
-        gui = [ln for ln in cv2.getBuildInformation().splitlines() if ln.strip().startswith("GUI:")]
-        if (gui and gui[0].split(":", 1)[1].strip().upper() == "NONE") or not (
-                os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY") or os.name == "nt"):
-            raise EdgedetError("a preview window needs a display and an OpenCV build with a GUI ("
-                               f"{install_line('cv2.highgui')}); the MJPEG preview server works anywhere, in a "
-                               "browser")
+        problem = window_problem()
+        if problem is not None:
+            raise EdgedetError(f"{problem}; the MJPEG preview server works anywhere, in a browser")
         self.title = title
         self._closed_by_user = False
 

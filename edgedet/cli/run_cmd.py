@@ -210,6 +210,13 @@ def run(
                             zones=zones, detect_every=detect_every, live=live)
     if workers and not ray:
         raise EdgedetError("--workers spreads sources over a Ray cluster: give --ray too")
+    if show:
+        from edgedet.runtime.sinks import window_problem
+
+        problem = window_problem()
+        if problem is not None:  # before any model or source opens; --serve needs no GUI and no display
+            raise EdgedetError(f"--show cannot open a window: {problem}; watch the run in a browser with "
+                               "--serve 127.0.0.1:8090 instead")
     if ray:
         result = run_cluster(model, specs, options, batch, ray, workers, save, jsonl, show, address,
                              backend.value, precision.value, provider.value, threads)

@@ -176,6 +176,22 @@ def test_bad_sources_fail_with_one_line(onnx_model, source, needle):
     assert lines and lines[-1].startswith("error: ") and needle in lines[-1], r.stderr
 
 
+def test_show_without_a_gui_points_to_the_browser_preview(onnx_model, tmp_path, monkeypatch):
+    """The OpenCV wheel edgedet installs is headless (OpenCV's own build information says so), and a box
+    may have no display: --show says which, and what works instead, before anything opens."""
+    import cv2
+
+    headless = any(line.split(":", 1)[1].strip().upper() == "NONE"
+                   for line in cv2.getBuildInformation().splitlines() if line.strip().startswith("GUI:"))
+    monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    r = cli("run", onnx_model, "--source", tmp_path / "none.mp4", "--show", "--report", tmp_path / "r.json")
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    (line,) = [x for x in r.stderr.strip().splitlines() if x.strip()]
+    assert line.startswith("error: --show cannot open a window") and "--serve 127.0.0.1:8090" in line, line
+    assert ("headless" if headless else "no display") in line and not (tmp_path / "r.json").exists()
+
+
 def test_mjpeg_preview_serves_page_and_frames(onnx_model):
     server = MjpegServer("127.0.0.1", 0)
     stop = threading.Event()
