@@ -170,6 +170,12 @@ def _strict_model(state: dict, meta: CheckpointMeta, path: str | Path) -> nn.Mod
     return model.eval()
 
 
+def _same_count(names: list[str] | tuple[str, ...], classes: int, path: str | Path) -> None:
+    if len(names) != classes:
+        raise EdgedetError(f"{len(names)} class names (background included) for '{path}', whose model has "
+                           f"{classes} classes: give one name per class")
+
+
 def model_from_checkpoint(path: str | Path) -> tuple[nn.Module, CheckpointMeta]:
     ckpt, meta = load_checkpoint(path)
     return _strict_model(ckpt["model"], meta, path), meta
@@ -179,12 +185,19 @@ def model_from_weights(path: str | Path, arch: str | None = None, num_classes: i
                        canvas: tuple[int, int] | None = None,
                        class_names: list[str] | None = None) -> tuple[nn.Module, CheckpointMeta]:
     """An edgedet checkpoint, or a plain torchvision state dict with ``arch`` + ``num_classes``;
-    ``canvas`` overrides the checkpoint's."""
+    ``canvas`` overrides the checkpoint's, ``class_names`` (background first) its names or a state dict's
+    ``class1..classN`` (and give a state dict its class count when ``num_classes`` is None)."""
     obj, sha = read_weights(path)
     if is_checkpoint(obj):
         meta = CheckpointMeta.from_dict(obj["meta"], path, sha)
         meta = replace(meta, canvas=tuple(canvas)) if canvas else meta
+        if class_names is not None:
+            _same_count(class_names, len(meta.class_names), path)
+            meta = replace(meta, class_names=tuple(class_names))
         return _strict_model(obj["model"], meta, path), meta
+    if class_names is not None:
+        num_classes = num_classes or len(class_names)
+        _same_count(class_names, num_classes, path)
     if arch is None or num_classes is None:
         raise PlainStateDictError(f"'{path}' is a plain state dict: give its architecture and number of classes "
                            "(background included)")

@@ -13,14 +13,17 @@ Arch = typer.Option(None, help="Architecture, for a plain state dict (see 'edged
 NumClasses = typer.Option(None, min=2, help="Classes including background, for a plain state dict.")
 
 
-def _load(weights: Path, arch: str | None, num_classes: int | None, canvas: tuple[int, int] | None):
+def _load(weights: Path, arch: str | None, num_classes: int | None, canvas: tuple[int, int] | None,
+          class_names: Path | None = None):
     from edgedet.checkpoints import PlainStateDictError, model_from_weights
+    from edgedet.data.class_names_file import read_class_names
 
+    names = read_class_names(class_names) if class_names is not None else None
     try:
-        return model_from_weights(weights, arch, num_classes, canvas)
+        return model_from_weights(weights, arch, num_classes, canvas, list(names) if names else None)
     except PlainStateDictError:
         raise typer.BadParameter(f"'{weights}' is a plain state dict: pass --arch and --num-classes "
-                                 "(background included)", param_hint="WEIGHTS") from None
+                                 "(background included) or --class-names", param_hint="WEIGHTS") from None
 
 
 def export(
@@ -28,6 +31,9 @@ def export(
     out: Path | None = typer.Option(None, "--out", "-o", help="Output .onnx (default: WEIGHTS with .onnx)."),
     arch: str | None = Arch,
     num_classes: int | None = NumClasses,
+    class_names: Path | None = typer.Option(None, "--class-names", metavar="FILE", help="The classes' names: "
+                                            "one per line (background first or left out) or a COCO annotation "
+                                            "file; for a plain state dict they also give --num-classes."),
     imgsz: Canvas = None,
     batch: int = typer.Option(1, min=1, help="Fixed batch size."),
     dynamic_batch: bool = typer.Option(False, "--dynamic-batch", help="Dynamic batch dimension instead."),
@@ -51,6 +57,7 @@ def export(
     Examples:
       edgedet export runs/shapes/best.pt -o shapes.onnx --check
       edgedet export coco.pth --arch fasterrcnn_resnet50_fpn --num-classes 91 --imgsz 800 --dynamic-batch
+      edgedet export my_model.pth --arch fasterrcnn_mobilenet_v3_large_fpn --class-names classes.txt
       edgedet export runs/shapes/best.pt -o fast.onnx --proposals 50 --check
     """
     import time
@@ -58,7 +65,7 @@ def export(
     from edgedet.architectures import set_box_postprocess, set_proposal_budget
     from edgedet.export.onnx_export import ExportOptions, export_onnx
 
-    model, meta = _load(weights, arch, num_classes, parse_canvas(imgsz))
+    model, meta = _load(weights, arch, num_classes, parse_canvas(imgsz), class_names)
     if proposals:
         set_proposal_budget(model, proposals)
     set_box_postprocess(model, score_thresh, nms_thresh, max_dets)  # on the model: --check's eager run agrees
