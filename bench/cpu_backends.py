@@ -145,7 +145,7 @@ def trained_mobilenet320() -> Path:
     if not (run / "best.pt").is_file():
         edgedet = [sys.executable, "-m", "edgedet.cli.app"]
         if not (data / "val" / "annotations.json").is_file():
-            subprocess.run([*edgedet, "data", "synth", str(data), "--images", "1200", "--size", "320", "--seed", "0"],
+            subprocess.run([*edgedet, "data", "synth", str(data), "--count", "1200", "--imgsz", "320", "--seed", "0"],
                            check=True)
         subprocess.run([*edgedet, "train", "--data", str(data), "--arch", "fasterrcnn_mobilenet_v3_large_320_fpn",
                         "--imgsz", "320", "--epochs", "2", "--out", str(run), "--eval-every", "0"], check=True)

@@ -22,7 +22,7 @@ COMMANDS = {
     "predict": (".onnx", lambda m, ctx: ["predict", m, ctx["images"], "--out", ctx["out"]]),
     "run": (".onnx", lambda m, ctx: ["run", m, "--source", ctx["images"], "--max-frames", "1",
                                      "--jsonl", ctx["out"] / "d.jsonl"]),
-    "profile": (".onnx", lambda m, ctx: ["profile", m, "--iters", "1", "--json", ctx["out"] / "p.json"]),
+    "profile": (".onnx", lambda m, ctx: ["profile", m, "--iters", "1", "--report", ctx["out"] / "p.json"]),
     "quantize": (".onnx", lambda m, ctx: ["quantize", m, "--calib", ctx["images"], "-o", ctx["out"] / "q.onnx"]),
     "build": (".onnx", lambda m, ctx: ["build", m, "-o", ctx["out"] / "m.engine"]),
     "export": (".pt", lambda m, ctx: ["export", m, "-o", ctx["out"] / "m.onnx"]),

@@ -133,7 +133,7 @@ def test_onnx_without_metadata(tmp_path):
 
 
 def test_too_few_synth_images(tmp_path):
-    assert_one_line_error(cli("data", "synth", tmp_path / "d", "--images", "1"), "'--images'", "2")
+    assert_one_line_error(cli("data", "synth", tmp_path / "d", "--count", "1"), "'--count'", "2")
 
 
 @pytest.mark.parametrize(
@@ -144,7 +144,7 @@ def test_too_few_synth_images(tmp_path):
         (["train", "--data", "d", "--optimizer", "lamb"], ["'--optimizer'", "'lamb'"]),
         (["export", "m.pt", "--max-dets", "0"], ["'--max-dets'"]),
         (["run", "m.onnx", "--source", "0", "--serve", "localhost"], ["'--serve'", "HOST:PORT"]),
-        (["build", "m.onnx", "--batch", "4:2:8"], ["'--batch'", "MIN:OPT:MAX"]),
+        (["build", "m.onnx", "--batch-range", "4:2:8"], ["'--batch-range'", "MIN:OPT:MAX"]),
         (["eval", "m.onnx"], ["Missing option '--data'"]),
     ],
     ids=["provider", "roi-mode", "optimizer", "max-dets", "serve", "batch-range", "missing-option"],

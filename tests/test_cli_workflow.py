@@ -45,7 +45,7 @@ def test_export_check_info_eval_predict(trained, synth_data, tmp_path):
 
 
 def test_synth_cli_json(tmp_path):
-    r = cli("data", "synth", tmp_path / "d", "--images", "4", "--size", "64", "--json")
+    r = cli("data", "synth", tmp_path / "d", "--count", "4", "--imgsz", "64", "--json")
     assert r.returncode == 0, r.stderr
     paths = json.loads(r.stdout)
     assert set(paths) == {"train", "val"}
@@ -63,7 +63,7 @@ def test_keypoint_model_from_data_to_predictions(tmp_path):
     """Pose through the CLI: synth --task keypoints -> train (five losses) -> export --check (joints
     compared) -> eval (OKS) on the checkpoint and the file -> predict --json with keypoints."""
     data, run = tmp_path / "figures", tmp_path / "run"
-    assert cli("data", "synth", data, "--task", "keypoints", "--images", "10", "--size", "128").returncode == 0
+    assert cli("data", "synth", data, "--task", "keypoints", "--count", "10", "--imgsz", "128").returncode == 0
     r = cli("train", "--data", data, "--arch", "keypointrcnn_edge_fpn", "--imgsz", "128", "--epochs", "1",
             "--batch", "2", "--max-steps", "3", "--eval-every", "-1", "--out", run)
     assert r.returncode == 0, r.stderr

@@ -71,7 +71,7 @@ def test_a_rois_file_needs_a_proposal_source(tmp_path):
 def test_lineage_runs_every_method(tmp_path):
     out = tmp_path / "lineage"
     # the smallest run the command allows; the Fast R-CNN file has its own test above
-    r = cli("lineage", "--out", out, "--images", "20", "--size", "96", "--budget-min", "0.1", "--no-export",
+    r = cli("lineage", "--out", out, "--count", "20", "--imgsz", "96", "--budget-min", "0.1", "--no-export",
             "--json")
     assert r.returncode == 0, r.stderr
     report = json.loads(r.stdout)

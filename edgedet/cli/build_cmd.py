@@ -13,11 +13,13 @@ from edgedet.cli.options import JsonOut
 def build(
     model: Path = typer.Argument(..., help="An edgedet .onnx file (not one with inlined functions)."),
     out: Path | None = typer.Option(None, "--out", "-o", help="Engine path (default: MODEL with .engine)."),
-    fp16: bool = typer.Option(False, help="Allow FP16 kernels (TensorRT 10.x)."),
-    int8: bool = typer.Option(False, help="INT8 with entropy calibration (needs --calib or --calib-cache)."),
+    fp16: bool = typer.Option(False, "--fp16/--no-fp16", metavar="", help="Allow FP16 kernels (TensorRT 10.x)."),
+    int8: bool = typer.Option(False, "--int8/--no-int8", metavar="",
+                              help="INT8 with entropy calibration (needs --calib or --calib-cache)."),
     calib: Path | None = typer.Option(None, help="Folder of calibration images."),
     calib_cache: Path | None = typer.Option(None, help="Calibration cache to reuse / write."),
-    batch: str | None = typer.Option(None, help="MIN:OPT:MAX batch profile for dynamic-batch files, e.g. 1:4:8."),
+    batch: str | None = typer.Option(None, "--batch-range", metavar="MIN:OPT:MAX",
+                                     help="Batch profile for dynamic-batch files, e.g. 1:4:8."),
     workspace: float = typer.Option(4.0, min=0.0625, help="Builder workspace in GiB."),
     timing_cache: Path | None = typer.Option(None, help="Timing cache file to reuse / update."),
     json_out: JsonOut = False,
@@ -26,7 +28,7 @@ def build(
 
     Examples:
       edgedet build model.onnx --fp16
-      edgedet build model.onnx --int8 --calib data/val/images --calib-cache model.calib --batch 1:4:8
+      edgedet build model.onnx --int8 --calib data/val/images --calib-cache model.calib --batch-range 1:4:8
     """
     from dataclasses import asdict
 
@@ -35,7 +37,7 @@ def build(
     try:
         batch_range = parse_batch_range(batch)
     except ValueError as exc:
-        raise typer.BadParameter(str(exc), param_hint="'--batch'") from None
+        raise typer.BadParameter(str(exc), param_hint="'--batch-range'") from None
     opts = BuildOptions(fp16=fp16, int8=int8, calib=str(calib) if calib else None,
                         calib_cache=str(calib_cache) if calib_cache else None, batch=batch_range,
                         workspace_gib=workspace, timing_cache=str(timing_cache) if timing_cache else None)

@@ -23,9 +23,9 @@ app = typer.Typer(help="Data sets: make synthetic data, check COCO-format data."
 @app.command("synth")
 def synth(
     out: Path = typer.Argument(..., help="Folder to write train/ and val/ into."),
-    images: int = typer.Option(1000, "--images", "-n", min=2, help="Total images (train + val)."),
+    images: int = typer.Option(1000, "--count", "-n", min=2, help="Total images (train + val)."),
     seed: int = typer.Option(0, help="Random seed; the same seed writes the same data."),
-    size: int = typer.Option(256, min=32, help="Image side in pixels."),
+    size: int = typer.Option(256, "--imgsz", min=32, help="Image side in pixels."),
     val_fraction: float = typer.Option(0.2, min=0.01, max=0.99,
                                        help="Share of images in the val split."),
     task: Task = typer.Option(Task.detection, help="detection: shapes with boxes; keypoints: stick figures "
@@ -39,8 +39,8 @@ def synth(
     tracking videos of the same shapes moving.
 
     Examples:
-      edgedet data synth data/shapes --images 1000 --seed 0
-      edgedet data synth data/figures --task keypoints --images 1000
+      edgedet data synth data/shapes --count 1000 --seed 0
+      edgedet data synth data/figures --task keypoints --count 1000
       edgedet data synth data/tracks --task tracking --sequences 4 --frames 200
     """
     if task is Task.tracking:

@@ -200,7 +200,7 @@ def fastest_cpu_paths(onnx_path: Path, out: Path, val, say: Callable[[str], None
     subprocess.run([sys.executable, "-m", "edgedet.cli.app", "profile", str(onnx_path), str(int8.path),
                     "--backend", "onnxruntime", "--backend", "openvino", "--precision", "fp32", "--precision", "bf16",
                     "--iters", "40", "--images", str(out / "data" / "val" / "images"), "--no-operators",
-                    "--json", str(profile_json)], check=True, capture_output=True, text=True)
+                    "--report", str(profile_json)], check=True, capture_output=True, text=True)
     results = json.loads(profile_json.read_text())["results"]
     names = {("fp32", "onnxruntime"): "fp32", ("fp32", "openvino"): "ov_fp32", ("bf16", "openvino"): "bf16",
              ("int8", "onnxruntime"): "int8_onnxruntime", ("int8", "openvino"): "int8",

@@ -13,10 +13,10 @@ from edgedet.cli.options import JsonOut
 
 def demo(
     out: Path = typer.Option(Path("runs/demo"), "--out", "-o", help="Folder for data, run, model and report."),
-    images: int = typer.Option(1200, min=20, help="Synthetic images (train + val)."),
+    images: int = typer.Option(1200, "--count", min=20, help="Synthetic images (train + val)."),
     epochs: int | None = typer.Option(None, min=1, help="Training epochs (default: 6 for detection, 4 for "
                                       "keypoints, each about five minutes here)."),
-    seed: int = typer.Option(0),
+    seed: int = typer.Option(0, help="Random seed: the same seed, the same data, model and figures."),
     task: Task = typer.Option(Task.detection, help="detection: shapes and Faster R-CNN; keypoints: stick figures "
                               "and Keypoint R-CNN (OKS mAP, joints in the file, skeletons in the video)."),
     json_out: JsonOut = False,

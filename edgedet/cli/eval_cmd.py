@@ -31,7 +31,7 @@ def evaluate(
     Examples:
       edgedet eval runs/shapes/best.pt --data data/shapes
       edgedet eval model.onnx --data data/shapes --json
-      edgedet eval model.onnx --data data/shapes --backend openvino --precision bf16   (and its change vs fp32)
+      edgedet eval model.onnx --data data/shapes --backend openvino --precision bf16  # and its change vs fp32
       edgedet eval model.int8.onnx --data data/shapes --backend openvino --precision int8
     """
     from rich.table import Table

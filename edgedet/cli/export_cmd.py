@@ -36,9 +36,10 @@ def export(
                                             "file; for a plain state dict they also give --num-classes."),
     imgsz: Canvas = None,
     batch: int = typer.Option(1, min=1, help="Fixed batch size."),
-    dynamic_batch: bool = typer.Option(False, "--dynamic-batch", help="Dynamic batch dimension instead."),
+    dynamic_batch: bool = typer.Option(False, "--dynamic-batch/--no-dynamic-batch", metavar="",
+                                       help="Dynamic batch dimension instead."),
     opset: int = typer.Option(18, min=18, help="ONNX opset (the exporter's floor is 18)."),
-    score_thresh: float | None = typer.Option(None, min=0.0, max=1.0,
+    score_thresh: float | None = typer.Option(None, "--conf", min=0.0, max=1.0,
                                                  help="Box score threshold (default: the model's, 0.05)."),
     nms_thresh: float | None = typer.Option(None, min=0.0, max=1.0,
                                                help="Per-class NMS IoU threshold (default: the model's)."),
@@ -47,9 +48,10 @@ def export(
                                          "pre-NMS top-n scales with it): fewer is faster on CPUs, see "
                                          "bench/budget_sweep.py for the mAP cost (default: the model's)."),
     roi_mode: RoIMode = typer.Option(RoIMode.align, help="RoI Align or RoI Pool."),
-    inline_functions: bool = typer.Option(False, "--inline-functions",
+    inline_functions: bool = typer.Option(False, "--inline-functions/--no-inline-functions", metavar="",
                                           help="Flatten the RoI Align function for tools without function support."),
-    check: bool = typer.Option(False, "--check", help="Run the parity check right after export."),
+    check: bool = typer.Option(False, "--check/--no-check", metavar="",
+                               help="Run the parity check right after export."),
     json_out: JsonOut = False,
 ) -> None:
     """Export to one static ONNX file (uint8 NHWC in, padded detections out, metadata inside).
@@ -145,7 +147,7 @@ def check(
     extra = file_meta.extra
     if "rpn_post_nms_top_n" in extra:  # the file's proposal budget, so eager runs the same one
         set_proposal_budget(torch_model, int(extra["rpn_post_nms_top_n"]), int(extra["rpn_pre_nms_top_n"]))
-    # and the file's box thresholds and K (export --score-thresh/--nms-thresh/--max-dets)
+    # and the file's box thresholds and K (export --conf/--nms-thresh/--max-dets)
     set_box_postprocess(torch_model, file_meta.score_thresh, file_meta.nms_thresh, file_meta.max_detections)
     report = _run_check(model, torch_model, meta, images, batch)
     if json_out:

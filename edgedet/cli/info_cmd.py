@@ -12,7 +12,7 @@ from edgedet.cli.options import JsonOut
 
 def info(
     model: Path | None = typer.Argument(None, help="An .onnx file, an .engine or a .pt checkpoint."),
-    archs: bool = typer.Option(False, "--archs", help="List the architectures instead."),
+    archs: bool = typer.Option(False, "--archs/--no-archs", metavar="", help="List the architectures instead."),
     json_out: JsonOut = False,
 ) -> None:
     """Show a model's metadata and I/O signature (or the available architectures).

@@ -17,10 +17,11 @@ def lineage(
                                      "synthetic shapes written into OUT/data."),
     budget_min: float = typer.Option(15.0, "--budget-min", min=0.1, help="Minutes for the whole run; each "
                                      "method's training gets its share."),
-    images: int = typer.Option(600, min=20, help="Synthetic images (train + val) when --data is not given."),
-    size: int = typer.Option(192, min=64, help="Synthetic image side (a multiple of 32: the canvas)."),
-    seed: int = typer.Option(0),
-    no_export: bool = typer.Option(False, "--no-export", help="Skip the Fast R-CNN's ONNX export and its parity "
+    images: int = typer.Option(600, "--count", min=20, help="Synthetic images (train + val) when --data is not given."),
+    size: int = typer.Option(192, "--imgsz", min=64, help="Synthetic image side (a multiple of 32: the canvas)."),
+    seed: int = typer.Option(0, help="Random seed: the same seed, the same data and models."),
+    export: bool = typer.Option(True, "--export/--no-export", metavar="",
+                                help="The Fast R-CNN's ONNX export and its parity "
                                    "check (about ten seconds)."),
     json_out: JsonOut = False,
 ) -> None:
@@ -37,7 +38,7 @@ def lineage(
     from edgedet.cli.lineage import LineageConfig, run_lineage
 
     cfg = LineageConfig(out=out, data=data, budget_min=budget_min, images=images, size=size, seed=seed,
-                        export=not no_export)
+                        export=export)
     report = run_lineage(cfg, say=lambda s: console.print(f"[bold cyan]{s}" if s.startswith("[") else s))
     table = Table(title=f"the road to Faster R-CNN ({report['seconds']['total']:.0f} s)")
     for col, justify in (("method", "left"), ("mAP@.5", "right"), ("mAP", "right"), ("s/image", "right"),

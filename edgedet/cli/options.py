@@ -71,7 +71,8 @@ class Transport(str, Enum):
 RtspTransport = Annotated[Transport, typer.Option(
     "--rtsp-transport", help="How RTSP is carried: tcp (through firewalls and NAT, nothing lost), udp (least "
     "delay on a clean LAN) or auto (UDP, then TCP).")]
-JsonOut = Annotated[bool, typer.Option("--json", help="Print the result as JSON on stdout (humans read stderr).")]
+JsonOut = Annotated[bool, typer.Option("--json/--no-json", metavar="",
+                                       help="Print the result as JSON on stdout (humans read stderr).")]
 Threads = Annotated[int | None, typer.Option(min=1, help="Inference threads (default: the runtime's choice).")]
 ProviderOption = Annotated[Provider, typer.Option(
     "--provider", help="ONNX Runtime execution provider; falls back to the CPU where missing.")]

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import typer
 
-from edgedet.cli.console import console
-from edgedet.cli.options import Threads
+from edgedet.cli.console import console, emit_json
+from edgedet.cli.options import JsonOut, Threads
 from edgedet.runtime.detector import Precision
 from edgedet.runtime.loader import Backend
 from edgedet.runtime.onnx_detector import Provider
@@ -46,16 +46,18 @@ def _short(info) -> str:
 def profile(
     models: list[Path] = typer.Argument(..., help="One or more .onnx files (compared side by side)."),
     batch: int = typer.Option(1, min=1, help="Frames per inference (dynamic-batch files)."),
-    iters: int = typer.Option(50, min=1),
-    warmup: int = typer.Option(5, min=0),
+    iters: int = typer.Option(50, min=1, help="Timed calls per configuration."),
+    warmup: int = typer.Option(5, min=0, help="Untimed calls first, per configuration."),
     threads: Threads = None,
     backend: list[Backend] = typer.Option([Backend.onnxruntime], "--backend", help="Repeat to compare backends."),
     precision: list[Precision] = typer.Option([Precision.fp32], "--precision",
                                               help="Repeat to compare: fp32, bf16 (openvino), int8 (int8 files)."),
     provider: list[Provider] = typer.Option([Provider.cpu], help="ONNX Runtime providers; repeat to compare."),
     images: str | None = typer.Option(None, help="Image file/folder/glob to use instead of synthetic frames."),
-    operators: bool = typer.Option(True, help="Include ONNX Runtime's per-operator profile."),
-    json_path: Path | None = typer.Option(None, "--json", help="Write all results as JSON here."),
+    operators: bool = typer.Option(True, "--operators/--no-operators", metavar="",
+                                   help="Include ONNX Runtime's per-operator profile."),
+    report: Path | None = typer.Option(None, "--report", help="Write all results as JSON to this file."),
+    json_out: JsonOut = False,
     plot: Path | None = typer.Option(None, help="Latency histogram PNG."),
 ) -> None:
     """Latency of pre-process, inference and post-process; where time goes.
@@ -157,5 +159,7 @@ def profile(
     if plot:
         histogram_png(samples, plot)
         console.print(f"wrote {plot}")
-    if json_path:
-        write_json(json_path, {"host": host_info(), "results": results})
+    if report:
+        write_json(report, {"host": host_info(), "results": results})
+    if json_out:
+        emit_json({"host": host_info(), "results": results})

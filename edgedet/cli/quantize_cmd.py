@@ -31,7 +31,7 @@ def default_output(model: Path) -> Path:
 def quantize(
     model: Path = typer.Argument(..., help="The fp32 .onnx file 'edgedet export' wrote."),
     calib: str = typer.Option(..., "--calib", help="Calibration images (folder, file or glob), like the deployment's."),
-    output: Path | None = typer.Option(None, "--output", "-o", help="Where to write (default MODEL.int8.onnx)."),
+    output: Path | None = typer.Option(None, "--out", "-o", help="Where to write (default MODEL.int8.onnx)."),
     ops: list[str] | None = typer.Option(None, "--ops", help="Op types quantized; repeat (default: --ops Conv "
                                          "--ops Gemm); 'all': NNCF's choice."),
     keep_float: list[Stage] = typer.Option([], "--keep-float", help="Keep a whole stage float; repeat."),
@@ -43,7 +43,8 @@ def quantize(
     max_map_drop: float = typer.Option(0.01, min=0.0, help="Largest mAP@.5 drop allowed (with --data)."),
     min_agreement: float = typer.Option(0.95, min=0.0, max=1.0,
                                         help="Smallest share of fp32's confident detections kept (no --data)."),
-    force: bool = typer.Option(False, help="Write the file even if it fails the gate."),
+    force: bool = typer.Option(False, "--force/--no-force", metavar="",
+                               help="Write the file even if it fails the gate."),
     backend: Backend = typer.Option(Backend.openvino, "--backend",
                                     help="Backend that runs the int8 file in the gate and timing."),
     threads: Threads = None,

@@ -111,7 +111,8 @@ def run(
                                     "holding '{source}', e.g. 'out/{source}.mp4'."),
     jsonl: Path | None = typer.Option(None, help="JSON Lines: one object per frame (with a 'source' field when "
                                       "there are several)."),
-    show: bool = typer.Option(False, help="Show a window (needs a display); q or Esc stops the run."),
+    show: bool = typer.Option(False, "--show/--no-show", metavar="",
+                              help="Show a window (needs a display); q or Esc stops the run."),
     serve: str | None = typer.Option(None, help="MJPEG preview at http://HOST:PORT/ (any host but loopback "
                                      "needs --serve-token-file)."),
     serve_token_file: Path | None = typer.Option(None, "--serve-token-file", help="File with the token the "
@@ -145,7 +146,8 @@ def run(
                                         "no frame for S seconds is lost: it is reconnected (counted as an outage)."),
     give_up_after: float | None = typer.Option(None, "--give-up-after", min=0.0, metavar="S", help="A live "
                                                "stream down for S seconds ends (default: retry for ever)."),
-    verbose: bool = typer.Option(False, "--verbose", help="Let OpenCV and FFmpeg print their own log lines "
+    verbose: bool = typer.Option(False, "--verbose/--no-verbose", metavar="",
+                                 help="Let OpenCV and FFmpeg print their own log lines "
                                  "(off by default: the run says what happened in its own words)."),
     backend: BackendOption = Backend.auto,
     precision: PrecisionOption = Precision.fp32,

@@ -14,9 +14,9 @@ from edgedet.training.config import Optimizer
 def train(
     data: Path = typer.Option(..., "--data", "-d", help="Data folder with train/ and val/ (COCO format)."),
     arch: str = typer.Option("fasterrcnn_edge_fpn", help="Architecture (see 'edgedet info --archs')."),
-    epochs: int = typer.Option(10, "--epochs", "-e", min=1),
+    epochs: int = typer.Option(10, "--epochs", "-e", min=1, help="Passes over the training images."),
     out: Path = typer.Option(Path("runs/train"), "--out", "-o", help="Run folder: best.pt, last.pt, metrics.csv."),
-    batch_size: int = typer.Option(4, "--batch", "-b", min=1),
+    batch_size: int = typer.Option(4, "--batch", "-b", min=1, help="Images per training step."),
     lr: float = typer.Option(2e-3, help="Peak learning rate (after warmup, cosine-decayed)."),
     optimizer: Optimizer = typer.Option(Optimizer.adamw, help="The optimiser."),
     imgsz: Canvas = None,
@@ -25,15 +25,17 @@ def train(
     backbone_weights: Path | None = typer.Option(None, help="ImageNet classification weights for the backbone."),
     trainable_layers: int | None = typer.Option(None, min=0,
                                                    help="Train only the last N backbone stages (freeze the rest)."),
-    no_augment: bool = typer.Option(False, "--no-augment", help="Disable flip and scale jitter."),
-    resume: bool = typer.Option(False, help="Continue from OUT/last.pt (model, optimiser, schedule)."),
+    augment: bool = typer.Option(True, "--augment/--no-augment", metavar="", help="Flip and scale jitter."),
+    resume: bool = typer.Option(False, "--resume/--no-resume", metavar="",
+                                help="Continue from OUT/last.pt (model, optimiser, schedule)."),
     eval_every: int = typer.Option(1, min=-1,
                                    help="Evaluate every N epochs and after the last (0: last only, -1: never)."),
-    seed: int = typer.Option(0),
+    seed: int = typer.Option(0, help="Random seed: the same seed, the same run."),
     max_steps: int | None = typer.Option(None, "--max-steps", min=1, help="Stop after N optimiser steps."),
     roi_mode: RoIMode = typer.Option(RoIMode.align, help="The box head's pooling: RoI Align (Faster R-CNN) or RoI "
                                      "Pool (Fast R-CNN's; exported as our node with mode=pool)."),
-    frozen_bn: bool = typer.Option(False, "--frozen-bn", help="Freeze BatchNorm statistics (CPU torchrun: a "
+    frozen_bn: bool = typer.Option(False, "--frozen-bn/--no-frozen-bn", metavar="",
+                                   help="Freeze BatchNorm statistics (CPU torchrun: a "
                                    "step then does not depend on how its batch is split over processes)."),
     device: str = typer.Option("cpu", help="cpu, cuda or cuda:N."),
     json_out: JsonOut = False,
@@ -43,9 +45,9 @@ def train(
     Examples:
       edgedet train --data data/shapes --epochs 5 --out runs/shapes
       edgedet train --data coco/ --arch fasterrcnn_resnet50_fpn --weights coco.pth --trainable-layers 3
-      edgedet train --data data/figures --arch keypointrcnn_edge_fpn --epochs 6   (pose: data synth --task keypoints)
-      torchrun --nproc-per-node 4 -m edgedet.cli.app train --data coco/ --device cuda   (multi-GPU, DDP)
-      torchrun --nproc-per-node 2 -m edgedet.cli.app train --data data/shapes --frozen-bn   (CPU, gloo)
+      edgedet train --data data/figures --arch keypointrcnn_edge_fpn --epochs 6  # pose: data synth --task keypoints
+      torchrun --nproc-per-node 4 -m edgedet.cli.app train --data coco/ --device cuda  # multi-GPU, DDP
+      torchrun --nproc-per-node 2 -m edgedet.cli.app train --data data/shapes --frozen-bn  # CPU, gloo
     """
     from edgedet.training.trainer import TrainConfig
     from edgedet.training.trainer import train as run_training
@@ -56,7 +58,7 @@ def train(
     cfg = TrainConfig(data=str(data), out=str(out), arch=arch, epochs=epochs, batch_size=batch_size, lr=lr,
                       optimizer=optimizer, canvas=parse_canvas(imgsz), weights=str(weights) if weights else None,
                       backbone_weights=str(backbone_weights) if backbone_weights else None,
-                      trainable_layers=trainable_layers, augment=not no_augment, resume=resume,
+                      trainable_layers=trainable_layers, augment=augment, resume=resume,
                       eval_every=eval_every, seed=seed, device=device, max_steps=max_steps, frozen_bn=frozen_bn,
                       roi_mode=roi_mode.value)
     result = run_with_progress(cfg, run_training)

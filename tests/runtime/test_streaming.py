@@ -217,7 +217,7 @@ def test_cli_run_writes_report_and_profile(onnx_model, video_file, tmp_path):
     rep = json.loads(r.stdout)
     assert rep["frames_processed"] == n
     assert set(rep) >= {"frames_in", "frames_processed", "frames_dropped", "fps", "e2e_ms", "stages_ms", "host"}
-    r = cli("profile", onnx_model, "--iters", "5", "--warmup", "1", "--json", tmp_path / "p.json", "--plot",
+    r = cli("profile", onnx_model, "--iters", "5", "--warmup", "1", "--report", tmp_path / "p.json", "--plot",
             tmp_path / "h.png")
     assert r.returncode == 0, r.stderr
     saved = json.loads((tmp_path / "p.json").read_text())
