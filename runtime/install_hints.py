@@ -19,9 +19,10 @@ EXTRA_FOR = {
     "fastapi": "serve", "starlette": "serve", "uvicorn": "serve", "prometheus_client": "serve",
     "multipart": "serve", "python_multipart": "serve", "PIL": "serve", "fastapi_offline": "serve",
 }
+WHERE = "(in the edgedet checkout)"
 # packages whose line is not a plain extra
 SPECIAL = {
-    "cuda": "pip install 'edgedet[trt]' (CUDA 13 driver) or 'edgedet[trt-cu12]' (CUDA 12 driver)",
+    "cuda": f"pip install -e '.[trt]' (CUDA 13 driver) or -e '.[trt-cu12]' (CUDA 12 driver) {WHERE}",
     "cv2.ximgproc": "pip install opencv-contrib-python-headless, and no plain opencv-python wheel over it",
 }
 
@@ -34,7 +35,12 @@ def extra_for(package: str) -> str:
 def install_line(package: str) -> str:
     if package in SPECIAL:
         return SPECIAL[package]
-    return f"pip install 'edgedet[{extra_for(package)}]'"
+    return extras_line(extra_for(package))
+
+
+def extras_line(extras: str) -> str:
+    """The install that brings ``extras``: from the edgedet checkout (the package is not on PyPI)."""
+    return f"pip install -e '.[{extras}]' {WHERE}"
 
 
 def missing(what: str, package: str, note: str = "") -> EdgedetError:

@@ -3,7 +3,7 @@ batch 4 (a file of their own, so the suite's workers share these long exports ou
 
 They use seeded random weights whose heads are re-scaled so that scores spread out (torchvision's head init
 gives ~uniform class scores, all below the 0.05 threshold); canvases are smaller than the architectures'
-defaults to keep the suite fast; the full-canvas runs are in bench/parity_all.py and the README.
+defaults to keep the suite fast; the full-canvas runs are in bench/parity_all.py and docs/results.md.
 """
 
 from __future__ import annotations

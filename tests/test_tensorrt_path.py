@@ -164,7 +164,7 @@ def test_build_without_tensorrt_fails_cleanly(seeded_onnx, tmp_path):
     except ImportError:
         pass
     r = cli("build", seeded_onnx, "-o", tmp_path / "m.engine", "--fp16")
-    assert_one_line_error(r, "needs tensorrt, which is not installed", "edgedet[trt]")
+    assert_one_line_error(r, "needs tensorrt, which is not installed", "'.[trt]'")
     assert not list(tmp_path.iterdir())
 
 
@@ -188,7 +188,7 @@ def test_engine_file_without_tensorrt(tmp_path):
     engine.write_bytes(b"plan")
     write_manifest(engine, _manifest())
     assert_one_line_error(cli("run", engine, "--source", tmp_path), "needs tensorrt, which is not installed",
-                          "edgedet[trt]")
+                          "'.[trt]'")
 
 
 @pytest.mark.tensorrt

@@ -61,11 +61,11 @@ def test_edgedet_run_without_torch(bare_env, seeded_onnx, synth_data, outside):
 
 def test_exporter_commands_say_what_to_install(bare_env, seeded_onnx, synth_data, outside):
     edgedet = bare_env.with_name("edgedet")
-    for argv, extra in ((["export", str(seeded_onnx), "-o", "m.onnx"], "edgedet[train]"),
+    for argv, extra in ((["export", str(seeded_onnx), "-o", "m.onnx"], "'.[train]'"),
                         (["quantize", str(seeded_onnx), "--calib", str(synth_data / "val" / "images")],
-                         "edgedet[train,quantize]"),
+                         "'.[train,quantize]'"),
                         (["run", str(seeded_onnx), "-s", str(synth_data / "val" / "images"), "--ray", "local",
-                          "--jsonl", "d.jsonl"], "edgedet[cluster]")):
+                          "--jsonl", "d.jsonl"], "'.[cluster]'")):
         r = subprocess.run([str(edgedet), *argv], capture_output=True, text=True, cwd=outside, timeout=300)
         lines = r.stderr.strip().splitlines()
         assert r.returncode == 2 and len(lines) == 1 and lines[0].startswith("error: "), r.stderr

@@ -36,7 +36,7 @@ from edgedet.cli import (
 )
 from edgedet.cli.renamed_options import rewrite
 from edgedet.runtime.errors import EdgedetError
-from edgedet.runtime.install_hints import install_line
+from edgedet.runtime.install_hints import extras_line, install_line
 
 app = typer.Typer(
     name="edgedet",
@@ -97,7 +97,7 @@ def _missing_package_line(exc: ModuleNotFoundError, argv: list[str]) -> str:
     """A command of the exporter's or trainer's side run on the torch-free edge install."""
     package = (exc.name or "").split(".")[0]
     command = next((a for a in argv if not a.startswith("-")), "this command")
-    line = "pip install 'edgedet[train,quantize]'" if command == "quantize" else install_line(package)
+    line = extras_line("train,quantize") if command == "quantize" else install_line(package)
     return f"'edgedet {command}' needs the '{package}' package, which this install lacks: {line}"
 
 
