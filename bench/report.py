@@ -1,0 +1,108 @@
+"""docs/results.md's generated tables, from the JSON the benchmarks write: one source for every figure,
+so a table cannot disagree with its measurement (tests/test_results_tables.py fails when one does).
+
+A measurement lives in ``results/NAME.json``: the benchmark's own ``--json`` output under ``data``, with
+the command that made it, the date and the host. In docs/results.md a generated table stands between
+``<!-- generated: NAME -->`` and ``<!-- end: NAME -->``; the prose around it is written by hand.
+
+    python bench/report.py add serve /tmp/serve.json --command "python bench/serve.py ... --json /tmp/serve.json"
+    python bench/report.py render       # rewrite every generated table in docs/results.md
+    python bench/report.py check        # exit 1 when a table differs from its JSON
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import re
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS, PAGE = ROOT / "results", ROOT / "docs" / "results.md"
+BLOCK = re.compile(r"(<!-- generated: (?P<name>[\w-]+) -->\n)(?P<body>.*?)(<!-- end: (?P=name) -->)", re.S)
+
+
+def host() -> str:
+    cpuinfo = Path("/proc/cpuinfo")
+    lines = cpuinfo.read_text().splitlines() if cpuinfo.exists() else []
+    model = next((line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")),
+                 platform.processor())
+    return f"{model}, {os.cpu_count()} cores, {platform.system()} {platform.machine()}"
+
+
+def table(header: list[str], rows: list[list[str]]) -> str:
+    return "\n".join(["| " + " | ".join(header) + " |", "| " + " | ".join("---" for _ in header) + " |",
+                      *("| " + " | ".join(r) + " |" for r in rows)])
+
+
+def serve(data: dict) -> str:
+    rows = [[str(r["concurrency"]), f"{r['rps']:.1f}", f"{r['p50_ms']:.1f}", f"{r['p99_ms']:.1f}", str(r["errors"]),
+             f"{r['rss_before_mb']:.0f} → {r['rss_after_mb']:.0f}", f"{r['overhead_pct']:.1f} %",
+             f"{r['p50_vs_profile']:.2f}x"] for r in data["rows"]]
+    p = data["profile"]
+    return (table(["concurrency", "req/s", "p50 ms", "p99 ms", "errors", "server RSS MB", "req/s below profile",
+                   "p50 / profile's"], rows)
+            + f"\n\nProfile: {p['fps']:.1f} images/s, end-to-end p50 {p['p50_ms']:.1f} ms (median of {len(p['runs'])} "
+            "runs between the levels).")
+
+
+def tracking_accuracy(data: list[dict]) -> str:
+    by = {(r["tracker"], r["impl"]): r for r in data}
+    rows = []
+    for name in dict.fromkeys(r["tracker"] for r in data):
+        ours, peer = by[(name, "edgedet")], by[(name, "trackers")]
+        rows.append([name, *(f"{side[k]:.3f}" for k in ("hota", "idf1", "mota") for side in (ours, peer)),
+                     f"{ours['id_switches']} / {peer['id_switches']}"])
+    return table(["tracker", "HOTA ours", "HOTA peer", "IDF1 ours", "IDF1 peer", "MOTA ours", "MOTA peer",
+                  "ID switches ours / peer"], rows)
+
+
+RENDER: dict[str, Callable] = {"serve": serve, "tracking_accuracy": tracking_accuracy}
+
+
+def rendered(name: str) -> str:
+    record = json.loads((RESULTS / f"{name}.json").read_text())
+    return (f"{RENDER[name](record['data'])}\n\n*`{record['command']}` — {record['date']}, {record['host']}*\n")
+
+
+def render(page: str) -> str:
+    return BLOCK.sub(lambda m: m.group(1) + rendered(m.group("name")) + m.group(4), page)
+
+
+def stale(page: str) -> list[str]:
+    """The generated tables in ``page`` that differ from their JSON (or whose JSON is missing)."""
+    return [m.group("name") for m in BLOCK.finditer(page)
+            if not (RESULTS / f"{m.group('name')}.json").exists() or m.group("body") != rendered(m.group("name"))]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    sub = ap.add_subparsers(dest="what", required=True)
+    add = sub.add_parser("add", help="keep a benchmark's JSON as results/NAME.json, with command, date, host")
+    add.add_argument("name", choices=sorted(RENDER))
+    add.add_argument("json", type=Path)
+    add.add_argument("--command", required=True, help="the command that wrote it, as run")
+    add.add_argument("--date", default=datetime.date.today().isoformat())
+    sub.add_parser("render")
+    sub.add_parser("check")
+    args = ap.parse_args()
+    if args.what == "add":
+        RESULTS.mkdir(exist_ok=True)
+        record = {"command": args.command, "date": args.date, "host": host(),
+                  "data": json.loads(args.json.read_text())}
+        (RESULTS / f"{args.name}.json").write_text(json.dumps(record, indent=1) + "\n")
+    elif args.what == "render":
+        PAGE.write_text(render(PAGE.read_text()))
+    else:
+        names = stale(PAGE.read_text())
+        if names:
+            sys.exit(f"docs/results.md differs from results/ for: {', '.join(names)} (python bench/report.py render)")
+
+
+if __name__ == "__main__":
+    main()
