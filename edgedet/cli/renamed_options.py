@@ -5,6 +5,7 @@ working and says what to change. Drop an entry after the next release."""
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 
 # command path -> {old option: new option}
 RENAMED: dict[tuple[str, ...], dict[str, str]] = {
@@ -28,7 +29,11 @@ def command_of(args: list[str]) -> tuple[str, ...]:
     return tuple(words[:1])
 
 
-def rewrite(args: list[str], note=lambda line: print(line, file=sys.stderr)) -> list[str]:
+def _to_stderr(line: str) -> None:
+    print(line, file=sys.stderr)
+
+
+def rewrite(args: list[str], note: Callable[[str], None] = _to_stderr) -> list[str]:
     """``args`` with every renamed option in its new spelling (``--old VALUE`` and ``--old=VALUE``)."""
     command = command_of(args)
     renamed = RENAMED.get(command, {})

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import signal
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
@@ -14,6 +15,9 @@ from edgedet.runtime.detector import Precision
 from edgedet.runtime.errors import EdgedetError
 from edgedet.runtime.loader import Backend
 from edgedet.runtime.onnx_detector import Provider
+
+if TYPE_CHECKING:  # the serve extra, imported when the command runs
+    from edgedet.runtime.serve.app import ServeSettings
 
 
 def serve(
@@ -119,8 +123,8 @@ def serve(
                                "machine's; pick another port")
 
 
-def serve_on_ray(model: Path, address: str, replicas: int | None, settings, host: str, port: int, backend: str,
-                 precision: str, provider: str, threads: int | None) -> None:
+def serve_on_ray(model: Path, address: str, replicas: int | None, settings: ServeSettings, host: str, port: int,
+                 backend: str, precision: str, provider: str, threads: int | None) -> None:
     """The API as a Ray Serve application until Ctrl-C or SIGTERM; then the application is removed (the
     cluster, and Serve with any other application of its, go on)."""
     import threading

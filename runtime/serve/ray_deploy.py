@@ -169,6 +169,9 @@ def deploy(source: ClusterModel, settings: ServeSettings, replicas: int, host: s
         reason = failure(exc)
         undeploy()
         raise RuntimeError(reason) from None
+    except BaseException:  # Ctrl-C or SIGTERM while the replicas start: nothing is left deployed either
+        undeploy()
+        raise
     return model
 
 
