@@ -94,13 +94,16 @@ def test_old_spellings_work_for_a_release_with_a_note(tmp_path):
                                                                                "p.json"]
     assert rewrite(["profile", "m.onnx", "--json"], notes.append) == ["profile", "m.onnx", "--json"]
     assert rewrite(["run", "m.onnx", "--output", "x"], notes.append) == ["run", "m.onnx", "--output", "x"]
-    assert len(notes) == 2 and "'edgedet quantize --output' is now '--out'" in notes[0]
+    assert len(notes) == 2 and "'quantize --output' is now '--out'" in notes[0]
+    longest = max((" ".join(p), old, new) for p, names in RENAMED.items() for old, new in names.items())
+    rewrite([*longest[0].split(), "x", longest[1], "1"], notes.append)
+    assert all(len(n) <= 80 for n in notes), notes  # a note fits an 80-column terminal
     for path, renamed in RENAMED.items():  # each new spelling exists where the old one was
         names = {n for p in options(COMMANDS[path]) for n in p.opts + p.secondary_opts}
         assert set(renamed.values()) <= names and not set(renamed) & names, path
     r = cli("data", "synth", tmp_path / "d", "--images", "4", "--size", "64")
     assert r.returncode == 0, r.stderr
-    assert "'edgedet data synth --images' is now '--count'" in r.stderr and "synth --size' is now '--imgsz'" in r.stderr
+    assert "'data synth --images' is now '--count'" in r.stderr and "'data synth --size' is now '--imgsz'" in r.stderr
     assert len(list((tmp_path / "d").glob("*/images/*"))) == 4
 
 

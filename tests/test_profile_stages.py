@@ -67,7 +67,7 @@ def test_profile_compares_backends_and_precisions_side_by_side(seeded_onnx, synt
 
     out = tmp_path / "p.json"
     r = run_cli("profile", seeded_onnx, "--backend", "onnxruntime", "--backend", "openvino", "--precision", "fp32",
-                "--precision", "bf16", "--iters", "4", "--warmup", "1", "--no-operators", "--json", out,
+                "--precision", "bf16", "--iters", "4", "--warmup", "1", "--no-operators", "--report", out,
                 "--images", synth_data / "val" / "images",
                 env={"COLUMNS": "80"})
     assert r.returncode == 0, r.stderr

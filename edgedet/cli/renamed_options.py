@@ -49,8 +49,7 @@ def rewrite(args: list[str], note: Callable[[str], None] = _to_stderr) -> list[s
             new = JSON_FILE_BEFORE[command]
         if new is not None:
             if name not in noted:
-                note(f"note: 'edgedet {' '.join(command)} {name}' is now '{new}'; the old spelling goes in the "
-                     "next release")
+                note(f"note: '{' '.join(command)} {name}' is now '{new}' (the old spelling goes next release)")
                 noted.add(name)
             out.append(new + eq + value)
         else:
