@@ -62,7 +62,32 @@ def tracking_accuracy(data: list[dict]) -> str:
                   "ID switches ours / peer"], rows)
 
 
-RENDER: dict[str, Callable] = {"serve": serve, "tracking_accuracy": tracking_accuracy}
+def _ms(v: float) -> str:
+    return f"{v:.2f}" if v < 10 else f"{v:.1f}"
+
+
+def tracking_speed(data: list[dict]) -> str:
+    p50 = {(r["tracker"], r["impl"], r["boxes"]): r["p50_ms"] for r in data}
+    sizes = sorted({r["boxes"] for r in data})
+    header = ["tracker", *(f"{who} @{n}" for n in sizes for who in ("ours", "peer"))]
+    rows = [[name, *(_ms(p50[(name, impl, n)]) for n in sizes for impl in ("edgedet", "trackers"))]
+            for name in dict.fromkeys(r["tracker"] for r in data)]
+    return table(header, rows)
+
+
+def detect_every(data: list[dict]) -> str:
+    import statistics
+
+    ns = list(dict.fromkeys(r["detect_every"] for r in data))
+    fps = {n: statistics.median(r["fps"] for r in data if r["detect_every"] == n) for n in ns}
+    first = {n: next(r for r in data if r["detect_every"] == n) for n in ns}  # the scores do not vary by round
+    rows = [[str(n), f"{fps[n]:.1f}", f"{fps[n] / fps[ns[0]]:.2f}x", *(f"{first[n][k]:.3f}" for k in
+                                                                       ("hota", "idf1", "mota"))] for n in ns]
+    return table(["N", "fps", f"vs N = {ns[0]}", "HOTA", "IDF1", "MOTA"], rows)
+
+
+RENDER: dict[str, Callable] = {"serve": serve, "tracking_accuracy": tracking_accuracy,
+                               "tracking_speed": tracking_speed, "detect_every": detect_every}
 
 
 def rendered(name: str) -> str:
