@@ -82,7 +82,7 @@ def main() -> None:
             detectors[n] = det
             rows.append({"proposals": n, "pre_nms_per_level": pre, "map": round(m["map"], 4),
                          "map50": round(m["map50"], 4), "parity_ok": parity.ok,
-                         "parity_matched": parity.summary()["matched"]})
+                         "parity_matched": parity.summary()["matched"], "default": n == default})
         times: dict[int, list[float]] = {n: [] for n in budgets}
         for i in range(args.iters + 5):  # interleaved, run by run; the first 5 are warm-up
             for n in budgets:

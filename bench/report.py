@@ -121,8 +121,20 @@ def demo(data: dict) -> str:
     return f"{steps}\n\n{paths}\n\n{facts}"
 
 
-RENDER: dict[str, Callable] = {"demo": demo, "serve": serve, "tracking_accuracy": tracking_accuracy,
-                               "tracking_speed": tracking_speed, "detect_every": detect_every}
+def budget_sweep(data: list[dict]) -> str:
+    rows = []
+    for r in data:
+        default = r["default"]  # the model's own budget, the one the others are measured against
+        change = "—" if default else f"{r['map50_change']:+.3f}".replace("-", "−")
+        rows.append([f"{r['proposals']}{' (the model' + chr(39) + 's default)' if default else ''}",
+                     f"{r['map50']:.3f}", change, f"{r['map']:.3f}", f"{r['latency_p50_ms']:.1f} ms",
+                     f"{r['speedup_vs_default']:.2f}×", "yes" if r["parity_ok"] else "**no**"])
+    return table(["proposals", "mAP@.5", "change", "mAP", "inference p50", "speed-up", "parity with eager"], rows)
+
+
+RENDER: dict[str, Callable] = {"budget_sweep": budget_sweep, "demo": demo, "serve": serve,
+                               "tracking_accuracy": tracking_accuracy, "tracking_speed": tracking_speed,
+                               "detect_every": detect_every}
 
 
 def rendered(name: str) -> str:
