@@ -213,8 +213,7 @@ def build_app(detector: ServedModel, settings: ServeSettings, policy: SourcePoli
     ``detector`` in this process (which must then be a ``Detector``)."""
     state = {"ready": False}
     local = isinstance(detector, Detector)
-    streams = StreamService(detector if local else None, policy or SourcePolicy(),
-                            refusal=streams_refusal or (None if local else "this server runs no streams"))
+    streams = StreamService(detector if local else None, policy or SourcePolicy(), refusal=streams_refusal)
     metrics = ServeMetrics(lambda: batcher.depth, streams.roster.present)  # read at scrape time
     if batcher is None:
         if not local:

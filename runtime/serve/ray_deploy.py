@@ -96,8 +96,8 @@ class DetectorReplica:
         await warm_up(self.batcher, self.detector, settings)  # ready before Serve routes a request here
 
     def facts(self) -> ModelFacts:
-        d = self.detector
-        info = dataclasses.replace(d.describe(), model=self.origin or d.describe().model)
+        d, info = self.detector, self.detector.describe()
+        info = dataclasses.replace(info, model=self.origin or info.model)
         return ModelFacts(d.class_names, d.canvas, d.fill, d.fixed_batch, d.max_batch, info)
 
     async def detect(self, images: list[np.ndarray]) -> list[Detections]:

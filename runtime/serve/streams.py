@@ -65,8 +65,12 @@ class StreamService:
     _thread: threading.Thread | None = None
     _error: BaseException | None = None
 
+    def __post_init__(self) -> None:
+        if self.detector is None and self.refusal is None:  # the model is elsewhere: no engine to run
+            self.refusal = "this server runs no streams"
+
     def start(self) -> None:
-        if self.refusal is not None or self.detector is None:
+        if self.refusal is not None:
             return
         self._thread = threading.Thread(target=self._run, name="edgedet-streams", daemon=True)
         self._thread.start()
@@ -83,8 +87,8 @@ class StreamService:
             self._thread.join(30)
 
     async def add(self, request: StreamRequest) -> Stream:
-        if self.refusal is not None or self.detector is None:
-            raise Refused(501, self.refusal or "this server runs no streams")
+        if self.refusal is not None:
+            raise Refused(501, self.refusal)
         if self._error is not None or self._thread is None or not self._thread.is_alive():
             raise Refused(503, "the stream engine is not running")
         if not self.detector.concurrent:
