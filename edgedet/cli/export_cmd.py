@@ -52,6 +52,19 @@ def export(
                                           help="Flatten the RoI Align function for tools without function support."),
     check: bool = typer.Option(False, "--check/--no-check", metavar="",
                                help="Run the parity check right after export."),
+    svd_rank: str | None = typer.Option(None, "--svd-rank", metavar="RANKS", help="Truncated SVD of the box "
+                                        "head's fully connected layers: LAYER=RANK,... (e.g. fc6=256,fc7=128), "
+                                        "RANK for every layer, or auto; gated against the unfactored model."),
+    data: Path | None = typer.Option(None, "--data", "-d", help="Labelled COCO set: the SVD gate is mAP@.5 on "
+                                     "its --split."),
+    split: str = typer.Option("val", help="Split of --data the SVD gate judges on."),
+    images: Path | None = typer.Option(None, "--images", help="Images (file, folder, glob) for --check and for "
+                                       "the SVD gate's agreement (no --data), besides synthetic scenes and photos."),
+    max_map_drop: float = typer.Option(0.01, min=0.0, help="Largest mAP@.5 drop the SVD gate allows (--data)."),
+    min_agreement: float = typer.Option(0.95, min=0.0, max=1.0, help="Smallest share of the unfactored model's "
+                                        "confident detections the SVD file must keep (no --data)."),
+    force: bool = typer.Option(False, "--force/--no-force", metavar="",
+                               help="Write the SVD file even if it fails the gate."),
     json_out: JsonOut = False,
 ) -> None:
     """Export to one static ONNX file (uint8 NHWC in, padded detections out, metadata inside).
@@ -61,12 +74,17 @@ def export(
       edgedet export coco.pth --arch fasterrcnn_resnet50_fpn --num-classes 91 --imgsz 800 --dynamic-batch
       edgedet export my_model.pth --arch fasterrcnn_mobilenet_v3_large_fpn --class-names classes.txt
       edgedet export runs/shapes/best.pt -o fast.onnx --proposals 50 --check
+      edgedet export runs/shapes/best.pt -o svd.onnx --svd-rank auto --data shapes
     """
     import time
 
     from edgedet.architectures import set_box_postprocess, set_proposal_budget
+    from edgedet.export.int8_file import GateLimits
     from edgedet.export.onnx_export import ExportOptions, export_onnx
 
+    if svd_rank is None and (data is not None or force):
+        raise typer.BadParameter("judges a factored box head: use it with --svd-rank",
+                                 param_hint="--data" if data is not None else "--force")
     model, meta = _load(weights, arch, num_classes, parse_canvas(imgsz), class_names)
     if proposals:
         set_proposal_budget(model, proposals)
@@ -76,17 +94,45 @@ def export(
                          score_thresh=score_thresh, nms_thresh=nms_thresh, max_detections=max_dets,
                          inline_functions=inline_functions, roi_mode=roi_mode)
     t0 = time.perf_counter()
-    with console.status(f"exporting {meta.architecture} at {meta.canvas[0]}x{meta.canvas[1]}"):
-        path = export_onnx(model, meta.model_metadata(), out, opts)
+    with console.status(f"exporting {meta.architecture} at {meta.canvas[0]}x{meta.canvas[1]}") as status:
+        if svd_rank is None:
+            path, svd = export_onnx(model, meta.model_metadata(), out, opts), None
+        else:
+            svd = _export_factored(model, meta, out, opts, svd_rank, data, split, images,
+                                   GateLimits(max_map_drop, min_agreement, force), status.update)
+            path = svd.path
     seconds = time.perf_counter() - t0
     console.print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB) in {seconds:.1f}s")
     result = {"onnx": str(path), "seconds": seconds}
+    if svd is not None:
+        console.print(f"SVD: {svd.facts.describe()}")
+        verdict = "[green]passed[/]" if svd.gate.passed else "[red]FAILED (written because of --force)[/]"
+        console.print(f"accuracy gate {verdict}: {svd.gate.describe()}")
+        result["svd"] = {**svd.facts.as_dict(), "gate": svd.gate.as_dict()}
     if check:
-        result["parity"] = _run_check(path, model, meta, None).summary()
+        result["parity"] = _run_check(path, model, meta, images).summary()
     if json_out:
         emit_json(result)
     if check and not result["parity"]["ok"]:
         raise typer.Exit(1)
+
+
+def _export_factored(model, meta, out: Path, opts, ranks_text: str, data: Path | None, split: str,
+                     images: Path | None, limits, say):
+    from edgedet.data.coco import load_split
+    from edgedet.export.box_head_svd import parse_ranks
+    from edgedet.export.check import parity_images
+    from edgedet.export.svd_file import AUTO, GateSet, write_factored_model
+    from edgedet.runtime.errors import EdgedetError
+
+    try:
+        ranks = AUTO if ranks_text.strip() == AUTO else parse_ranks(ranks_text)
+    except EdgedetError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--svd-rank") from None
+    task = "keypoints" if meta.keypoint_names else "detection"
+    gate_set = (GateSet(labelled=load_split(data, split)) if data else
+                GateSet(frames=[img for _, img in parity_images(meta.canvas, images, photos=True, task=task)]))
+    return write_factored_model(model, meta.model_metadata(), out, opts, ranks, gate_set, limits, say)
 
 
 def _run_check(onnx_path: Path, model, meta, images: Path | None, batch: int = 4):
@@ -145,6 +191,10 @@ def check(
         canvas, file_meta = detector.canvas, detector.meta
     torch_model, meta = _load(weights, arch, num_classes, canvas)
     extra = file_meta.extra
+    if "svd" in extra:  # a factored box head (export --svd-rank): eager factors the same layers
+        from edgedet.export.box_head_svd import factor_box_head
+
+        factor_box_head(torch_model, {str(k): int(v) for k, v in extra["svd"]["ranks"].items()})
     if "rpn_post_nms_top_n" in extra:  # the file's proposal budget, so eager runs the same one
         set_proposal_budget(torch_model, int(extra["rpn_post_nms_top_n"]), int(extra["rpn_pre_nms_top_n"]))
     # and the file's box thresholds and K (export --conf/--nms-thresh/--max-dets)
