@@ -65,12 +65,13 @@ def _attach_roi_function(proto: onnx.ModelProto, opset: int, canvas: tuple[int, 
     if not 1 <= len(nodes) <= 2:
         raise RuntimeError(f"expected one or two {OP_TYPE} nodes in the exported graph, found {len(nodes)}")
     del proto.functions[:]
+    rois_in_canvas = ROIS_INPUT not in {i.name for i in proto.graph.input}  # proposals/detections are clipped
     for i, node in enumerate(nodes):
         spec = RoIAlignSpec.from_attributes({a.name: onnx.helper.get_attribute_value(a) for a in node.attribute})
         if spec.num_levels != len(node.input) - 1:
             raise RuntimeError(f"{OP_TYPE} has {len(node.input) - 1} feature inputs for {spec.num_levels} strides")
         sizes = [(-(-canvas[0] // s), -(-canvas[1] // s)) for s in spec.strides]
-        function = build_function(spec, opset, level_sizes=sizes)
+        function = build_function(spec, opset, level_sizes=sizes, roi_bound=canvas if rois_in_canvas else None)
         if i:
             node.overload = function.overload = KEYPOINT_OVERLOAD
             proto.ir_version = max(proto.ir_version, 10)

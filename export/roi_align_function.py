@@ -63,13 +63,16 @@ def level_index(op: OnnxBuilder, area: ir.Value, spec: RoIAlignSpec) -> ir.Value
     return op.Sub(op.Clip(level, op.floats(float(k_min)), op.floats(float(k_max))), op.floats(float(k_min)))
 
 
-def build_function(spec: RoIAlignSpec, opset: int,
-                   level_sizes: list[tuple[int, int]] | None = None) -> onnx.FunctionProto:
+def build_function(spec: RoIAlignSpec, opset: int, level_sizes: list[tuple[int, int]] | None = None,
+                   roi_bound: tuple[int, int] | None = None) -> onnx.FunctionProto:
     """The standard-ONNX body of MultiLevelRoIAlign for this spec.
 
     ``level_sizes`` (each level's H, W on the export canvas) lets a small pyramid use the
     separable two-GEMM lowering; without it, or for large pyramids, adaptive sampling or pool
-    mode, levels use the direct ``RoiAlign``/``MaxRoiPool``.
+    mode, levels use the direct ``RoiAlign``/``MaxRoiPool``. ``roi_bound``: the canvas, when every
+    RoI is clipped to it (proposals, detections; not a file's external ``rois``). Levels no RoI can
+    map to (``RoIAlignSpec.reachable_levels``) get no nodes at all: their inputs stay in the
+    signature (the node's contract) and are never read.
     """
     if opset < MIN_OPSET:
         raise ValueError(f"MultiLevelRoIAlign's body needs opset >= {MIN_OPSET}, got {opset}")
@@ -87,20 +90,23 @@ def build_function(spec: RoIAlignSpec, opset: int,
     level = level_index(op, area, spec)
 
     size = (spec.output_size, spec.output_size)
-    if spec.mode is RoIMode.align and level_sizes is not None and prefer_separable(level_sizes, size,
+    used = spec.reachable_levels(roi_bound)
+    features, strides = features[:used], spec.strides[:used]
+    if spec.mode is RoIMode.align and level_sizes is not None and prefer_separable(level_sizes[:used], size,
                                                                                     spec.sampling_ratio):
         dense = []
-        for lvl, (feature, stride) in enumerate(zip(features, spec.strides)):
+        for lvl, (feature, stride) in enumerate(zip(features, strides)):
+            # masked even when one level is left: a malformed RoI (x2 < x1: a NaN level) is on none, zeros
             on_level = op.Cast(op.Equal(level, op.floats(float(lvl))), to=FLOAT)
             dense.append(separable_level(op, feature, (x1, y1, x2, y2), on_level, batch, channels, size,
                                          spec.sampling_ratio, stride, spec.aligned))
         # [N, OH, C, OW] per level with zero rows for other levels' RoIs: their sum is exact
-        pooled = op.Transpose(op.Sum(*dense), perm=[0, 2, 1, 3])
+        pooled = op.Transpose(op.Sum(*dense) if len(dense) > 1 else dense[0], perm=[0, 2, 1, 3])
     else:
         batch_idx = _batch_index(op, batch, count)
         n = op.Shape(batch_idx)
         pooled = op.CastLike(op.ConstantOfShape(op.Concat(n, channels, out_hw, axis=0)), rois)
-        for lvl, (feature, stride) in enumerate(zip(features, spec.strides)):
+        for lvl, (feature, stride) in enumerate(zip(features, strides)):
             pooled = _direct_level(op, lvl, feature, stride, spec, flat, batch_idx, level, rois, pooled)
     out = op.Reshape(pooled, op.Concat(batch, count, channels, out_hw, axis=0))
     return op.function(DOMAIN, OP_TYPE, {"pooled": out}, opset, list(ATTRIBUTE_KINDS))

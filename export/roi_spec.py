@@ -118,6 +118,22 @@ class RoIAlignSpec:
     def levels(self) -> tuple[int, int]:
         return level_range(self.strides)
 
+    def reachable_levels(self, canvas: tuple[int, int] | None = None) -> int:
+        """How many of the levels (finest first) any RoI can be mapped to; the rest are never read.
+
+        The mapping's clamp alone leaves levels out when strides repeat (mobilenet_v3's FPN pools from
+        two stride-32 maps, k_min = k_max = 5: the second is dead). With ``canvas`` (RoIs clipped to
+        it, as proposals and detections are), a RoI is at most the canvas' area, so coarse levels past
+        that size are unreachable too (a 256-pixel canvas never reaches the stride-32 level). The bound
+        is rounded up, so a level it keeps may still go unused, but none it drops is ever needed.
+        """
+        k_min, k_max = self.levels
+        top = k_max
+        if canvas is not None:
+            side = math.sqrt(canvas[0] * canvas[1])
+            top = math.floor(self.canonical_level + math.log2(side / self.canonical_scale) + self.level_eps + 1e-3)
+        return max(1, min(self.num_levels, min(max(top, k_min), k_max) - k_min + 1))
+
     # -- the ONNX node --------------------------------------------------------------------------
     def node_attributes(self) -> dict[str, Any]:
         """Every attribute of the node, explicit (``ATTRIBUTE_KINDS`` order)."""

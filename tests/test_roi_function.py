@@ -98,3 +98,57 @@ def test_reference_evaluator_runs_the_separable_body():
     feats, rois = pyramid(channels=2, batch=1), random_rois(1, 8, seed=8)
     got = run_body(feats, rois, SIZES, engine="reference")
     np.testing.assert_allclose(got.numpy(), reference(feats, rois).numpy(), atol=1e-5, rtol=1e-5)
+
+
+def _body_on_ort(spec: RoIAlignSpec, feats, rois, level_sizes, roi_bound=None):
+    register_schema()
+    names = [f"f{i}" for i in range(len(feats))]
+    fn = build_function(spec, 18, level_sizes=level_sizes, roi_bound=roi_bound)
+    inputs = [helper.make_tensor_value_info("rois", TensorProto.FLOAT, list(rois.shape))]
+    inputs += [helper.make_tensor_value_info(n, TensorProto.FLOAT, list(f.shape)) for n, f in zip(names, feats)]
+    node = helper.make_node(OP_TYPE, ["rois", *names], ["pooled"], domain=DOMAIN, **spec.node_attributes())
+    out_shape = [*rois.shape[:2], feats[0].shape[1], 7, 7]
+    graph = helper.make_graph([node], "roi", inputs, [helper.make_tensor_value_info("pooled", TensorProto.FLOAT,
+                                                                                     out_shape)])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18), helper.make_opsetid(DOMAIN, 1)],
+                              functions=[fn])
+    onnx.checker.check_model(model, full_check=True)
+    sess = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    out = sess.run(None, {"rois": rois.numpy(), **{n: f.numpy() for n, f in zip(names, feats)}})[0]
+    read = {i for n in fn.node for i in n.input}
+    return torch.from_numpy(out), [i for i, n in enumerate(names) if n in read]
+
+
+@pytest.mark.parametrize("level_sizes", [[(4, 3), (4, 3)], None], ids=["separable", "direct"])
+def test_a_repeated_stride_is_never_read_and_the_result_is_torchvisions(level_sizes):
+    """mobilenet_v3's FPN pools from two stride-32 maps: torchvision's mapper sends every RoI to the
+    first, so the body has no nodes for the second."""
+    from torchvision.ops import MultiScaleRoIAlign
+
+    g = torch.Generator().manual_seed(4)
+    feats = [torch.randn(2, 5, IMAGE[0] // 32, IMAGE[1] // 32, generator=g) for _ in range(2)]
+    rois = random_rois(2, 30)
+    spec = RoIAlignSpec((32, 32), 7, 2, False, 224.0, 4)
+    got, read = _body_on_ort(spec, feats, rois, level_sizes)
+    expected = MultiScaleRoIAlign(["0", "1"], 7, 2)({"0": feats[0], "1": feats[1]}, list(rois), [IMAGE] * 2)
+    torch.testing.assert_close(got, expected.view(2, 30, 5, 7, 7), atol=1e-5, rtol=1e-5)
+    assert read == [0]
+
+
+def test_levels_past_the_canvas_are_dropped_and_the_result_is_torchvisions():
+    """RoIs clipped to a 128x96 canvas are at most 111 px across: torchvision maps all of them to the
+    finest of strides 4..32, so with the canvas as the bound only that level is pooled."""
+    spec = RoIAlignSpec(tuple(STRIDES), 7, 2, False, 224.0, 4)
+    assert spec.reachable_levels(None) == 4
+    assert spec.reachable_levels(IMAGE) == 1
+    assert spec.reachable_levels((320, 320)) == 3 and spec.reachable_levels((800, 800)) == 4
+    assert RoIAlignSpec((32, 32)).reachable_levels(None) == 1
+    feats = pyramid(channels=4, batch=2)
+    rois = random_rois(2, 40, seed=5)
+    h, w = IMAGE
+    rois = torch.stack([rois[..., 0].clamp(0, w), rois[..., 1].clamp(0, h), rois[..., 2].clamp(0, w),
+                        rois[..., 3].clamp(0, h)], dim=-1)  # as the RPN clips its proposals
+    for level_sizes in (SIZES, None):
+        got, read = _body_on_ort(spec, feats, rois, level_sizes, roi_bound=IMAGE)
+        torch.testing.assert_close(got, reference(feats, rois), atol=1e-5, rtol=1e-5)
+        assert read == [0]
