@@ -21,6 +21,7 @@ with ``edgedet train`` and cached under ~/.cache/edgedet/bench), ``resnet50`` (f
     python bench/cpu_backends.py --models mobilenet320 mobilenet320-trained --json cpu.json
     python bench/cpu_backends.py --models demo --demo runs/demo
     python bench/cpu_backends.py --models resnet50 --iters 8
+    python bench/cpu_backends.py --models mobilenet320-trained --svd mobilenet320-trained=fc6=256,fc7=256
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ from edgedet.checkpoints import model_from_checkpoint
 from edgedet.data.coco import CocoData, load_split
 from edgedet.eager_detector import TorchDetector, canvas_tensor
 from edgedet.evaluation.coco_eval import evaluate
+from edgedet.export.box_head_svd import factor_box_head, parse_ranks
 from edgedet.export.check import parity_images, sample_photos
 from edgedet.export.int8_file import GateLimits, write_int8_model
 from edgedet.export.onnx_export import ExportOptions, export_onnx
@@ -212,6 +214,20 @@ def measure(sub: Subject, args: argparse.Namespace, tmp: Path) -> list[dict]:
         rows[f"ours int8, openvino{tag}"] = load_detector(int8.path, backend="openvino", precision="int8", threads=t)
         rows[f"ours int8, openvino bf16 rest{tag}"] = load_detector(int8.path, backend="openvino", precision="bf16",
                                                                     threads=t)
+    if sub.name in args.svd:  # the box head factored (edgedet export --svd-rank), alone and under INT8
+        spec = args.svd[sub.name]
+        factored = copy.deepcopy(sub.model)
+        factor_box_head(factored, parse_ranks(spec))
+        svd = export_onnx(factored, sub.meta, tmp / f"{sub.name}.svd.onnx", ExportOptions(canvas, batch=None))
+        int8 = write_int8_model(svd, sub.calib, tmp / f"{sub.name}.svd.int8.onnx", subset=args.calib,
+                                labelled=sub.val, limits=GateLimits(force=True), threads=t, iters=0)
+        gates[f"svd {spec}"] = int8.gate.as_dict()
+        tag = f", svd {spec}"
+        rows[f"ours, onnxruntime fp32{tag}"] = OnnxDetector(svd, threads=t, spin=False)
+        rows[f"ours, openvino bf16{tag}"] = load_detector(svd, backend="openvino", precision="bf16", threads=t)
+        rows[f"ours int8, openvino{tag}"] = load_detector(int8.path, backend="openvino", precision="int8", threads=t)
+        rows[f"ours int8, openvino bf16 rest{tag}"] = load_detector(int8.path, backend="openvino", precision="bf16",
+                                                                    threads=t)
     eager = rows["eager torchvision"] = TorchDetector(sub.model, sub.meta.class_names, canvas)
     frames = [img for _, img in parity_images(canvas, synthetic=4, photos=True)]
     runs = profile_side_by_side(rows, [photo], 1, args.iters, args.warmup)
@@ -294,11 +310,15 @@ def main() -> None:
     ap.add_argument("--calib", type=int, default=64, help="Calibration images at most.")
     ap.add_argument("--budget", nargs="*", default=["mobilenet320=50", "mobilenet320-trained=50", "demo=50"],
                     help="MODEL=N: also run that model at N RPN proposals (validated on the trained models).")
+    ap.add_argument("--svd", nargs="*", default=[], metavar="MODEL=RANKS",
+                    help="Also run that model with its box head factored, e.g. mobilenet320-trained=fc6=256,fc7=256 "
+                    "(the ranks as edgedet export --svd-rank takes them), fp32, bf16 and INT8.")
     ap.add_argument("--json", type=Path)
     ap.add_argument("--png", type=Path, help="A bar chart of the speed-ups.")
     ap.add_argument("--replot", type=Path, nargs="+", help="Only draw --png from earlier --json files.")
     args = ap.parse_args()
     args.budget = parse_budgets(args.budget)
+    args.svd = dict(item.partition("=")[::2] for item in args.svd)
     if args.replot:
         rows = [r for f in args.replot for r in json.loads(f.read_text())]
         plot(rows, args.png)

@@ -29,6 +29,7 @@ from torchvision.ops import MultiScaleRoIAlign
 from edgedet.architectures.roi_pool import MultiScaleRoIPool
 from edgedet.export.custom_ops import nms_keep_mask, roi_align
 from edgedet.export.roi_spec import RoIAlignSpec, RoIMode, infer_strides
+from edgedet.export.row_major_head import RowMajorMLPHead
 from edgedet.runtime.errors import EdgedetError
 
 MASKED = -1.0  # score of a box that must not survive NMS; NMS thresholds sit at MASKED / 2
@@ -182,13 +183,16 @@ class BoxStage(nn.Module):
         super().__init__()
         self.heads, self.canvas, self.post = roi_heads, canvas, post
         self.feature_names, self.spec = feature_names, spec
+        # an MLP head reads the RoI features in the layout RoI Align's products leave them in
+        self.mlp = (RowMajorMLPHead(roi_heads.box_head, spec.output_size)
+                    if RowMajorMLPHead.applies(roi_heads.box_head) else None)
 
     def forward(self, features: dict[str, Tensor], proposals: Tensor, valid: Tensor) -> tuple[Tensor, ...]:
         pooled = roi_align(proposals, [features[n] for n in self.feature_names], self.spec)
         heads, post = self.heads, self.post
         h, w = self.canvas
         b, r = proposals.shape[:2]
-        x = heads.box_head(pooled.flatten(0, 1))
+        x = self.mlp(pooled) if self.mlp is not None else heads.box_head(pooled.flatten(0, 1))
         class_logits, box_regression = heads.box_predictor(x)
         num_classes = class_logits.shape[-1]
         boxes = heads.box_coder.decode_single(box_regression, proposals.reshape(-1, 4))

@@ -100,15 +100,19 @@ def build_function(spec: RoIAlignSpec, opset: int, level_sizes: list[tuple[int, 
             on_level = op.Cast(op.Equal(level, op.floats(float(lvl))), to=FLOAT)
             dense.append(separable_level(op, feature, (x1, y1, x2, y2), on_level, batch, channels, size,
                                          spec.sampling_ratio, stride, spec.aligned))
-        # [N, OH, C, OW] per level with zero rows for other levels' RoIs: their sum is exact
-        pooled = op.Transpose(op.Sum(*dense) if len(dense) > 1 else dense[0], perm=[0, 2, 1, 3])
+        # [N, OH, C, OW] per level with zero rows for other levels' RoIs: their sum is exact. The layout
+        # change comes last, on its own, so a consumer that transposes back cancels it (row_major_head)
+        rows = op.Reshape(op.Sum(*dense) if len(dense) > 1 else dense[0],
+                          op.Concat(batch, count, op.ints([spec.output_size]), channels,
+                                    op.ints([spec.output_size]), axis=0))
+        out = op.Transpose(rows, perm=[0, 1, 3, 2, 4])
     else:
         batch_idx = _batch_index(op, batch, count)
         n = op.Shape(batch_idx)
         pooled = op.CastLike(op.ConstantOfShape(op.Concat(n, channels, out_hw, axis=0)), rois)
         for lvl, (feature, stride) in enumerate(zip(features, strides)):
             pooled = _direct_level(op, lvl, feature, stride, spec, flat, batch_idx, level, rois, pooled)
-    out = op.Reshape(pooled, op.Concat(batch, count, channels, out_hw, axis=0))
+        out = op.Reshape(pooled, op.Concat(batch, count, channels, out_hw, axis=0))
     return op.function(DOMAIN, OP_TYPE, {"pooled": out}, opset, list(ATTRIBUTE_KINDS))
 
 
