@@ -28,6 +28,7 @@ from torchvision.ops import MultiScaleRoIAlign
 
 from edgedet.architectures.roi_pool import MultiScaleRoIPool
 from edgedet.export.custom_ops import nms_keep_mask, roi_align
+from edgedet.export.roi_align_function import canvas_level_sizes, is_separable
 from edgedet.export.roi_spec import RoIAlignSpec, RoIMode, infer_strides
 from edgedet.export.row_major_head import RowMajorMLPHead
 from edgedet.runtime.errors import EdgedetError
@@ -179,13 +180,15 @@ class BoxStage(nn.Module):
     """RoI features -> box head + torchvision's ``postprocess_detections``, batched, per-class NMS, padded to K."""
 
     def __init__(self, roi_heads: nn.Module, canvas: tuple[int, int], post: PostprocessSpec,
-                 feature_names: list[str], spec: RoIAlignSpec) -> None:
+                 feature_names: list[str], spec: RoIAlignSpec, rois_external: bool = False) -> None:
         super().__init__()
         self.heads, self.canvas, self.post = roi_heads, canvas, post
         self.feature_names, self.spec = feature_names, spec
-        # an MLP head reads the RoI features in the layout RoI Align's products leave them in
+        # an MLP head reads the RoI features in the layout RoI Align's products leave them in (the
+        # direct lowering writes the node's own layout: nothing to cancel there)
+        separable = is_separable(spec, canvas_level_sizes(spec, canvas), None if rois_external else canvas)
         self.mlp = (RowMajorMLPHead(roi_heads.box_head, spec.output_size)
-                    if RowMajorMLPHead.applies(roi_heads.box_head) else None)
+                    if separable and RowMajorMLPHead.applies(roi_heads.box_head) else None)
 
     def forward(self, features: dict[str, Tensor], proposals: Tensor, valid: Tensor) -> tuple[Tensor, ...]:
         pooled = roi_align(proposals, [features[n] for n in self.feature_names], self.spec)
@@ -251,7 +254,7 @@ class DeployRCNN(nn.Module):
                                                                 self.post)
         heads = model.roi_heads
         names, self.roi_spec = pooler_spec(heads.box_roi_pool, level_shapes, self.canvas, roi_mode)
-        self.box = BoxStage(heads, self.canvas, self.post, names, self.roi_spec)
+        self.box = BoxStage(heads, self.canvas, self.post, names, self.roi_spec, rois_external=self.rpn is None)
         self.keypoints = None
         if has_keypoints(model):
             from edgedet.export.deploy_keypoints import KeypointStage

@@ -17,7 +17,7 @@ from torch import nn
 
 from edgedet.export.deploy_model import DeployRCNN, PostprocessSpec, has_keypoints, postprocess_defaults, takes_rois
 from edgedet.export.onnx_translation import translation_table
-from edgedet.export.roi_align_function import build_function
+from edgedet.export.roi_align_function import build_function, canvas_level_sizes
 from edgedet.export.roi_spec import DOMAIN, OP_TYPE, RoIAlignSpec, RoIMode
 from edgedet.runtime import atomic
 from edgedet.runtime.errors import EdgedetError
@@ -70,8 +70,8 @@ def _attach_roi_function(proto: onnx.ModelProto, opset: int, canvas: tuple[int, 
         spec = RoIAlignSpec.from_attributes({a.name: onnx.helper.get_attribute_value(a) for a in node.attribute})
         if spec.num_levels != len(node.input) - 1:
             raise RuntimeError(f"{OP_TYPE} has {len(node.input) - 1} feature inputs for {spec.num_levels} strides")
-        sizes = [(-(-canvas[0] // s), -(-canvas[1] // s)) for s in spec.strides]
-        function = build_function(spec, opset, level_sizes=sizes, roi_bound=canvas if rois_in_canvas else None)
+        function = build_function(spec, opset, level_sizes=canvas_level_sizes(spec, canvas),
+                                  roi_bound=canvas if rois_in_canvas else None)
         if i:
             node.overload = function.overload = KEYPOINT_OVERLOAD
             proto.ir_version = max(proto.ir_version, 10)

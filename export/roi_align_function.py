@@ -63,6 +63,20 @@ def level_index(op: OnnxBuilder, area: ir.Value, spec: RoIAlignSpec) -> ir.Value
     return op.Sub(op.Clip(level, op.floats(float(k_min)), op.floats(float(k_max))), op.floats(float(k_min)))
 
 
+def canvas_level_sizes(spec: RoIAlignSpec, canvas: tuple[int, int]) -> list[tuple[int, int]]:
+    """Each level's H, W on the export canvas (the backbone's ceil division)."""
+    return [(-(-canvas[0] // s), -(-canvas[1] // s)) for s in spec.strides]
+
+
+def is_separable(spec: RoIAlignSpec, level_sizes: list[tuple[int, int]] | None,
+                 roi_bound: tuple[int, int] | None) -> bool:
+    """Whether ``build_function`` lowers this node as matrix products (its output then comes from a
+    bin-row-major layout, which ``row_major_head`` lets an MLP head read without a copy)."""
+    used = spec.reachable_levels(roi_bound)
+    return (spec.mode is RoIMode.align and level_sizes is not None
+            and prefer_separable(level_sizes[:used], (spec.output_size, spec.output_size), spec.sampling_ratio))
+
+
 def build_function(spec: RoIAlignSpec, opset: int, level_sizes: list[tuple[int, int]] | None = None,
                    roi_bound: tuple[int, int] | None = None) -> onnx.FunctionProto:
     """The standard-ONNX body of MultiLevelRoIAlign for this spec.
@@ -92,8 +106,7 @@ def build_function(spec: RoIAlignSpec, opset: int, level_sizes: list[tuple[int, 
     size = (spec.output_size, spec.output_size)
     used = spec.reachable_levels(roi_bound)
     features, strides = features[:used], spec.strides[:used]
-    if spec.mode is RoIMode.align and level_sizes is not None and prefer_separable(level_sizes[:used], size,
-                                                                                    spec.sampling_ratio):
+    if is_separable(spec, level_sizes, roi_bound):
         dense = []
         for lvl, (feature, stride) in enumerate(zip(features, strides)):
             # masked even when one level is left: a malformed RoI (x2 < x1: a NaN level) is on none, zeros

@@ -60,3 +60,15 @@ def test_onnxruntime_runs_no_layout_change_between_roi_align_and_the_head(seeded
     opts.optimized_model_filepath = str(tmp_path / "optimized.onnx")
     ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
     assert _layout_changes(onnx.load(str(tmp_path / "optimized.onnx"))) == 0
+
+
+@pytest.mark.slow
+def test_only_the_separable_lowering_gets_the_row_major_head():
+    """At 800 a ResNet-50 FPN's pyramid is lowered with RoiAlign, which writes the node's layout itself:
+    a row-major head there would add a copy instead of removing one."""
+    from edgedet.architectures.seeded import seeded_model
+    from edgedet.export.deploy_model import DeployRCNN
+
+    small = DeployRCNN(seeded_model("fasterrcnn_mobilenet_v3_large_320_fpn", 5, (320, 320), seed=0), (320, 320))
+    large = DeployRCNN(seeded_model("fasterrcnn_resnet50_fpn", 5, (800, 800), seed=0), (800, 800))
+    assert isinstance(small.box.mlp, RowMajorMLPHead) and large.box.mlp is None
