@@ -132,9 +132,64 @@ def budget_sweep(data: list[dict]) -> str:
     return table(["proposals", "mAP@.5", "change", "mAP", "inference p50", "speed-up", "parity with eager"], rows)
 
 
+def svd_curve(data: list[dict]) -> str:
+    def change(r: dict, key: str) -> str:
+        return "" if r["ranks"] == "full" else f" ({r['map50 change ' + key]:+.3f})".replace("-", "−")
+
+    rows = []
+    for r in data:
+        ranks = "unfactored" if r["ranks"] == "full" else ", ".join(f"{k}={v}" for k, v in r["ranks"].items())
+        rows.append([ranks, f"{100 * r['head_cost']:.0f} %",
+                     *(f"{r['map50 ' + key]:.3f}{change(r, key)}" for key in ("onnxruntime fp32", "openvino bf16")),
+                     *(f"{r['p50 ' + key]:.1f} ms ({r['speedup ' + key]:.2f}×)"
+                       for key in ("onnxruntime fp32", "openvino bf16")),
+                     "yes" if r["parity_ok"] else "**no**"])
+    return table(["ranks", "head FC cost", "mAP@.5 ORT fp32", "mAP@.5 OpenVINO bf16", "p50 ORT fp32",
+                  "p50 OpenVINO bf16", "exact vs factored eager"], rows)
+
+
+def _proposals(path: str) -> int | None:
+    found = re.search(r", (\d+) proposals", path)
+    return int(found.group(1)) if found else None
+
+
+def cpu_backends(data: list[dict]) -> str:
+    """Every path of every model; mAP@.5's change is against our fp32 file (exact against eager), and a
+    path is *accurate* within 0.01 of it. Per model and proposal count, a line holds our fastest
+    accurate path against the fastest peer path at that count, whatever its precision (the strictest
+    reading of the issue's target; "vs best peer" in the table follows the bench's rule: a bf16 peer
+    only against our bf16 rows)."""
+    rows, lines = [], []
+    for model in dict.fromkeys(r["model"] for r in data):
+        mine = [r for r in data if r["model"] == model]
+        fp32 = next(r for r in mine if r["path"] == "ours, onnxruntime fp32").get("map50")
+        for r in mine:
+            peer = r["path"].startswith(("torchvision", "eager"))
+            change = "" if fp32 is None or "map50" not in r or r["path"] == "ours, onnxruntime fp32" else \
+                f" ({r['map50'] - fp32:+.3f})".replace("-", "−")
+            rows.append([model, r["path"], f"{r['p50_ms']:.1f}", "" if peer else f"{r['speedup_vs_best_peer']:.2f}×",
+                         f"{r['map50']:.3f}{change}" if "map50" in r else "—",
+                         f"{100 * r['agreement_confident']:.1f} % of {r['eager_confident']}"])
+        if fp32 is None:
+            continue
+        for budget in dict.fromkeys(_proposals(r["path"]) for r in mine):
+            same = [r for r in mine if _proposals(r["path"]) == budget]
+            peers = [r for r in same if r["path"].startswith("torchvision")]
+            accurate = [r for r in same if r["path"].startswith("ours") and r.get("map50", -1) >= fp32 - 0.01]
+            if peers and accurate:
+                ours, peer = min(accurate, key=lambda r: r["p50_ms"]), min(peers, key=lambda r: r["p50_ms"])
+                where = f"{budget} proposals" if budget else "the model's own proposal count"
+                lines.append(f"* {model}, {where}: our fastest path within 0.01 mAP@.5 of fp32, *{ours['path']}* "
+                             f"({ours['p50_ms']:.1f} ms), is {peer['p50_ms'] / ours['p50_ms']:.2f}× the fastest "
+                             f"peer path, *{peer['path']}* ({peer['p50_ms']:.1f} ms).")
+    return table(["model", "path", "p50 ms", "vs best peer", "mAP@.5 (vs fp32)", "agreement, score ≥ 0.5"],
+                 rows) + ("\n\n" + "\n".join(lines) if lines else "")
+
+
 RENDER: dict[str, Callable] = {"budget_sweep": budget_sweep, "demo": demo, "serve": serve,
                                "tracking_accuracy": tracking_accuracy, "tracking_speed": tracking_speed,
-                               "detect_every": detect_every}
+                               "detect_every": detect_every, "svd_demo": svd_curve, "svd_mobilenet320": svd_curve,
+                               "cpu_backends": cpu_backends}
 
 
 def rendered(name: str) -> str:
