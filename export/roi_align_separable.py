@@ -20,11 +20,14 @@ import onnx_ir as ir
 
 from edgedet.export.onnx_builder import FLOAT, OnnxBuilder
 
-# Dense multiply-adds per direct-kernel tap at which the two run equally fast in
-# onnxruntime's CPU provider: measured about 35 on x86 AVX2 (2 threads, 300 RoIs, 256
-# channels: a 25x25 level runs 2.5x faster dense, 50x50 1.2x, 60x60 even, 100x100 2.4x
-# slower); 24 keeps a margin.
-DENSE_SPEED_FACTOR = 24.0
+# Dense multiply-adds per direct-kernel tap below which the products win. First measured in
+# onnxruntime alone on x86 AVX2 (even at about 35: 2 threads, 300 RoIs, 256 channels); what
+# decides it now is OpenVINO, whose RoiAlign kernel is far better than onnxruntime's. On the
+# 2-core AVX-512 EPYC (2026-12-04): the demo model (256 canvas, two reachable levels, ratio
+# 14.4) runs the same in onnxruntime either way and 1.5x faster direct in OpenVINO bf16
+# (10.6 -> 7.1 ms); mobilenet320 (one 10x10 level, ratio 1.5) runs 1.3x faster dense in
+# onnxruntime and 1.05-1.08x in OpenVINO. 8 sits between them.
+DENSE_SPEED_FACTOR = 8.0
 
 
 def prefer_separable(level_sizes: list[tuple[int, int]], output_size: tuple[int, int], sampling_ratio: int) -> bool:
