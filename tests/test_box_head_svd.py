@@ -106,6 +106,16 @@ def test_svd_export_is_gated_exact_and_runs_on_both_backends(trained, synth_data
     assert checked.returncode == 0, checked.stderr
     assert json.loads(checked.stdout)["ok"]
 
+    # INT8 composes: both factors are Gemms NNCF quantizes, and the file still says it is factored
+    int8 = tmp_path / "svd.int8.onnx"
+    quantized = cli("quantize", str(out), "--calib", str(synth_data / "train" / "images"), "-o", str(int8),
+                    "--iters", "0", "--force", "--json")
+    assert quantized.returncode == 0, quantized.stderr
+    assert json.loads(quantized.stdout)["quantization"]["quantized_nodes"]["Gemm"] >= 2
+    with load_detector(int8, precision="int8") as file:
+        assert file.meta.extra["svd"]["ranks"] == {"3": 128} and file.meta.precision == "int8"
+        assert len(file(frames[:1])) == 1
+
 
 @pytest.mark.slow
 def test_auto_picks_the_smallest_passing_power_of_two(trained, synth_data, tmp_path):
