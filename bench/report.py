@@ -189,7 +189,7 @@ def cpu_backends(data: list[dict]) -> str:
 RENDER: dict[str, Callable] = {"budget_sweep": budget_sweep, "demo": demo, "serve": serve,
                                "tracking_accuracy": tracking_accuracy, "tracking_speed": tracking_speed,
                                "detect_every": detect_every, "svd_demo": svd_curve, "svd_mobilenet320": svd_curve,
-                               "cpu_backends": cpu_backends}
+                               "cpu_backends": cpu_backends, "cpu_resnet50": cpu_backends}
 
 
 def rendered(name: str) -> str:
