@@ -36,9 +36,11 @@ def test_int8_file_quantizes_the_weight_layers_only(int8_file, edge_onnx):
 
     path, printed = int8_file
     model = onnx.load(str(path))
-    convs = sum(n.op_type == "Conv" for n in onnx.load(str(edge_onnx)).graph.node)
+    fp32 = onnx.inliner.inline_local_functions(onnx.load(str(edge_onnx)))
+    convs, matmuls = (sum(n.op_type == kind for n in fp32.graph.node) for kind in ("Conv", "MatMul"))
     assert quantized_op_counts(model) == Counter({"Conv": convs, "Gemm": 3})  # every weight layer, nothing else
-    assert float_op_counts(model) == Counter({"MatMul": 6})  # RoI Align's separable interpolation stays float
+    # RoI Align's separable interpolation (two MatMuls per level it can reach) stays float
+    assert matmuls >= 2 and float_op_counts(model) == Counter({"MatMul": matmuls})
     meta = ModelMetadata.from_props({p.key: p.value for p in model.metadata_props})
     facts = meta.extra["quantization"]
     assert meta.precision == "int8" and facts == printed["quantization"]
