@@ -36,7 +36,9 @@ def test_int8_file_quantizes_the_weight_layers_only(int8_file, edge_onnx):
 
     path, printed = int8_file
     model = onnx.load(str(path))
-    fp32 = onnx.inliner.inline_local_functions(onnx.load(str(edge_onnx)))
+    from onnx.inliner import inline_local_functions
+
+    fp32 = inline_local_functions(onnx.load(str(edge_onnx)))
     convs, matmuls = (sum(n.op_type == kind for n in fp32.graph.node) for kind in ("Conv", "MatMul"))
     assert quantized_op_counts(model) == Counter({"Conv": convs, "Gemm": 3})  # every weight layer, nothing else
     # RoI Align's separable interpolation (two MatMuls per level it can reach) stays float
