@@ -24,11 +24,10 @@ from torch import nn
 from edgedet.data.coco import CocoData
 from edgedet.eager_detector import TorchDetector
 from edgedet.evaluation.coco_eval import evaluate
-from edgedet.export.accuracy_gate import GateResult
+from edgedet.export.accuracy_gate import GateResult, agreement_gate
 from edgedet.export.box_head_svd import SvdFacts, factor_box_head, head_layers, max_useful_rank
 from edgedet.export.int8_file import GateLimits
 from edgedet.export.onnx_export import ExportOptions, build_proto
-from edgedet.runtime.agreement import agreement
 from edgedet.runtime.atomic import PendingFile
 from edgedet.runtime.detector import Detector
 from edgedet.runtime.errors import EdgedetError
@@ -71,12 +70,12 @@ class _Judge:
             cand = float(evaluate(candidate, self.set.labelled, 4)["map50"])
             return GateResult("map50", self.reference_map, cand, self.limits.max_map_drop,
                               len(self.set.labelled.images))
-        share, total = agreement(candidate, self.reference, list(self.set.frames))
-        if not total:
+        result = agreement_gate(candidate, self.reference, list(self.set.frames), self.limits.min_agreement)
+        if not result.confident_detections:
             raise EdgedetError(f"the unfactored model finds no confident detection on the {len(self.set.frames)} "
                                "gate images, so agreement would judge nothing: give a labelled set, or images "
                                "like the deployment's")
-        return GateResult("agreement", 1.0, share, self.limits.min_agreement, len(self.set.frames), total)
+        return result
 
 
 def _eager(model: nn.Module, meta: ModelMetadata) -> TorchDetector:
