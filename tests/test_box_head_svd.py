@@ -146,3 +146,20 @@ def test_auto_picks_the_smallest_passing_power_of_two(trained, synth_data, tmp_p
     assert full - map50({name: rank}) <= 0.01 + 1e-9
     if rank > SMALLEST_AUTO_RANK:  # the next smaller candidate fails
         assert full - map50({name: rank // 2}) > 0.01
+
+
+def test_svd_composes_with_the_proposal_budget(trained, synth_data, tmp_path):
+    """A budgeted, factored file is exact against eager budgeted and factored the same way, and says both."""
+    from edgedet.runtime.loader import load_detector
+
+    out = tmp_path / "svd50.onnx"
+    result = cli("export", str(trained.best), "-o", str(out), "--svd-rank", "64", "--proposals", "20", "--data",
+                 str(synth_data), "--force", "--check", "--json")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["parity"]["ok"]
+    with load_detector(out) as file:
+        extra = file.meta.extra
+    assert extra["svd"]["ranks"] == {"3": 64} and int(extra["rpn_post_nms_top_n"]) == 20
+    checked = cli("check", str(out), "--weights", str(trained.best), "--json")
+    assert checked.returncode == 0, checked.stderr
+    assert json.loads(checked.stdout)["ok"]
