@@ -6,7 +6,8 @@ Each row is a new interpreter, so nothing is warm but what the row says: ``load`
 detections, ``process`` the whole ``edgedet run MODEL --source IMAGE --max-frames 1`` command's wall time
 (interpreter, imports, CLI and report included). Medians of ``--repeats`` runs.
 
-    python bench/cold_start.py --model runs/demo/model.onnx --image runs/demo/data/val/images/000000.jpg
+    python bench/cold_start.py --model runs/demo/model.onnx --image runs/demo/data/val/images/000000.jpg \
+        --json cold.json
 """
 
 from __future__ import annotations
@@ -21,6 +22,9 @@ import time
 from pathlib import Path
 
 import numpy as np
+import onnx
+
+from edgedet.runtime.model_metadata import ModelMetadata
 
 PROBE = """
 import json, sys, time
@@ -60,7 +64,12 @@ def main() -> None:
     ap.add_argument("--model", type=Path, required=True)
     ap.add_argument("--image", type=Path, required=True)
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--json", type=Path, help="write the rows here (bench/report.py renders them)")
     args = ap.parse_args()
+    rows = []
+    props = {p.key: p.value for p in onnx.load(str(args.model), load_external_data=False).metadata_props}
+    meta = ModelMetadata.from_props(props, str(args.model))
+    described = f"{meta.architecture} @ {meta.canvas[0]}x{meta.canvas[1]} ({meta.precision})"
     print(f"{'backend':<12} {'precision':<9} {'cache':<5} {'load s':>7} {'first s':>8} {'to result s':>11} "
           f"{'process s':>9}")
     for backend, precision in ROWS:
@@ -80,8 +89,14 @@ def main() -> None:
                         walls.append(process_wall(args.model, backend, precision, args.image, fresh))
             load = float(np.median([r["load_s"] for r in runs]))
             first = float(np.median([r["first_s"] for r in runs]))
+            wall = float(np.median(walls))
             print(f"{backend:<12} {precision:<9} {state:<5} {load:>7.2f} {first:>8.2f} {load + first:>11.2f} "
-                  f"{float(np.median(walls)):>9.2f}")
+                  f"{wall:>9.2f}")
+            rows.append({"model": described, "backend": backend, "precision": precision, "cache": state,
+                         "load_s": round(load, 3), "first_s": round(first, 3), "to_result_s": round(load + first, 3),
+                         "process_s": round(wall, 3), "repeats": args.repeats})
+    if args.json:
+        args.json.write_text(json.dumps(rows, indent=2))
 
 
 if __name__ == "__main__":

@@ -15,12 +15,14 @@ full-budget eager model.
 
 Models: ``mobilenet320`` (fasterrcnn_mobilenet_v3_large_320_fpn @ 320, seeded, 91 classes),
 ``mobilenet320-trained`` (the same architecture trained on the synthetic shapes at 320; trained once
-with ``edgedet train`` and cached under ~/.cache/edgedet/bench), ``resnet50`` (fasterrcnn_resnet50_fpn
-@ 800, seeded) and ``demo`` (a demo run's checkpoint and data).
+with ``edgedet train`` and cached under ~/.cache/edgedet/bench), ``mobilenet-fpn``
+(fasterrcnn_mobilenet_v3_large_fpn @ 800, seeded), ``resnet50`` (fasterrcnn_resnet50_fpn @ 800, seeded)
+and ``demo`` (a demo run's checkpoint and data). ``--svd`` rows run at every budget of the model.
 
     python bench/cpu_backends.py --models mobilenet320 mobilenet320-trained --json cpu.json
     python bench/cpu_backends.py --models demo --demo runs/demo
     python bench/cpu_backends.py --models resnet50 --iters 8
+    python bench/cpu_backends.py --models mobilenet-fpn --iters 12 --budget mobilenet-fpn=300
     python bench/cpu_backends.py --models mobilenet320-trained --svd mobilenet320-trained=fc6=256,fc7=256
 """
 
@@ -162,10 +164,13 @@ def photo_folder(canvas: tuple[int, int], folder: Path) -> Path:
     return folder
 
 
+SEEDED = {"mobilenet320": ("fasterrcnn_mobilenet_v3_large_320_fpn", 320),
+          "mobilenet-fpn": ("fasterrcnn_mobilenet_v3_large_fpn", 800), "resnet50": ("fasterrcnn_resnet50_fpn", 800)}
+
+
 def subject(name: str, args: argparse.Namespace, tmp: Path) -> Subject:
-    if name in ("mobilenet320", "resnet50"):
-        arch, side = (("fasterrcnn_mobilenet_v3_large_320_fpn", 320) if name == "mobilenet320"
-                      else ("fasterrcnn_resnet50_fpn", 800))
+    if name in SEEDED:
+        arch, side = SEEDED[name]
         model = seeded_model(arch, 91, (side, side), seed=0)
         names = ("__background__",) + tuple(f"c{i}" for i in range(1, 91))
         meta = ModelMetadata(arch, names, (side, side))
@@ -214,15 +219,16 @@ def measure(sub: Subject, args: argparse.Namespace, tmp: Path) -> list[dict]:
         rows[f"ours int8, openvino{tag}"] = load_detector(int8.path, backend="openvino", precision="int8", threads=t)
         rows[f"ours int8, openvino bf16 rest{tag}"] = load_detector(int8.path, backend="openvino", precision="bf16",
                                                                     threads=t)
-    if sub.name in args.svd:  # the box head factored (edgedet export --svd-rank), alone and under INT8
+    for proposals in budgets if sub.name in args.svd else []:  # the box head factored (export --svd-rank)
         spec = args.svd[sub.name]
-        factored = copy.deepcopy(sub.model)
+        tag = (f", {proposals} proposals" if proposals else "") + f", svd {spec}"
+        factored = budget_model(sub.model, proposals) if proposals else copy.deepcopy(sub.model)
         factor_box_head(factored, parse_ranks(spec))
-        svd = export_onnx(factored, sub.meta, tmp / f"{sub.name}.svd.onnx", ExportOptions(canvas, batch=None))
-        int8 = write_int8_model(svd, sub.calib, tmp / f"{sub.name}.svd.int8.onnx", subset=args.calib,
+        stem = f"{sub.name}{proposals or ''}.svd"
+        svd = export_onnx(factored, sub.meta, tmp / f"{stem}.onnx", ExportOptions(canvas, batch=None))
+        int8 = write_int8_model(svd, sub.calib, tmp / f"{stem}.int8.onnx", subset=args.calib,
                                 labelled=sub.val, limits=GateLimits(force=True), threads=t, iters=0)
-        gates[f"svd {spec}"] = int8.gate.as_dict()
-        tag = f", svd {spec}"
+        gates[f"svd {spec}" + (f" {proposals}" if proposals else "")] = int8.gate.as_dict()
         rows[f"ours, onnxruntime fp32{tag}"] = OnnxDetector(svd, threads=t, spin=False)
         rows[f"ours, openvino bf16{tag}"] = load_detector(svd, backend="openvino", precision="bf16", threads=t)
         rows[f"ours int8, openvino{tag}"] = load_detector(int8.path, backend="openvino", precision="int8", threads=t)
@@ -302,7 +308,7 @@ def parse_budgets(items: list[str]) -> dict[str, int]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--models", nargs="+", default=["mobilenet320", "mobilenet320-trained", "resnet50"],
-                    choices=["mobilenet320", "mobilenet320-trained", "resnet50", "demo"])
+                    choices=[*SEEDED, "mobilenet320-trained", "demo"])
     ap.add_argument("--demo", type=Path, default=Path("runs/demo"), help="A demo run's folder (for 'demo').")
     ap.add_argument("--iters", type=int, default=30)
     ap.add_argument("--warmup", type=int, default=3)

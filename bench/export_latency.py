@@ -132,7 +132,8 @@ def main() -> None:
           f"NonZero x{theirs_ops.get('NonZero', 0)}, Split x{theirs_ops.get('Split', 0)})")
     if args.json:
         args.json.write_text(json.dumps({"arch": args.arch, "imgsz": args.imgsz, "detections": n, "same": same,
-                                         "latency": report, "nodes": node_counts}, indent=2))
+                                         "iters": args.iters, "threads": args.threads, "latency": report,
+                                         "nodes": node_counts}, indent=2))
 
 
 if __name__ == "__main__":

@@ -67,6 +67,7 @@ def main() -> None:
                 report = compare_detectors(candidate, eager, images, batch=4)
         s = {k: v for k, v in report.summary().items() if k != "per_image"}
         s["export_s"] = round(export_s, 1)
+        s |= {"architecture": arch, "canvas": list(canvas), "backend": args.backend}
         results[label] = s
         print(f"[{args.backend}] {arch} @ {canvas[0]}x{canvas[1]}: ok={s['ok']} images={s['images']} "
               f"eager={s['reference_detections']} "
