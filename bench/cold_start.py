@@ -3,8 +3,10 @@
 
 Each row is a new interpreter, so nothing is warm but what the row says: ``load`` is opening the model
 (ONNX Runtime's session, or OpenVINO's read, conversion and compile), ``first`` the first frame's
-detections, ``process`` the whole ``edgedet run MODEL --source IMAGE --max-frames 1`` command's wall time
-(interpreter, imports, CLI and report included). Medians of ``--repeats`` runs.
+detections, ``launch`` the time from starting the interpreter to those detections (interpreter,
+imports of the runtime, load and first frame: what a Python service restarting pays), ``process``
+the whole ``edgedet run MODEL --source IMAGE --max-frames 1`` command's wall time (interpreter,
+imports, CLI, report and exit included). Medians of ``--repeats`` runs.
 
     python bench/cold_start.py --model runs/demo/model.onnx --image runs/demo/data/val/images/000000.jpg \
         --json cold.json
@@ -29,6 +31,7 @@ from edgedet.runtime.model_metadata import ModelMetadata
 PROBE = """
 import json, sys, time
 t0 = time.perf_counter()
+launched = float(sys.argv[5])
 from edgedet.runtime.images import read_rgb
 from edgedet.runtime.loader import load_detector
 image = read_rgb(sys.argv[4])
@@ -37,7 +40,7 @@ det = load_detector(sys.argv[1], backend=sys.argv[2], precision=sys.argv[3])
 t2 = time.perf_counter()
 det([image])
 t3 = time.perf_counter()
-print(json.dumps({"load_s": t2 - t1, "first_s": t3 - t2}))
+print(json.dumps({"load_s": t2 - t1, "first_s": t3 - t2, "launch_s": time.time() - launched}))
 """
 
 ROWS = [("onnxruntime", "fp32"), ("openvino", "fp32"), ("openvino", "bf16")]
@@ -45,7 +48,8 @@ ROWS = [("onnxruntime", "fp32"), ("openvino", "fp32"), ("openvino", "bf16")]
 
 def probe(model: Path, backend: str, precision: str, image: Path, cache: Path) -> dict:
     env = {**os.environ, "EDGEDET_CACHE": str(cache)}
-    r = subprocess.run([sys.executable, "-c", PROBE, str(model), backend, precision, str(image)], env=env,
+    r = subprocess.run([sys.executable, "-c", PROBE, str(model), backend, precision, str(image), repr(time.time())],
+                       env=env,
                        capture_output=True, text=True, check=True)
     return json.loads(r.stdout.strip().splitlines()[-1])
 
@@ -71,7 +75,7 @@ def main() -> None:
     meta = ModelMetadata.from_props(props, str(args.model))
     described = f"{meta.architecture} @ {meta.canvas[0]}x{meta.canvas[1]} ({meta.precision})"
     print(f"{'backend':<12} {'precision':<9} {'cache':<5} {'load s':>7} {'first s':>8} {'to result s':>11} "
-          f"{'process s':>9}")
+          f"{'launch s':>8} {'process s':>9}")
     for backend, precision in ROWS:
         caches = ["cold", "warm"] if backend == "openvino" else ["-"]
         for state in caches:
@@ -89,11 +93,13 @@ def main() -> None:
                         walls.append(process_wall(args.model, backend, precision, args.image, fresh))
             load = float(np.median([r["load_s"] for r in runs]))
             first = float(np.median([r["first_s"] for r in runs]))
+            launch = float(np.median([r["launch_s"] for r in runs]))
             wall = float(np.median(walls))
             print(f"{backend:<12} {precision:<9} {state:<5} {load:>7.2f} {first:>8.2f} {load + first:>11.2f} "
-                  f"{wall:>9.2f}")
+                  f"{launch:>8.2f} {wall:>9.2f}")
             rows.append({"model": described, "backend": backend, "precision": precision, "cache": state,
                          "load_s": round(load, 3), "first_s": round(first, 3), "to_result_s": round(load + first, 3),
+                         "launch_to_result_s": round(launch, 3),
                          "process_s": round(wall, 3), "repeats": args.repeats})
     if args.json:
         args.json.write_text(json.dumps(rows, indent=2))

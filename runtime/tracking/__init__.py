@@ -33,6 +33,8 @@ def make_tracker(name: str, **params: Any) -> Tracker:
     if unknown:
         raise EdgedetError(f"tracker '{name}' has no parameter '{unknown[0]}': its parameters are "
                            f"{', '.join(accepted)}")
+    import scipy.optimize  # noqa: F401  (association's solver: loaded with a tracker, not by its first frame)
+
     try:
         return TRACKERS[name](**params)
     except (TypeError, ValueError) as exc:

@@ -5,7 +5,6 @@ threshold refused, as every tracker of the SORT family does."""
 from __future__ import annotations
 
 import numpy as np
-from scipy.optimize import linear_sum_assignment
 
 
 def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -30,6 +29,10 @@ def assign(score: np.ndarray, minimum: float) -> tuple[np.ndarray, np.ndarray, n
     rows, cols = score.shape
     if not rows or not cols:
         return np.zeros((0, 2), np.int64), np.arange(rows), np.arange(cols)
+    # imported here: scipy.optimize costs ~0.5 s to import, which every `edgedet run` paid at start-up
+    # (the engine imports the trackers) though only a run with --track ever assigns
+    from scipy.optimize import linear_sum_assignment
+
     r, c = linear_sum_assignment(score, maximize=True)
     keep = score[r, c] >= minimum
     pairs = np.stack([r[keep], c[keep]], axis=1).astype(np.int64)
