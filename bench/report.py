@@ -186,10 +186,51 @@ def cpu_backends(data: list[dict]) -> str:
                  rows) + ("\n\n" + "\n".join(lines) if lines else "")
 
 
+def export_latency(data: dict) -> str:
+    """Our file against torchvision's own export (and eager), timed side by side and each alone."""
+    side, alone = (data["latency"][k] for k in ("side by side (interleaved, no spinning)",
+                                                "each alone (default session settings)"))
+    rows = []
+    for title, runs in (("side by side", side), ("alone", alone)):
+        p50 = {r["name"]: r["p50_ms"] for r in runs}
+        ours, theirs = p50["ours (onnxruntime)"], p50["torchvision export (onnxruntime)"]
+        eager = p50.get("eager torchvision")
+        rows.append([f"`{data['arch']}` @ {data['imgsz']}, {title}", f"{_ms(ours)} ms", f"{_ms(theirs)} ms",
+                     f"**{theirs / ours:.2f}×**", f"{_ms(eager)} ms" if eager else "",
+                     f"{data['nodes']['ours']} / {data['nodes']['torchvision']}" if title == "side by side" else "",
+                     ("yes" if data["same"] else "**no**") if title == "side by side" else ""])
+    return (table(["model @ canvas", "ours p50", "torchvision export p50", "theirs / ours", "eager p50 (alone)",
+                   "nodes ours / theirs", "same detections"], rows)
+            + f"\n\n{data['detections']} detections, {data['iters']} runs per timing, {data['threads']} threads.")
+
+
+def parity_all(data: dict) -> str:
+    """Every architecture's file against eager torchvision, batch 1 and batch 4."""
+    rows = [[f"`{s['architecture']}` @ {s['canvas'][0]}", str(s["reference_detections"]), str(s["matched"]),
+             f"{s['missing']} / {s['extra']}", f"{s['iou_min']:.5f}", f"{s['score_diff_max']:.1e}",
+             f"yes ({s['batch_max_diff']:.1f})" if s["batch_consistent"] else "**no**"] for s in data.values()]
+    backend = next(iter(data.values()))["backend"]
+    return (f"{backend}:\n\n" + table(["architecture @ canvas", "eager detections", "matched", "missing / extra",
+                                         "min IoU", "max \\|Δscore\\|", "batch 4 == batch 1"], rows))
+
+
+def cold_start(data: list[dict]) -> str:
+    """Fresh process to first detections; OpenVINO's cache cold (empty) or warm (a first start's entry)."""
+    models = sorted({r["model"] for r in data})
+    rows = [[r["backend"], r["precision"], r["cache"], f"{r['load_s']:.2f}", f"{r['first_s']:.2f}",
+             f"**{r['to_result_s']:.2f}**", f"{r['launch_to_result_s']:.2f}", f"{r['process_s']:.2f}"] for r in data]
+    return (f"{', '.join(models)}, medians of {data[0]['repeats']} fresh processes each:\n\n"
+            + table(["backend", "precision", "model cache", "load s", "first frame s", "to first result s",
+                     "from launch s", "whole `edgedet run` s"], rows))
+
+
 RENDER: dict[str, Callable] = {"budget_sweep": budget_sweep, "demo": demo, "serve": serve,
                                "tracking_accuracy": tracking_accuracy, "tracking_speed": tracking_speed,
                                "detect_every": detect_every, "svd_demo": svd_curve, "svd_mobilenet320": svd_curve,
-                               "cpu_backends": cpu_backends, "cpu_resnet50": cpu_backends}
+                               "cpu_backends": cpu_backends, "cpu_resnet50": cpu_backends,
+                               "cpu_mobilenet_fpn": cpu_backends, "cold_start": cold_start,
+                               "export_mobilenet320": export_latency, "export_resnet50": export_latency,
+                               "parity_onnxruntime": parity_all, "parity_openvino": parity_all}
 
 
 def rendered(name: str) -> str:

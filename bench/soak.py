@@ -90,6 +90,7 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--jsonl", default="/dev/null")
     ap.add_argument("--curve", help="write every RSS sample here (JSON)")
+    ap.add_argument("--json", type=Path, help="write the result here too (bench/report.py reads it)")
     args = ap.parse_args()
     if bool(args.rtsp) == bool(args.video):
         ap.error("give a video file or --rtsp")
@@ -138,6 +139,8 @@ def main() -> None:
         Path(args.curve).write_text(json.dumps([{"s": round(t - t0, 1), "rss_mb": round(r, 2), "frames": f,
                                                   "outages": o} for t, r, f, o in samples]))
     print(json.dumps(result, indent=2))
+    if args.json:
+        args.json.write_text(json.dumps(result, indent=2))
 
 
 if __name__ == "__main__":
