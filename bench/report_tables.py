@@ -4,6 +4,7 @@ which renderer draws which table; ``bench/report.py`` adds, renders and checks t
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable
 
@@ -256,7 +257,7 @@ def soak(data: dict) -> str:
     minutes = list(data["rss_mb_by_minute"].items())
     if len(minutes) < 3:
         return head
-    per = -(-len(minutes) // -(-len(minutes) // 12))  # rows of at most 12 minutes, as even as they come
+    per = math.ceil(len(minutes) / math.ceil(len(minutes) / 12))  # rows of at most 12 minutes, evened out
     chunks = [minutes[i:i + per] for i in range(0, len(minutes), per)]
     return head + "\n\n" + "\n\n".join(table(["minute", *(m for m, _ in c)], [["RSS MB", *(f"{v:.1f}" for _, v in c)]])
                                          for c in chunks)
