@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 import re
+import statistics
 from collections.abc import Callable
 
 
@@ -57,8 +58,6 @@ def tracking_speed(data: list[dict]) -> str:
 
 
 def detect_every(data: list[dict]) -> str:
-    import statistics
-
     ns = list(dict.fromkeys(r["detect_every"] for r in data))
     fps = {n: statistics.median(r["fps"] for r in data if r["detect_every"] == n) for n in ns}
     first = {n: next(r for r in data if r["detect_every"] == n) for n in ns}  # the scores do not vary by round
@@ -207,8 +206,6 @@ def cold_start(data: list[dict]) -> str:
 
 
 def _spread(runs: list[dict], key: str = "aggregate_fps") -> str:
-    import statistics
-
     values = [r[key] for r in runs]
     return f"{statistics.median(values):.1f} ({min(values):.1f}–{max(values):.1f})"
 

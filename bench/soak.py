@@ -138,9 +138,10 @@ def main() -> None:
     if args.curve:
         Path(args.curve).write_text(json.dumps([{"s": round(t - t0, 1), "rss_mb": round(r, 2), "frames": f,
                                                   "outages": o} for t, r, f, o in samples]))
-    print(json.dumps(result, indent=2))
+    text = json.dumps(result, indent=2)
+    print(text)
     if args.json:
-        args.json.write_text(json.dumps(result, indent=2))
+        args.json.write_text(text)
 
 
 if __name__ == "__main__":
