@@ -23,7 +23,14 @@ def serve(data: dict) -> str:
     return (table(["concurrency", "req/s", "p50 ms", "p99 ms", "errors", "server RSS MB", "req/s below profile",
                    "p50 / profile's"], rows)
             + f"\n\nProfile: {p['fps']:.1f} images/s, end-to-end p50 {p['p50_ms']:.1f} ms (median of {len(p['runs'])} "
-            "runs between the levels).")
+            "runs between the levels)." + _bodies(data.get("bodies")))
+
+
+def _bodies(b: dict | None) -> str:
+    if b is None:
+        return ""
+    made = f", encoded from {'/'.join(b['encoded_from'])} at quality {b['quality']}" if b["encoded_from"] else ""
+    return f" Request bodies: {b['format']}, {b['mean_kb']:.1f} KB on average{made}."
 
 
 def tracking_accuracy(data: list[dict]) -> str:

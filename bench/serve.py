@@ -3,7 +3,8 @@
 The server runs as a user runs it (``edgedet serve MODEL``, its own process, its own threads); a real HTTP
 load generator (aiohttp's client: a third of httpx's CPU per request, 0.3 against 1.0 ms measured on
 ``/healthz``, and the client shares the server's cores) keeps ``c`` requests in flight for ``--seconds`` at
-each concurrency, posting the images round-robin as raw JPEG bodies. Between the load levels, with the
+each concurrency, posting the images round-robin as raw JPEG bodies (images in other formats, such as the
+demo's PNG val set, encoded first at ``--jpeg-quality``). Between the load levels, with the
 server idle, this process profiles the same file on the same images (``edgedet profile``'s
 ``profile_stages``, batch 1, the same thread count): the baseline's throughput and end-to-end p50. The table
 gives, per concurrency, requests/s, p50/p99 latency, errors, the server's RSS before and after, and the
@@ -28,12 +29,26 @@ import time
 from pathlib import Path
 
 import aiohttp
+import cv2
 import httpx
 import numpy as np
 
 from edgedet.runtime.images import list_images, read_rgb
 from edgedet.runtime.onnx_detector import OnnxDetector
 from edgedet.runtime.profiling import profile_stages
+
+
+def jpeg_body(path: Path, quality: int) -> bytes:
+    """A JPEG file's bytes as they are; any other image (the demo's val set is PNG) encoded as a JPEG, as a
+    camera or a client would send it."""
+    data = path.read_bytes()
+    if data[:3] == b"\xff\xd8\xff":
+        return data
+    bgr = cv2.cvtColor(read_rgb(path), cv2.COLOR_RGB2BGR)
+    ok, encoded = cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, quality])
+    if not ok:
+        raise SystemExit(f"cannot encode {path} as JPEG")
+    return encoded.tobytes()
 
 
 def free_port() -> int:
@@ -115,19 +130,23 @@ def baseline(model: Path, frames: list[np.ndarray], threads: int | None, iters: 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--model", type=Path, required=True)
-    ap.add_argument("--images", required=True, help="JPEG files (folder or glob): the request bodies")
+    ap.add_argument("--images", required=True, help="Images (folder or glob): the request bodies, as JPEG")
     ap.add_argument("--concurrency", type=int, nargs="+", default=[1, 4, 16])
     ap.add_argument("--seconds", type=float, default=30.0)
     ap.add_argument("--threads", type=int, default=None, help="Inference threads, server and profile alike")
     ap.add_argument("--profile-iters", type=int, default=100)
     ap.add_argument("--json", type=Path, default=None)
+    ap.add_argument("--jpeg-quality", type=int, default=95,
+                    help="Quality of the JPEG bodies made from images that are not JPEG files already")
     args = ap.parse_args()
 
     paths = list_images(args.images)[:16]
     if not paths:
         raise SystemExit(f"no images at {args.images}")
-    bodies = [p.read_bytes() for p in paths]
-    frames = [read_rgb(p) for p in paths]
+    bodies = [jpeg_body(p, args.jpeg_quality) for p in paths]
+    # the profile's frames are the pixels the server decodes from those bodies, so both run the same images
+    frames = [cv2.cvtColor(cv2.imdecode(np.frombuffer(b, np.uint8), cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+              for b in bodies]
     proc, base = start_server(args.model, args.threads)
     rows, profiles = [], []
     try:
@@ -154,8 +173,11 @@ def main() -> None:
               f"{r['rss_before_mb']:>6.0f}->{r['rss_after_mb']:<6.0f} {r['overhead_pct']:>7.1f}% "
               f"{r['p50_vs_profile']:>7.2f}x")
     if args.json:
-        args.json.write_text(json.dumps({"profile": {"fps": fps, "p50_ms": p50, "runs": profiles}, "rows": rows},
-                                        indent=2))
+        made_from = sorted({p.suffix.lstrip(".").upper() for p, b in zip(paths, bodies) if b != p.read_bytes()})
+        body = {"format": "JPEG", "quality": args.jpeg_quality if made_from else None, "encoded_from": made_from,
+                "mean_kb": round(sum(map(len, bodies)) / len(bodies) / 1024, 1)}
+        args.json.write_text(json.dumps({"profile": {"fps": fps, "p50_ms": p50, "runs": profiles}, "rows": rows,
+                                         "bodies": body}, indent=2))
 
 
 if __name__ == "__main__":
