@@ -274,7 +274,7 @@ def _lineage_ms(row: dict) -> str:
     parts = [row.get(k) for k in ("s_proposals", "s_features", "s_head")]
     if all(v is not None for v in parts) and sum(1 for v in parts if v) > 1:
         return f"{1e3 * total:.0f} = " + " + ".join(f"{1e3 * v:.0f}" for v in parts)
-    if "s_proposals" in row and row["method"] == "selective_search":
+    if row["method"] == "selective_search":
         return f"{1e3 * total:.0f} (proposals)"
     return f"{1e3 * total:.0f} (one network)"
 

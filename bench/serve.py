@@ -36,12 +36,13 @@ import numpy as np
 from edgedet.runtime.images import list_images, read_rgb
 from edgedet.runtime.onnx_detector import OnnxDetector
 from edgedet.runtime.profiling import profile_stages
+from edgedet.runtime.serve.app import ServeSettings
+from edgedet.runtime.serve.upload import decode
 
 
-def jpeg_body(path: Path, quality: int) -> bytes:
-    """A JPEG file's bytes as they are; any other image (the demo's val set is PNG) encoded as a JPEG, as a
-    camera or a client would send it."""
-    data = path.read_bytes()
+def jpeg_body(path: Path, data: bytes, quality: int) -> bytes:
+    """A JPEG file's bytes (``data``, read from ``path``) as they are; any other image (the demo's val set is
+    PNG) encoded as a JPEG, as a camera or a client would send it."""
     if data[:3] == b"\xff\xd8\xff":
         return data
     bgr = cv2.cvtColor(read_rgb(path), cv2.COLOR_RGB2BGR)
@@ -143,10 +144,12 @@ def main() -> None:
     paths = list_images(args.images)[:16]
     if not paths:
         raise SystemExit(f"no images at {args.images}")
-    bodies = [jpeg_body(p, args.jpeg_quality) for p in paths]
-    # the profile's frames are the pixels the server decodes from those bodies, so both run the same images
-    frames = [cv2.cvtColor(cv2.imdecode(np.frombuffer(b, np.uint8), cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
-              for b in bodies]
+    files = [p.read_bytes() for p in paths]
+    bodies = [jpeg_body(p, data, args.jpeg_quality) for p, data in zip(paths, files)]
+    made_from = sorted({p.suffix.lstrip(".").upper() for p, data, b in zip(paths, files, bodies) if b is not data})
+    # the profile's frames are the pixels the server decodes from those bodies (its own decoder), so both
+    # run the same images
+    frames = [decode(p.name, b, ServeSettings().max_pixels).image for p, b in zip(paths, bodies)]
     proc, base = start_server(args.model, args.threads)
     rows, profiles = [], []
     try:
@@ -173,7 +176,6 @@ def main() -> None:
               f"{r['rss_before_mb']:>6.0f}->{r['rss_after_mb']:<6.0f} {r['overhead_pct']:>7.1f}% "
               f"{r['p50_vs_profile']:>7.2f}x")
     if args.json:
-        made_from = sorted({p.suffix.lstrip(".").upper() for p, b in zip(paths, bodies) if b != p.read_bytes()})
         body = {"format": "JPEG", "quality": args.jpeg_quality if made_from else None, "encoded_from": made_from,
                 "mean_kb": round(sum(map(len, bodies)) / len(bodies) / 1024, 1)}
         args.json.write_text(json.dumps({"profile": {"fps": fps, "p50_ms": p50, "runs": profiles}, "rows": rows,
