@@ -212,7 +212,7 @@ class ClusterRun:
         self.by_name = {s.name: s for s in self.streams}
         for stream in self.streams:
             if stream.analytics is None:
-                stream.analytics = Analytics.for_source(opts.lines, opts.zones, stream.name)
+                stream.analytics = Analytics.for_source(opts.lines, opts.zones, stream.name, opts.count_after)
         self.on_event = on_event
         self.model_ref = ray.put(model.files())
         self.model = model

@@ -42,7 +42,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from edgedet.runtime.analytics import Analytics, LineSpec, ZoneSpec
+from edgedet.runtime.analytics import CONFIRM_FRAMES, Analytics, LineSpec, ZoneSpec
 from edgedet.runtime.captures import ARRIVAL
 from edgedet.runtime.detections import Detections
 from edgedet.runtime.detector import Detector
@@ -81,6 +81,7 @@ class StreamOptions:
     track: TrackerSpec | None = None  # every stream's own tracker, made from this
     lines: tuple[LineSpec, ...] = ()  # counting lines (of every stream, or of the one they name)
     zones: tuple[ZoneSpec, ...] = ()  # zones, likewise
+    count_after: int = CONFIRM_FRAMES  # frames on a line's or zone's new side before a change counts
     detect_every: int = 1  # with a tracker: detect on one frame of a stream in N, its tracks carry the others
     # with a tracker: detections of any labels overlapping by more than this IoU are one object (the
     # highest-scoring kept), so a per-class detector's two labels for one object do not become two tracks
@@ -389,7 +390,7 @@ def _prepare(stream: Stream, opts: StreamOptions) -> None:
     if opts.track is not None and stream.tracker is None:
         stream.tracker = opts.track.make()
     if stream.analytics is None:
-        stream.analytics = Analytics.for_source(opts.lines, opts.zones, stream.name)
+        stream.analytics = Analytics.for_source(opts.lines, opts.zones, stream.name, opts.count_after)
 
 
 def _change(roster: Roster, opts: StreamOptions, active: list[Stream], everyone: list[Stream],

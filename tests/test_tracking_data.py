@@ -65,15 +65,16 @@ def test_ground_truth_is_motchallenge_and_varied(sequences):
 
 
 def test_true_counts_agree_with_the_runtime_analytics_on_the_true_boxes(sequences):
-    """The runtime's line and zone analytics (no margin), fed each frame's true boxes with their true ids,
-    find exactly the crossings and entries the generator wrote."""
+    """The runtime's line and zone analytics (their default margin and confirmation, which the generator's
+    truth uses), fed each frame's true boxes with their true ids, find exactly the crossings and entries,
+    on the frames, that the generator wrote."""
     crossings = entries = 0
     for folder in sequences:
         truth = json.loads((folder / "analytics.json").read_text())
         rows = gt_rows(folder)
         lines = [LineSpec(ln["name"], tuple(tuple(p) for p in ln["points"])) for ln in truth["lines"]]
         zones = [ZoneSpec(z["name"], tuple(tuple(p) for p in z["polygon"])) for z in truth["zones"]]
-        analytics = Analytics(lines, zones, margin=0.0)
+        analytics = Analytics(lines, zones)  # its defaults: the margin, and a change of side confirmed over frames
         names = ("__background__", *truth["classes"])
         events = []
         for f in range(1, 121):
@@ -152,6 +153,13 @@ def test_eval_tracks_end_to_end(edge_onnx, sequences, trackeval_python, tmp_path
         assert result["frames"] == 3 * 120 and result["sequences"] == [f.name for f in sequences]
         assert len(result["counts"]) == 3 * 3  # two lines and a zone per sequence
         assert result["lines_exact"] == sum(c["exact"] for c in result["counts"] if c["kind"] == "line") / 6
+        for c in result["counts"]:  # errors: counted against true, label by label
+            cells = [(k, label) for part in (c["counted"], c["truth"]) for k in part for label in part[k]]
+            assert c["errors"] == sum(abs(c["counted"].get(k, {}).get(lb, 0) - c["truth"].get(k, {}).get(lb, 0))
+                                      for k, lb in set(cells))
+            assert (c["errors"] == 0) == c["exact"]
+        assert result["count_errors"]["line"]["errors"] == sum(c["errors"] for c in result["counts"]
+                                                               if c["kind"] == "line")
     assert runs[1]["metrics"] != runs[2]["metrics"]
     bad = cli("eval-tracks", edge_onnx, "--data", tmp_path, "--metrics-env", env_folder)
     assert bad.returncode == 2 and "no sequence in" in bad.stderr

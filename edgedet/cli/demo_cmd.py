@@ -15,7 +15,7 @@ def demo(
     out: Path = typer.Option(Path("runs/demo"), "--out", "-o", help="Folder for data, run, model and report."),
     images: int = typer.Option(1200, "--count", min=20, help="Synthetic images (train + val)."),
     epochs: int | None = typer.Option(None, min=1, help="Training epochs (default: 6 for detection, 4 for "
-                                      "keypoints, each about five minutes here)."),
+                                      "keypoints; either demo takes a few minutes on a 2-core CPU)."),
     seed: int = typer.Option(0, help="Random seed: the same seed, the same data, model and figures."),
     task: Task = typer.Option(Task.detection, help="detection: shapes and Faster R-CNN; keypoints: stick figures "
                               "and Keypoint R-CNN (OKS mAP, joints in the file, skeletons in the video)."),

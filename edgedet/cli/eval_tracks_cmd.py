@@ -9,7 +9,9 @@ import typer
 
 from edgedet.cli.console import console, emit_json, progress_bar
 from edgedet.cli.options import (
+    COUNT_AFTER,
     BackendOption,
+    CountAfter,
     JsonOut,
     ModelFile,
     PrecisionOption,
@@ -32,6 +34,7 @@ def eval_tracks(
     conf: float = typer.Option(0.25, min=0.0, max=1.0, help="Minimum score of the detections tracked."),
     detect_every: int = typer.Option(1, "--detect-every", min=1, max=100, metavar="N",
                                      help="Detect on one frame in N, the tracker carries the others (as in run)."),
+    count_after: CountAfter = COUNT_AFTER,
     metrics_env: Path | None = typer.Option(None, "--metrics-env", help="Folder for TrackEval's own environment "
                                             "(default ~/.cache/edgedet/envs; made on first use)."),
     backend: BackendOption = Backend.auto,
@@ -67,7 +70,8 @@ def eval_tracks(
                        spin=False) as detector:
         with progress_bar(transient=True) as bar:
             task = bar.add_task("tracking", total=len(sequences), status="")
-            result = evaluate_tracking(detector, sequences, spec, conf, StreamOptions(detect_every=detect_every),
+            result = evaluate_tracking(detector, sequences, spec, conf, StreamOptions(detect_every=detect_every,
+                                                                                       count_after=count_after),
                                        env=env,
                                        progress=lambda name: bar.update(task, advance=1, status=name))
     table = Table(title=f"{model.name} + {spec.name} on {len(sequences)} sequences ({result.frames} frames, "
@@ -81,7 +85,9 @@ def eval_tracks(
         table.add_row(label, f"{m.hota:.3f}", f"{m.mota:.3f}", f"{m.idf1:.3f}", str(m.id_switches),
                       str(m.fragmentations), counts)
     console.print(table)
-    console.print(f"line counts exact on {result.lines_exact:.0%} of (sequence, line) pairs, zone entries on "
-                  f"{result.zones_exact:.0%} of (sequence, zone) pairs")
+    (line_errors, line_true), (zone_errors, zone_true) = result.count_errors("line"), result.count_errors("zone")
+    console.print(f"line counts exact on {result.lines_exact:.0%} of (sequence, line) pairs ({line_errors} off in "
+                  f"{line_true} true crossings), zone entries on {result.zones_exact:.0%} of (sequence, zone) pairs "
+                  f"({zone_errors} off in {zone_true})")
     if json_out:
         emit_json(result.to_json())

@@ -35,6 +35,12 @@ TrackParams = Annotated[list[str] | None, typer.Option(
     "class_agnostic=true; see docs/tracking.md.")]
 
 
+COUNT_AFTER = 3  # edgedet.runtime.analytics.CONFIRM_FRAMES, spelled out like TrackerName; a test keeps them equal
+CountAfter = Annotated[int, typer.Option(
+    "--count-after", min=1, max=100, metavar="N", help="Frames a track must stay on a line's or zone's new "
+    "side before its crossing, entry or exit counts (1: at once); against a half-hidden box's flicker.")]
+
+
 def parse_canvas(text: str | None) -> tuple[int, int] | None:
     """'320' -> (320, 320); '480,640' or '480x640' -> (480, 640); each side a positive multiple of 32."""
     if text is None:

@@ -13,7 +13,9 @@ import typer
 
 from edgedet.cli.console import console, emit_json
 from edgedet.cli.options import (
+    COUNT_AFTER,
     BackendOption,
+    CountAfter,
     JsonOut,
     ModelFile,
     PrecisionOption,
@@ -137,6 +139,7 @@ def run(
     zone: list[str] | None = typer.Option(None, "--zone", metavar="[SOURCE:]NAME=X1,Y1,X2,Y2,X3,Y3,...",
                                           help="Watch this polygon: occupancy, entries, exits, dwell time "
                                           "(repeatable, like --line)."),
+    count_after: CountAfter = COUNT_AFTER,
     ray: str | None = typer.Option(None, "--ray", metavar="ADDRESS", help="Spread the sources over a Ray "
                                    "cluster: 'auto' (running), 'local' (start one) or HOST:PORT (extra 'cluster')."),
     workers: int | None = typer.Option(None, "--workers", min=1, help="With --ray: worker processes, each "
@@ -209,7 +212,7 @@ def run(
         keep_library_logs()
     live = LiveOptions(rtsp_transport.value, stall_timeout, give_up_after)
     options = StreamOptions(conf, wanted, duration, max_frames, parallel=parallel, track=spec, lines=lines,
-                            zones=zones, detect_every=detect_every, live=live)
+                            zones=zones, count_after=count_after, detect_every=detect_every, live=live)
     if workers and not ray:
         raise EdgedetError("--workers spreads sources over a Ray cluster: give --ray too")
     if show:

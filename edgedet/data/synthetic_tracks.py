@@ -12,8 +12,10 @@ order) and behind a static pillar. Beside the video:
 
 A box is the whole shape's extent clipped to the frame, ``visibility`` the share of its pixels in view (0
 behind the block). The truth of the analytics is geometry on the true path of each object's reference point
-(its box's bottom centre, as the runtime's analytics use): a crossing is a step between two frames whose ends
-lie on opposite sides of a line and which meets the segment; an entry a step from outside the zone to inside.
+(its box's bottom centre, as the runtime's analytics use) with the runtime's rule: a crossing is a change of
+side, each side decided more than ``MARGIN`` pixels from the line, whose step meets the segment, told once
+the object has been ``CONFIRM`` decided frames on the new side; an entry a change from outside the zone to
+inside, decided and told likewise.
 The same seed writes the same bytes.
 """
 
@@ -30,10 +32,16 @@ import cv2
 import numpy as np
 
 from edgedet.data.synthetic import CLASSES, _draw, render_background
+from edgedet.runtime.analytics import CONFIRM_FRAMES, MARGIN_PX
 from edgedet.runtime.atomic import PendingFile, write_json, write_text
 from edgedet.runtime.errors import EdgedetError
 
 OBJECTS_PER_100_FRAMES = 6
+# The truth is the runtime's counting rule applied to the true path, at its defaults: a side decided only
+# more than MARGIN_PX pixels from a line or a zone's edge (with no margin, an object grazing a zone's corner
+# by half a pixel "enters" it, which no detector's boxes, a pixel or two off, can reproduce: the truth would
+# count a coin flip), a change of side told once CONFIRM_FRAMES decided frames on the new side.
+MARGIN, CONFIRM = MARGIN_PX, CONFIRM_FRAMES
 
 
 @dataclass
@@ -186,11 +194,12 @@ def write_sequence(folder: Path, seed: int, index: int, frames: int, size: int, 
 
 
 def _truth(movers: list[_Mover], anchors: dict[int, list[tuple[int, np.ndarray]]], lines: list[dict],
-           zones: list[dict]) -> dict:
+           zones: list[dict], margin: float = MARGIN, confirm: int = CONFIRM) -> dict:
     """The true crossings and entries, from each object's box bottom centre (its whole box, clipped to the
-    frame: what the detector's box is when nothing hides it) over the frames it is in view. A point exactly
-    on a line or a zone's edge decides nothing: a crossing is a change of side since the last point off the
-    line whose step meets the segment; an entry a change from outside to inside."""
+    frame: what the detector's box is when nothing hides it) over the frames it is in view. A point within
+    ``margin`` pixels of a line or a zone's edge decides nothing; a crossing is a change of side since the
+    last point decided whose step meets the segment, an entry a change from outside to inside, each once
+    the object has been ``confirm`` decided frames on its new side (the frame it is told on)."""
     for line in lines:
         line["crossings"] = []
     for zone in zones:
@@ -198,25 +207,44 @@ def _truth(movers: list[_Mover], anchors: dict[int, list[tuple[int, np.ndarray]]
     for i, m in enumerate(movers):
         for line in lines:
             a, b = (np.array(pt, np.float64) for pt in line["points"])
+            length = float(np.hypot(*(b - a)))
             last: tuple[float, np.ndarray] | None = None  # the side and point last decided
+            towards, frames_there = 0.0, 0  # the other side being confirmed, decided frames on it
             for f, q in anchors[i]:
-                side = float(np.sign(_cross(a, b, q)))
-                if side == 0:
+                dist = _cross(a, b, q) / length
+                if abs(dist) <= margin:
                     continue
-                if last is not None and last[0] != side and _cross(last[1], q, a) * _cross(last[1], q, b) <= 0:
+                side = float(np.sign(dist))
+                if last is None or last[0] == side:
+                    last, towards = (side, q), 0.0
+                    continue
+                if towards != side:
+                    if _cross(last[1], q, a) * _cross(last[1], q, b) > 0:  # beside the segment, not through it
+                        last = (side, q)
+                        continue
+                    towards, frames_there = side, 0
+                frames_there += 1
+                if frames_there == confirm:
                     line["crossings"].append({"id": i + 1, "frame": f + 1, "label": CLASSES[m.kind],
                                               "direction": "in" if side > 0 else "out"})
-                last = (side, q)
+                    last, towards = (side, q), 0.0
         for zone in zones:
             contour = np.array(zone["polygon"], np.float32).reshape(-1, 1, 2)
             was_inside: bool | None = None
+            frames_there = 0
             for f, q in anchors[i]:
-                where = cv2.pointPolygonTest(contour, (float(q[0]), float(q[1])), False)
-                if where == 0:
+                depth = cv2.pointPolygonTest(contour, (float(q[0]), float(q[1])), True)
+                if abs(depth) <= margin:
                     continue
-                if was_inside is False and where > 0:
-                    zone["entries"].append({"id": i + 1, "frame": f + 1, "label": CLASSES[m.kind]})
-                was_inside = where > 0
+                inside = depth > 0
+                if was_inside is None or inside == was_inside:
+                    was_inside, frames_there = inside, 0
+                    continue
+                frames_there += 1
+                if frames_there == confirm:
+                    if inside:
+                        zone["entries"].append({"id": i + 1, "frame": f + 1, "label": CLASSES[m.kind]})
+                    was_inside, frames_there = inside, 0
     return {"lines": lines, "zones": zones}
 
 

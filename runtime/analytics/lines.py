@@ -4,7 +4,8 @@
 A track's side of the line is decided only when its reference point is more than ``margin`` pixels from the
 line, so a box that jitters on the line is not counted again and again. A crossing is a change of decided
 side whose step (from the point where the old side was last decided to the new point) meets the segment
-itself, not just its line: an object passing beyond the segment's ends is not counted."""
+itself, not just its line: an object passing beyond the segment's ends is not counted. It is told once the
+track has stayed ``confirm`` decided frames on the new side (see ``LineCounter``)."""
 
 from __future__ import annotations
 
@@ -30,10 +31,30 @@ class LineTotals:
     counts: dict[str, dict[str, int]]
 
 
+@dataclass
+class _Side:
+    """A track's place against a line: its decided side, its last point there, the frame it was last seen,
+    and the other side it is being seen on, for how many decided frames (not yet a crossing)."""
+
+    side: int
+    point: np.ndarray
+    seen: int
+    pending: int = 0
+    streak: int = 0
+
+
 class LineCounter:
-    def __init__(self, spec: LineSpec, margin: float = 2.0) -> None:
-        self.spec, self.margin = spec, margin
-        self._side: dict[int, tuple[int, np.ndarray, int]] = {}  # track: (side, point, frame last seen)
+    """``confirm``: how many decided frames in a row a track must be seen on the new side before its
+    crossing counts. A detector's box of a half-hidden object is the visible part's, so its bottom centre
+    can jump back over the line for a frame or two as an occluder passes: counting at once would count
+    that flicker as crossings back and forth (supervision's ``minimum_crossing_threshold`` is the same
+    idea). The event is told on the frame it is confirmed."""
+
+    def __init__(self, spec: LineSpec, margin: float = 2.0, confirm: int = 1) -> None:
+        if confirm < 1:
+            raise ValueError(f"confirm must be at least 1 frame, got {confirm}")
+        self.spec, self.margin, self.confirm = spec, margin, confirm
+        self._side: dict[int, _Side] = {}
         self._counts: Counter[tuple[str, str]] = Counter()
 
     def update(self, frame: int, time: float, ids: list[int], labels: list[str],
@@ -43,16 +64,28 @@ class LineCounter:
         for tid, label, point, dist in zip(ids, labels, points, signed_distance(points, a, b)):
             known = self._side.get(tid)
             side = 1 if dist > self.margin else -1 if dist < -self.margin else 0
-            if side == 0:  # on the line: keep what was decided, remember the track is alive
-                if known is not None:
-                    self._side[tid] = (known[0], known[1], frame)
+            if known is None:
+                if side:
+                    self._side[tid] = _Side(side, point, frame)
                 continue
-            if known is not None and known[0] != side and segments_cross(known[1], point, a, b):
+            known.seen = frame  # on the line too: the track is alive, nothing is decided
+            if side == 0:
+                continue
+            if side == known.side:  # back (or still) on its side: a flicker across is forgotten
+                known.point, known.pending, known.streak = point, 0, 0
+                continue
+            if known.pending != side:  # the first frame on the other side
+                if not segments_cross(known.point, point, a, b):  # passed beyond the segment's ends
+                    known.side, known.point, known.pending, known.streak = side, point, 0, 0
+                    continue
+                known.pending, known.streak = side, 0
+            known.streak += 1
+            if known.streak >= self.confirm:
                 direction = "in" if side > 0 else "out"
                 self._counts[(direction, label)] += 1
                 events.append(LineCrossed(self.spec.name, tid, label, direction, frame, time))
-            self._side[tid] = (side, point, frame)
-        for tid in [t for t, (_, _, seen) in self._side.items() if frame - seen > FORGET_AFTER]:
+                known.side, known.point, known.pending, known.streak = side, point, 0, 0
+        for tid in [t for t, known in self._side.items() if frame - known.seen > FORGET_AFTER]:
             del self._side[tid]
         return events
 

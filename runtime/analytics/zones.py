@@ -1,11 +1,12 @@
 """Watching a polygon zone: which tracks are inside now (occupancy), entries, exits and how long each track
 stayed (DeepStream's ROI occupancy, supervision's ``PolygonZone``).
 
-As with lines, inside or outside is decided only more than ``margin`` pixels from the boundary. An entry is a
-track seen outside that is then inside; a track first seen inside (it appeared there, or its track started
-there) is counted in occupancy and dwell but is not an entry, so a track broken in two inside the zone does
-not enter twice. A track that vanishes while inside neither exits nor is forgotten at once: it may come back
-from behind an occluder."""
+As with lines, inside or outside is decided only more than ``margin`` pixels from the boundary, and a move
+across it is confirmed over frames. An entry is a track seen outside that is then inside; a track first
+seen inside (it appeared there, or its track started there) is counted in occupancy and dwell but is not an
+entry, so a track broken in two inside the zone does not enter twice; a track first seen within the margin
+of the boundary is placed by its first decided point. A track that vanishes while inside neither exits nor
+is forgotten at once: it may come back from behind an occluder."""
 
 from __future__ import annotations
 
@@ -22,9 +23,11 @@ from edgedet.runtime.analytics.specs import ZoneSpec
 
 @dataclass
 class _Presence:
-    inside: bool
+    inside: bool | None  # None: not yet decided (seen only within the margin of the boundary)
     since: float  # when it was last found inside (entry or first sight)
     seen: int  # the frame it was last seen
+    streak: int = 0  # decided frames in a row on the other side of the boundary, not yet confirmed
+    moved: float = 0.0  # when that streak began
 
 
 @dataclass(frozen=True)
@@ -42,8 +45,14 @@ class ZoneTotals:
 
 
 class ZoneMonitor:
-    def __init__(self, spec: ZoneSpec, margin: float = 2.0) -> None:
-        self.spec, self.margin = spec, margin
+    """``confirm``: decided frames in a row a track must be seen on the other side of the boundary before
+    it enters or exits (as a line's crossing, against a half-hidden box's flicker); the event is told on
+    the frame it is confirmed, its dwell time measured from the first frames of the streaks."""
+
+    def __init__(self, spec: ZoneSpec, margin: float = 2.0, confirm: int = 1) -> None:
+        if confirm < 1:
+            raise ValueError(f"confirm must be at least 1 frame, got {confirm}")
+        self.spec, self.margin, self.confirm = spec, margin, confirm
         self._tracks: dict[int, _Presence] = {}
         self.entries = self.exits = self.max_occupancy = self.occupancy = 0
         self._dwell: list[float] = []
@@ -56,20 +65,31 @@ class ZoneMonitor:
             now_inside = True if depth > self.margin else False if depth < -self.margin else None
             known = self._tracks.get(tid)
             if known is None:
-                self._tracks[tid] = _Presence(bool(now_inside), time, frame)
+                self._tracks[tid] = _Presence(now_inside, time, frame)
                 continue
             known.seen = frame
-            if now_inside is None or now_inside == known.inside:
+            if now_inside is None:
                 continue
-            known.inside = now_inside
+            if known.inside is None:  # its first decided place: inside is where it was first seen, not an entry
+                known.inside, known.since = now_inside, time
+                continue
+            if now_inside == known.inside:  # a flicker over the boundary is forgotten
+                known.streak = 0
+                continue
+            known.streak += 1
+            if known.streak == 1:
+                known.moved = time
+            if known.streak < self.confirm:
+                continue
+            known.inside, known.streak = now_inside, 0
             if now_inside:
                 self.entries += 1
                 self._entries_by_label[label] += 1
-                known.since = time
+                known.since = known.moved
                 events.append(ZoneEntered(self.spec.name, tid, label, frame, time))
             else:
                 self.exits += 1
-                dwell = round(time - known.since, 4)
+                dwell = round(known.moved - known.since, 4)
                 self._dwell.append(dwell)
                 events.append(ZoneExited(self.spec.name, tid, label, frame, time, dwell))
         present = set(ids)
@@ -84,5 +104,5 @@ class ZoneMonitor:
         dwell = ({"p50": round(float(np.percentile(values, 50)), 4), "max": round(float(values.max()), 4),
                   "mean": round(float(values.mean()), 4)} if values.size else {"p50": 0.0, "max": 0.0, "mean": 0.0})
         return ZoneTotals(self.spec.name, self.entries, self.exits, self.max_occupancy,
-                          sum(p.inside for p in self._tracks.values()), dwell,
+                          sum(p.inside is True for p in self._tracks.values()), dwell,
                           dict(sorted(self._entries_by_label.items())))

@@ -38,7 +38,8 @@ def test_a_track_crossing_a_line_counts_once_in_its_direction():
     line = parse_line("door=50,100,250,100")  # walking a->b is eastward: "in" is south (y grows)
     down = [at([(150, 80 + 4 * f)], [7]) for f in range(12)]  # crosses y=100 between frames 5 and 6
     events = walk(analytics := Analytics([line]), down)
-    assert events == [LineCrossed("door", 7, "car", "in", 6, 0.6)]
+    assert events == [LineCrossed("door", 7, "car", "in", 8, 0.8)]  # told on its third frame past the line
+    assert walk(Analytics([line], confirm=1), down) == [LineCrossed("door", 7, "car", "in", 6, 0.6)]
     up = [at([(150, 130 - 4 * f)], [8], [2]) for f in range(12)]
     events = walk(analytics, up)
     assert [(e.tracker_id, e.direction, e.label) for e in events] == [(8, "out", "person")]
@@ -53,9 +54,17 @@ def test_jitter_on_the_line_and_passes_beyond_its_ends_do_not_count():
     beyond = [at([(300, 80 + 4 * f)], [2]) for f in range(12)]  # crosses the line's extension, not the segment
     assert walk(Analytics([line]), jitter) == []
     assert walk(Analytics([line]), beyond) == []
-    # over the margin, back and forth: every change of side is a crossing
+    # over the margin, back and forth a frame at a time: a flicker, never three frames on the new side ...
     swing = [at([(150, 100 + (5 if f % 2 else -5))], [3]) for f in range(6)]
-    assert [e.direction for e in walk(Analytics([line]), swing)] == ["in", "out", "in", "out", "in"]
+    assert walk(Analytics([line]), swing) == []
+    # ... unless asked to count every change of side
+    assert [e.direction for e in walk(Analytics([line], confirm=1), swing)] == ["in", "out", "in", "out", "in"]
+    # a half-hidden box's bottom jumping back over the line for two frames, then on: one crossing
+    ys = [80, 90, 110, 95, 96, 115, 120, 125, 130]
+    assert [(e.direction, e.frame) for e in walk(Analytics([line]), [at([(150, y)], [4]) for y in ys])] == [
+        ("in", 7)]
+    with pytest.raises(ValueError, match="confirm"):
+        Analytics([line], confirm=0)
 
 
 def test_a_diagonal_line_and_untracked_detections():
@@ -63,8 +72,9 @@ def test_a_diagonal_line_and_untracked_detections():
     assert signed_distance(np.array([[0.0, 100.0], [100.0, 0.0]]), line.a, line.b).tolist() == pytest.approx(
         [100 / np.sqrt(2), -100 / np.sqrt(2)])
     steps = [at([(60 + 10 * f, 140 - 10 * f)], [4]) for f in range(8)]  # from below-left to above-right
-    # frame 4 is on the line (undecided): the crossing is told at frame 5, the first point past it
-    assert [(e.direction, e.frame) for e in walk(Analytics([line]), steps)] == [("out", 5)]
+    # frame 4 is on the line (undecided): frame 5 is the first point past it, the crossing is told at frame 7
+    assert [(e.direction, e.frame) for e in walk(Analytics([line]), steps)] == [("out", 7)]
+    assert [(e.direction, e.frame) for e in walk(Analytics([line], confirm=1), steps)] == [("out", 5)]
     plain = Detections(np.array([[0, 0, 10, 10]]), np.ones(1), np.ones(1, np.int64), NAMES)
     assert Analytics([line]).update(Frame(0, IMAGE, 0.0, None), plain) == []
 
@@ -99,8 +109,9 @@ def test_a_zone_counts_entries_exits_dwell_and_occupancy():
         frames.append(at(points, ids))
     analytics = Analytics([], [zone])
     events = walk(analytics, frames)
-    assert events == [ZoneEntered("lot", 1, "car", 5, 0.5), ZoneExited("lot", 2, "car", 6, 0.6, 0.6),
-                      ZoneExited("lot", 1, "car", 15, 1.5, 1.0)]
+    # told on the third frame on the new side; dwell from the first frames inside and outside
+    assert events == [ZoneEntered("lot", 1, "car", 7, 0.7), ZoneExited("lot", 2, "car", 8, 0.8, 0.6),
+                      ZoneExited("lot", 1, "car", 17, 1.7, 1.0)]
     totals = analytics.totals().zones[0]
     assert (totals.entries, totals.exits, totals.max_occupancy, totals.inside_at_end) == (1, 2, 2, 0)
     assert totals.dwell_s == {"p50": 0.8, "max": 1.0, "mean": 0.8}
@@ -176,10 +187,10 @@ def test_events_follow_their_frame_in_json_lines_and_counts_are_drawn(tmp_path):
     log.close()
     records = [json.loads(x) for x in (tmp_path / "all.jsonl").read_text().splitlines()]
     assert len(records) == 13 and all(r["source"] == "cam" for r in records)
-    event = records[7]
-    assert records[6]["frame"] == 6 and "event" not in records[6]
+    event = records[9]
+    assert records[8]["frame"] == 8 and "event" not in records[8]
     assert event == {"source": "cam", "event": "line_crossed", "line": "door", "tracker_id": 3, "label": "car",
-                     "direction": "in", "frame": 6, "time": 11.0}  # a live source's time: its capture time
+                     "direction": "in", "frame": 8, "time": 13.0}  # a live source's time: its capture time
     assert keep.last[100, 60].tolist() != [0, 0, 0] and keep.last is not IMAGE and not IMAGE.any()
 
 

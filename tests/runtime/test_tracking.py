@@ -187,7 +187,8 @@ def test_bad_tracker_names_and_parameters_are_one_clear_error():
         make_tracker("bytetrack", track_thresh=0.3, low_thresh=0.5)
 
 
-@pytest.mark.parametrize("model", [kalman.ScaleAreaModel(), kalman.AspectHeightModel()], ids=["xysr", "xyah"])
+@pytest.mark.parametrize("model", [kalman.ScaleAreaModel(), kalman.AspectHeightModel(), kalman.CornerModel()],
+                         ids=["xysr", "xyah", "corners"])
 def test_batched_filter_equals_the_textbook_one_track_at_a_time(model):
     rng = np.random.default_rng(1)
     boxes = np.array([[10, 20, 50, 80], [100, 100, 130, 160], [5, 5, 25, 15]], np.float64)
@@ -207,6 +208,36 @@ def test_batched_filter_equals_the_textbook_one_track_at_a_time(model):
     np.testing.assert_allclose(model.decode(model.encode(boxes)), boxes, atol=1e-9)
 
 
+def edge_entry_scene(frames: int = 40):
+    """A 40x40 box coming down into view through the top edge (cut by it: a sliver growing 3 px a frame),
+    then moving on at the same speed, fully in view; a second car far off, for company."""
+    for f in range(frames):
+        bottom = 4 + 3 * f
+        yield [(1, [100, max(0, bottom - 40), 140, bottom]), (2, [10, 150, 40, 180])]
+
+
+def test_sorts_corner_state_follows_a_box_growing_in_through_the_edge():
+    """With the corners (the default) one id from first sight to the end, and while the box grows in its
+    predicted box (what association matches) stays within 3 px of the truth; the paper's area and constant
+    aspect ratio (``state="xysr"``) start from the sliver's shape and are off by 7-9 px over those frames."""
+    seen = track_through("sort", edge_entry_scene())
+    assert len({f[1] for f in seen if 1 in f}) == 1 and all(1 in f for f in seen[3:])
+    worst = {}
+    for state in ("corners", "xysr"):
+        tracker, errors = make_tracker("sort", state=state), []
+        for objs in edge_entry_scene(12):  # frames 0-11: cut by the edge
+            t = tracker.tracks
+            if len(t):
+                row = int(np.argmin(np.abs(t.boxes()[:, 0] - 100)))  # the entering box's track
+                mean, _ = kalman.predict(t.model, t.mean, t.cov)
+                errors.append(float(np.abs(t.model.decode(mean)[row] - np.array(objs[0][1])).max()))
+            tracker.update(dets([box for _, box in objs]))
+        worst[state] = max(errors[1:])  # after the first prediction (no rates known yet)
+    assert worst["corners"] <= 3.0 and worst["xysr"] > 7.0, worst
+    with pytest.raises(EdgedetError, match="state must be one of"):
+        make_tracker("sort", state="xyah")
+
+
 def test_detections_carry_tracker_ids_through_indexing_and_json():
     d = dets([[0, 0, 10, 10], [5, 5, 20, 20]]).with_tracker_ids(np.array([7, 9]))
     assert d[np.array([1])].tracker_id.tolist() == [9]
@@ -220,6 +251,14 @@ def test_the_cli_names_every_tracker():
     from edgedet.cli.options import TrackerName
 
     assert {t.value for t in TrackerName} == set(TRACKERS)
+
+
+def test_the_cli_counts_after_the_runtimes_default_frames():
+    from edgedet.cli.options import COUNT_AFTER
+    from edgedet.runtime.analytics import CONFIRM_FRAMES
+    from edgedet.runtime.engine import StreamOptions
+
+    assert COUNT_AFTER == CONFIRM_FRAMES == StreamOptions().count_after
 
 
 @pytest.mark.slow
