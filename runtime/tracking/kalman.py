@@ -5,12 +5,14 @@ of per-track filters costs about 20 µs a track, 2 ms a frame at 100 tracks).
 A model's ``process_noise`` and ``measurement_noise`` are broadcastable to ``[N, dim, dim]``: one matrix for
 every track when the noise is fixed, a stack when it scales with each box.
 
-Two box states, as the trackers' papers define them:
+Three box states, two as the trackers' papers define them:
 
 - ``ScaleAreaModel`` (SORT, OC-SORT): ``[u, v, s, r, u', v', s']``: centre, area, aspect ratio (taken as
   constant), with fixed noise.
 - ``AspectHeightModel`` (ByteTrack, after DeepSORT): ``[x, y, a, h, x', y', a', h']``: centre, aspect
   ratio, height, with noise proportional to the box's height.
+- ``CornerModel`` (SORT's default here): ``[x1, y1, x2, y2]`` and their rates, noise proportional to the
+  box's width and height.
 """
 
 from __future__ import annotations
@@ -59,15 +61,26 @@ class ScaleAreaModel:
         mean[mean[:, 2] + mean[:, 6] <= 0, 6] = 0.0
 
 
-class AspectHeightModel:
+class _FourRates:
+    """Four observed entries and a rate for each (``[z, z']``, ``F = [[I, I], [0, I]]``), with noise as
+    DeepSORT's fractions of the box's size."""
+
     dim_x, dim_z = 8, 4
-    POSITION, VELOCITY = 1 / 20, 1 / 160  # noise as fractions of the box's height
+    POSITION, VELOCITY = 1 / 20, 1 / 160
 
     def __init__(self) -> None:
         self.F = np.eye(8)
         for i in range(4):
             self.F[i, 4 + i] = 1.0
         self.H = np.eye(4, 8)
+
+    @staticmethod
+    def before_predict(mean: np.ndarray) -> None:
+        pass
+
+
+class AspectHeightModel(_FourRates):
+    """Noise as fractions of the box's height; the aspect ratio's own noise is fixed."""
 
     @staticmethod
     def encode(boxes: np.ndarray) -> np.ndarray:
@@ -104,25 +117,12 @@ class AspectHeightModel:
         out[:, idx, idx] = std ** 2
         return out
 
-    @staticmethod
-    def before_predict(mean: np.ndarray) -> None:
-        pass
 
-
-class CornerModel:
+class CornerModel(_FourRates):
     """``[x1, y1, x2, y2]`` and their rates: each side of the box moves on its own, so a box whose shape
     changes fast (an object coming in through the frame's edge, cut by it, grows from a sliver) is followed
     where an aspect ratio taken as constant lags many frames behind. Noise proportional to the box's width
     (x) and height (y), in DeepSORT's fractions."""
-
-    dim_x, dim_z = 8, 4
-    POSITION, VELOCITY = 1 / 20, 1 / 160
-
-    def __init__(self) -> None:
-        self.F = np.eye(8)
-        for i in range(4):
-            self.F[i, 4 + i] = 1.0
-        self.H = np.eye(4, 8)
 
     @staticmethod
     def encode(boxes: np.ndarray) -> np.ndarray:
@@ -153,10 +153,6 @@ class CornerModel:
 
     def measurement_noise(self, mean: np.ndarray) -> np.ndarray:
         return self._diag(mean, self.POSITION, self.VELOCITY, 4)
-
-    @staticmethod
-    def before_predict(mean: np.ndarray) -> None:
-        pass
 
 
 BoxModel = ScaleAreaModel | AspectHeightModel | CornerModel
