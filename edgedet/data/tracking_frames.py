@@ -27,9 +27,10 @@ def add_tracking_frames(split: str | Path, seed: int, sequences: int = 8, frames
     how many images were added.
 
     The default, 8 sequences and every 4th frame (400 images), was measured against 2 sequences and every
-    2nd frame (200): the demo model's count errors on the evaluation sequences fell from 17 to 10 with
-    ByteTrack (16 to 11 OC-SORT, 21 to 12 SORT) and its val mAP@.5 rose from 0.891 to 0.931, for a minute
-    more of training; 16 sequences and every 8th frame (the same 400 images, more scenes) did worse (15)."""
+    2nd frame (200): with ByteTrack and 3-frame counting, the demo model's count errors on the evaluation
+    sequences fell from 17 to 10 (OC-SORT 16 to 11), and its val mAP@.5 rose from 0.891 to 0.931, for about
+    a minute more of training; 16 sequences and every 8th frame (the same 400 images, more scenes) did
+    worse (15)."""
     split = Path(split)
     coco = json.loads((split / "annotations.json").read_text())
     image_id = max((im["id"] for im in coco["images"]), default=0)
