@@ -165,6 +165,7 @@ def test_flag_values_are_checked_by_the_parser(argv, needles, tmp_path):
     (["--line", "cam9:door=0,0,9,9"], "which this run does not have"),
     (["--line", "a=0,0,9,9", "--zone", "a=0,0,9,0,9,9"], "two lines or zones named 'a'"),
     (["--detect-every", "0"], "--detect-every"),
+    (["--line", "a=0,0,9,9", "--count-after", "0"], "--count-after"),
     (["--serve", "0.0.0.0:8080"], "refusing to serve on '0.0.0.0' without a token"),
     (["--serve-token-file", "token"], "--serve-token-file guards the preview: give --serve HOST:PORT too"),
     (["--serve", "127.0.0.1:8080", "--serve-token-file", "missing-token"], "cannot read the token file"),
@@ -172,8 +173,8 @@ def test_flag_values_are_checked_by_the_parser(argv, needles, tmp_path):
     (["--stall-timeout", "0"], "--stall-timeout"),
     (["--give-up-after", "-1"], "--give-up-after"),
 ], ids=["param-without-track", "unknown-param", "not-key-value", "unknown-tracker", "line-format", "line-numbers",
-        "zone-corners", "line-source", "same-name", "detect-every", "open-preview", "token-without-serve",
-        "missing-token", "rtsp-transport", "stall-timeout", "give-up-after"])
+        "zone-corners", "line-source", "same-name", "detect-every", "count-after", "open-preview",
+        "token-without-serve", "missing-token", "rtsp-transport", "stall-timeout", "give-up-after"])
 def test_tracker_options_are_checked_before_anything_opens(tmp_path, args, needle):
     model = tmp_path / "m.onnx"
     model.write_bytes(b"not opened: the options are refused first")
