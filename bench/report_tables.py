@@ -336,12 +336,11 @@ def eval_tracks(data: list[dict]) -> str:
         m = r["metrics"]["COMBINED_SEQ"]
         truth = m["true_positives"] + m["false_negatives"]
         exact = {kind: [c["exact"] for c in r["counts"] if c["kind"] == kind] for kind in ("line", "zone")}
-        off = r.get("count_errors")  # since the counts' error totals were recorded
+        off = r["count_errors"]
         rows.append([r["tracker"], f"{m['hota']:.3f}", f"{m['idf1']:.3f}", f"{m['mota']:.3f}", str(m["id_switches"]),
                      f"{m['false_negatives']} of {truth}", f"{sum(exact['line'])} of {len(exact['line'])}",
                      f"{sum(exact['zone'])} of {len(exact['zone'])}",
-                     f"{off['line']['errors']}/{off['line']['true']}, {off['zone']['errors']}/{off['zone']['true']}"
-                     if off else "-"])
+                     f"{off['line']['errors']}/{off['line']['true']}, {off['zone']['errors']}/{off['zone']['true']}"])
     return table(["tracker", "HOTA", "IDF1", "MOTA", "ID switches", "true boxes missed", "line counts exact",
                   "zone entries exact", "count errors / true: lines, zones"], rows)
 

@@ -13,9 +13,9 @@ order) and behind a static pillar. Beside the video:
 A box is the whole shape's extent clipped to the frame, ``visibility`` the share of its pixels in view (0
 behind the block). The truth of the analytics is geometry on the true path of each object's reference point
 (its box's bottom centre, as the runtime's analytics use) with the runtime's rule: a crossing is a change of
-side, each side decided more than ``MARGIN`` pixels from the line, whose step meets the segment, told once
-the object has been ``CONFIRM`` decided frames on the new side; an entry a change from outside the zone to
-inside, decided and told likewise.
+side, each side decided more than ``MARGIN_PX`` pixels from the line, whose step meets the segment, told
+once the object has been ``CONFIRM_FRAMES`` decided frames on the new side; an entry a change from outside
+the zone to inside, decided and told likewise.
 The same seed writes the same bytes.
 """
 
@@ -41,7 +41,6 @@ OBJECTS_PER_100_FRAMES = 6
 # more than MARGIN_PX pixels from a line or a zone's edge (with no margin, an object grazing a zone's corner
 # by half a pixel "enters" it, which no detector's boxes, a pixel or two off, can reproduce: the truth would
 # count a coin flip), a change of side told once CONFIRM_FRAMES decided frames on the new side.
-MARGIN, CONFIRM = MARGIN_PX, CONFIRM_FRAMES
 
 
 @dataclass
@@ -194,7 +193,7 @@ def write_sequence(folder: Path, seed: int, index: int, frames: int, size: int, 
 
 
 def _truth(movers: list[_Mover], anchors: dict[int, list[tuple[int, np.ndarray]]], lines: list[dict],
-           zones: list[dict], margin: float = MARGIN, confirm: int = CONFIRM) -> dict:
+           zones: list[dict], margin: float = MARGIN_PX, confirm: int = CONFIRM_FRAMES) -> dict:
     """The true crossings and entries, from each object's box bottom centre (its whole box, clipped to the
     frame: what the detector's box is when nothing hides it) over the frames it is in view. A point within
     ``margin`` pixels of a line or a zone's edge decides nothing; a crossing is a change of side since the

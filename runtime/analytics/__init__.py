@@ -22,20 +22,17 @@ import numpy as np
 
 from edgedet.runtime.analytics.events import Event, LineCrossed, ZoneEntered, ZoneExited
 from edgedet.runtime.analytics.geometry import anchor_points
-from edgedet.runtime.analytics.lines import LineCounter, LineTotals
+from edgedet.runtime.analytics.lines import CONFIRM_FRAMES, MARGIN_PX, LineCounter, LineTotals
 from edgedet.runtime.analytics.specs import LineSpec, ZoneSpec, check_names, for_source, parse_line, parse_zone
 from edgedet.runtime.analytics.zones import ZoneMonitor, ZoneTotals
 from edgedet.runtime.detections import Detections
 from edgedet.runtime.frames import Frame
 
-__all__ = ["Analytics", "AnalyticsTotals", "Event", "LineCrossed", "LineSpec", "LineTotals", "ZoneEntered",
-           "ZoneExited", "ZoneSpec", "ZoneTotals", "check_names", "for_source", "parse_line", "parse_zone"]
+__all__ = ["CONFIRM_FRAMES", "MARGIN_PX", "Analytics", "AnalyticsTotals", "Event", "LineCrossed", "LineSpec",
+           "LineTotals", "ZoneEntered", "ZoneExited", "ZoneSpec", "ZoneTotals", "check_names", "for_source",
+           "parse_line", "parse_zone"]
 
 LINE_COLOR = (255, 64, 160)
-MARGIN_PX = 2.0  # how far from a line or a zone's edge a reference point must be to decide its side
-# decided frames on the new side before a crossing, entry or exit counts (see LineCounter): on the synthetic
-# tracking sequences with the demo model, 3 frames cut the count errors by a third against 1 (docs/tracking.md)
-CONFIRM_FRAMES = 3
 ZONE_COLOR = (64, 200, 255)
 
 

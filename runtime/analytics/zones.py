@@ -17,7 +17,7 @@ import numpy as np
 
 from edgedet.runtime.analytics.events import ZoneEntered, ZoneExited
 from edgedet.runtime.analytics.geometry import inside_depth
-from edgedet.runtime.analytics.lines import FORGET_AFTER
+from edgedet.runtime.analytics.lines import CONFIRM_FRAMES, FORGET_AFTER, MARGIN_PX
 from edgedet.runtime.analytics.specs import ZoneSpec
 
 
@@ -49,7 +49,7 @@ class ZoneMonitor:
     it enters or exits (as a line's crossing, against a half-hidden box's flicker); the event is told on
     the frame it is confirmed, its dwell time measured from the first frames of the streaks."""
 
-    def __init__(self, spec: ZoneSpec, margin: float = 2.0, confirm: int = 1) -> None:
+    def __init__(self, spec: ZoneSpec, margin: float = MARGIN_PX, confirm: int = CONFIRM_FRAMES) -> None:
         if confirm < 1:
             raise ValueError(f"confirm must be at least 1 frame, got {confirm}")
         self.spec, self.margin, self.confirm = spec, margin, confirm
