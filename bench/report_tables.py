@@ -345,6 +345,20 @@ def eval_tracks(data: list[dict]) -> str:
                   "zone entries exact", "count errors / true: lines, zones"], rows)
 
 
+def counting(data: dict) -> str:
+    """``bench/counting.py --json``: each detector (the model, the oracle at its visibilities) with each
+    tracker: exact pairs, count errors and what became of every true event."""
+    rows = []
+    for r in data["rows"]:
+        c = r["causes"]
+        rows.append([r["detections"], r["tracker"], f"{r['lines_exact']} of {r['line_pairs']}",
+                     f"{r['zones_exact']} of {r['zone_pairs']}", f"{r['line_errors']}, {r['zone_errors']}",
+                     str(c["counted"]), str(c["wrong label"]),
+                     f"{c['missed hidden']} / {c['missed half']} / {c['missed seen']}", str(c["extra"])])
+    return table(["detections", "tracker", "lines exact", "zones exact", "count errors: lines, zones", "counted",
+                  "wrong label", "missed: hidden / half / seen", "extra"], rows)
+
+
 RENDER: dict[str, Callable] = {"budget_sweep": budget_sweep, "demo": demo, "serve": serve,
                                "tracking_accuracy": tracking_accuracy, "tracking_speed": tracking_speed,
                                "detect_every": detect_every, "svd_demo": svd_curve, "svd_mobilenet320": svd_curve,
@@ -354,4 +368,4 @@ RENDER: dict[str, Callable] = {"budget_sweep": budget_sweep, "demo": demo, "serv
                                "parity_onnxruntime": parity_all, "parity_openvino": parity_all,
                                "multistream": multistream, "multistream_cameras": multistream,
                                "soak_video": soak, "soak_rtsp": soak, "lineage": lineage,
-                               "eval_tracks": eval_tracks}
+                               "eval_tracks": eval_tracks, "counting": counting}

@@ -267,10 +267,19 @@ class _Output:
         if dets is None:
             out = tracker.coast()
         else:
-            dets = dets.filter(tracker.score_floor(conf), self.opts.classes)
-            out = tracker.update(dets if self.opts.merge_iou is None else dets.suppress_overlaps(self.opts.merge_iou))
+            out = track_frame(tracker, dets, conf, self.opts.classes, self.opts.merge_iou)
         self.rec.add("track", (now() - t_track) * 1e3)
         return out
+
+
+def track_frame(tracker: Tracker, dets: Detections, conf: float, classes: Sequence[int | str] | None = None,
+          merge_iou: float | None = StreamOptions.merge_iou) -> Detections:
+    """One detected frame through a stream's tracker as the engine feeds it: the detections over the
+    tracker's own floor for the run's threshold ``conf`` and of the wanted classes, one object's two labels
+    merged (``merge_iou``), then ``tracker.update``. Public so a replay of stored detections
+    (bench/counting.py) tracks exactly what a run would."""
+    dets = dets.filter(tracker.score_floor(conf), classes)
+    return tracker.update(dets if merge_iou is None else dets.suppress_overlaps(merge_iou))
 
 
 def _detected(ready: list[tuple[Stream, Frame]], every: int) -> tuple[list, list]:

@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from edgedet.evaluation.mot_metrics import Row, TrackMetrics, mot_metrics
-from edgedet.runtime.analytics import LineSpec, ZoneSpec
+from edgedet.runtime.analytics import AnalyticsTotals, LineSpec, ZoneSpec
 from edgedet.runtime.detections import Detections
 from edgedet.runtime.detector import Detector
 from edgedet.runtime.engine import Stream, StreamOptions, run_engine
@@ -171,8 +171,8 @@ def _by_label(items: list[dict]) -> dict[str, int]:
     return dict(sorted(Counter(item["label"] for item in items).items()))
 
 
-def count_checks(seq: TrackSequence, report: RunReport) -> list[CountCheck]:
-    analytics = report.sources[0].analytics
+def count_checks(seq: TrackSequence, analytics: AnalyticsTotals | None) -> list[CountCheck]:
+    """The sequence's lines and zones as counted (a run's totals) against its truth."""
     checks = []
     if analytics is None:
         return checks
@@ -206,7 +206,7 @@ def evaluate_tracking(detector: Detector, sequences: list[TrackSequence], track:
         if progress:
             progress(seq.name)
         results[seq.name] = rows
-        checks += count_checks(seq, report)
+        checks += count_checks(seq, report.sources[0].analytics)
         frames += report.frames_processed
         wall += report.wall_s
     metrics = mot_metrics({s.name: s.gt for s in sequences}, {s.name: s.frames for s in sequences},
