@@ -221,7 +221,8 @@ def account(seq: TrackSequence, rows: np.ndarray, events: list[Event], outputs: 
         j = pair.get(i)
         outcome = "missed" if j is None else "counted" if told[j].label == truth.label else "wrong label"
         accounted.append(Accounted(truth, outcome, round(seen[i], 3), follow[i]))
-    return accounted, [t for j, t in enumerate(told) if j not in set(pair.values())]
+    paired = set(pair.values())
+    return accounted, [t for j, t in enumerate(told) if j not in paired]
 
 
 def evaluate(name: str, frames_of: dict[str, list[Detections]], sequences: list[TrackSequence],
