@@ -31,7 +31,7 @@ from edgedet.runtime.detections import Detections
 from edgedet.runtime.engine import track_frame
 from edgedet.runtime.frames import Frame
 from edgedet.runtime.tracking import TRACKERS, TrackerSpec, parse_params
-from edgedet.runtime.tracking.association import iou_matrix
+from edgedet.runtime.tracking.association import assign, iou_matrix
 
 sys.path.insert(0, str(Path(__file__).parent))
 from tracking import FRAME_RATE, detections_of  # noqa: E402
@@ -39,6 +39,7 @@ from tracking import FRAME_RATE, detections_of  # noqa: E402
 WINDOW = 15  # frames between a true event and the told event that accounts for it
 HIDDEN, HALF = 0.1, 0.3  # visibility under which a crossing is hidden, half-hidden
 FOLLOW_IOU = 0.5  # a track follows the object on a frame where its box overlaps the true box this much
+UNPAIRABLE = 1e6  # the cost of a truth and told event of other lines, directions or times: never paired
 NO_PIXELS = np.zeros((1, 1, 3), np.uint8)  # the analytics read a frame's index and time, not its pixels
 
 
@@ -75,8 +76,8 @@ class Accounted:
 
 
 @dataclass(frozen=True)
-class Extra:
-    """A told event that no true event explains."""
+class Told:
+    """A line crossing (direction in/out) or zone entry (direction "entry") that a replay told."""
 
     sequence: str
     kind: str
@@ -95,7 +96,7 @@ class Replay:
     tracker: str
     checks: tuple[CountCheck, ...]
     accounted: tuple[Accounted, ...]
-    extras: tuple[Extra, ...]
+    extras: tuple[Told, ...]  # the told events no true one explains
 
     def exact(self, kind: str) -> tuple[int, int]:
         mine = [c for c in self.checks if c.kind == kind]
@@ -164,14 +165,14 @@ def true_events(seq: TrackSequence) -> list[TrueEvent]:
     return out
 
 
-def told_events(seq: TrackSequence, events: list[Event]) -> list[Extra]:
+def told_events(seq: TrackSequence, events: list[Event]) -> list[Told]:
     """The line crossings and zone entries a replay told (exits are not scored)."""
     out = []
     for e in events:
         if isinstance(e, LineCrossed):
-            out.append(Extra(seq.name, "line", e.line, e.tracker_id, e.frame, e.label, e.direction))
+            out.append(Told(seq.name, "line", e.line, e.tracker_id, e.frame, e.label, e.direction))
         elif isinstance(e, ZoneEntered):
-            out.append(Extra(seq.name, "zone", e.zone, e.tracker_id, e.frame, e.label, "entry"))
+            out.append(Told(seq.name, "zone", e.zone, e.tracker_id, e.frame, e.label, "entry"))
     return out
 
 
@@ -191,12 +192,10 @@ def followers(rows: np.ndarray, outputs: list[Detections], object_id: int, first
 
 
 def account(seq: TrackSequence, rows: np.ndarray, events: list[Event], outputs: list[Detections], confirm: int
-            ) -> tuple[list[Accounted], list[Extra]]:
+            ) -> tuple[list[Accounted], list[Told]]:
     """Each true event paired with at most one told event of its line (or zone) and direction within
     ``WINDOW`` frames, by an optimal assignment that prefers a told event of a track that followed the
     object, then one of its label, then the nearest in time; the told events left over are extras."""
-    from scipy.optimize import linear_sum_assignment
-
     told = told_events(seq, events)
     truths = sorted(true_events(seq), key=lambda e: e.frame)
     seen, follow = [], []
@@ -212,10 +211,8 @@ def account(seq: TrackSequence, rows: np.ndarray, events: list[Event], outputs: 
                     abs(t.frame - truth.frame) <= WINDOW:
                 cost[i, j] = (4.0 * (t.tracker_id not in follow[i]) + 2.0 * (t.label != truth.label)
                               + abs(t.frame - truth.frame) / WINDOW)
-    pair = {}
-    if cost.size:
-        r, c = linear_sum_assignment(np.where(np.isinf(cost), 1e6, cost))
-        pair = {int(i): int(j) for i, j in zip(r, c) if np.isfinite(cost[i, j])}
+    pairs, _, _ = assign(np.where(np.isfinite(cost), -cost, -UNPAIRABLE), -UNPAIRABLE / 2)
+    pair = {int(i): int(j) for i, j in pairs}
     accounted = []
     for i, truth in enumerate(truths):
         j = pair.get(i)

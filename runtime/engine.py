@@ -273,7 +273,7 @@ class _Output:
 
 
 def track_frame(tracker: Tracker, dets: Detections, conf: float, classes: Sequence[int | str] | None = None,
-          merge_iou: float | None = StreamOptions.merge_iou) -> Detections:
+                merge_iou: float | None = StreamOptions.merge_iou) -> Detections:
     """One detected frame through a stream's tracker as the engine feeds it: the detections over the
     tracker's own floor for the run's threshold ``conf`` and of the wanted classes, one object's two labels
     merged (``merge_iou``), then ``tracker.update``. Public so a replay of stored detections
