@@ -114,6 +114,9 @@ class Stream:
     started: float = field(default_factory=now)  # when it was made (a service's stream joins late)
     closed: bool = False
     tracks: TrackSummary | None = None  # set when a tracked stream closes
+    # set once ``close`` has finished (tracks summed up, sinks and source closed): a service that removes a
+    # stream waits for it before reporting, since the engine closes a leaving stream between its batches
+    ended: threading.Event = field(default_factory=threading.Event)
 
     def close(self) -> None:
         if not self.closed:
@@ -124,6 +127,7 @@ class Stream:
             for sink in self.sinks:
                 sink.close()
             self.source.close()
+            self.ended.set()
 
     def report(self, elapsed: float) -> SourceReport:
         src = self.source

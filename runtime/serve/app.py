@@ -36,6 +36,8 @@ from edgedet.runtime.serve.stream_body import StreamBody, stream_request
 from edgedet.runtime.serve.streams import StreamService
 from edgedet.runtime.serve.upload import BadUpload, Upload, decode
 
+REMOVE_WAIT_S = 10.0  # at most this long for the engine to close a removed stream before its report
+
 ENDPOINTS = frozenset({"/v1/detect", "/v1/streams", "/metrics", "/healthz", "/readyz", "/docs", "/openapi.json"})
 ONE_STREAM = "/v1/streams/{name}"  # the metrics' label for every stream's own paths
 MAX_STREAM_BODY = 64 * 1024
@@ -306,6 +308,7 @@ def build_app(detector: ServedModel, settings: ServeSettings, policy: SourcePoli
     @app.delete("/v1/streams/{name}", summary="Stop a stream (the others go on); its last report")
     async def remove_stream(name: str) -> JSONResponse:
         stream = streams.remove(name)
+        await asyncio.to_thread(stream.ended.wait, REMOVE_WAIT_S)  # its report once closed (tracks summed up)
         return JSONResponse({"removed": name, "report": streams.describe(stream)})
 
     @app.get("/metrics", summary="Prometheus metrics (text format)")
