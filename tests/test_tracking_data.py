@@ -34,12 +34,15 @@ def gt_rows(folder):
 
 
 def test_same_seed_same_files_other_seed_differs(tmp_path):
+    """Also: a seed's first sequence is the same when more are asked for (the published figures' 20
+    sequences extend the default 4)."""
     a = synthesize_tracking(tmp_path / "a", 1, 30, seed=1)[0]
-    b = synthesize_tracking(tmp_path / "b", 1, 30, seed=1)[0]
+    b, b2 = synthesize_tracking(tmp_path / "b", 2, 30, seed=1)
     c = synthesize_tracking(tmp_path / "c", 1, 30, seed=2)[0]
     for name in ("gt/gt.txt", "analytics.json", "seqinfo.ini", "video.avi"):
         assert (a / name).read_bytes() == (b / name).read_bytes(), name
     assert (a / "gt" / "gt.txt").read_bytes() != (c / "gt" / "gt.txt").read_bytes()
+    assert (b2 / "gt" / "gt.txt").read_bytes() != (b / "gt" / "gt.txt").read_bytes()
     assert not list(tmp_path.rglob("*.partial*"))
 
 
