@@ -11,6 +11,11 @@ that followed it across (one track on both sides, or a track broken there). A to
 explains is *extra*. The oracle's rows are the ceiling of the trackers and the counting rule: what a
 detector perfect on every shape at least V visible would count.
 
+Beside them, the detector alone: of the true boxes in each band of visibility, the share it found (a box of
+IoU at least 0.5, paired one to one) and found under the right label, and its boxes left unpaired (no
+shape's, or a second box on one) per frame, at the run's threshold. Read against the oracle rows, this
+says how far the detector is from one that would count right.
+
     python bench/counting.py --model runs/demo/model.onnx --data data/tracks
     python bench/counting.py --model runs/demo/model.onnx --data data/tracks --track bytetrack --list
 """
@@ -86,6 +91,61 @@ class Told:
     frame: int
     label: str
     direction: str
+
+
+VISIBILITY_BANDS = (0.0, 0.1, 0.2, 0.3, 0.5, 0.8, 1.0)  # the last band holds 1.0 too
+FOUND_IOU = 0.5  # a true box is found by a detector's box that overlaps it this much (paired one to one)
+
+
+@dataclass(frozen=True)
+class Band:
+    """The true boxes whose visibility is in [low, high) (up to 1.0 in the last band): how many, how many a
+    detector found, and how many it found under their own label."""
+
+    low: float
+    high: float
+    boxes: int
+    found: int
+    labelled: int
+
+
+@dataclass(frozen=True)
+class Found:
+    """A detector's boxes on the sequences against the true ones, by visibility band; ``false_per_frame``:
+    its boxes that no true box (of any visibility) pairs with, per frame: no shape's, or a second box on one."""
+
+    detections: str
+    bands: tuple[Band, ...]
+    false_per_frame: float
+
+    def to_json(self) -> dict:
+        return {"detections": self.detections, "bands": [asdict(b) for b in self.bands],
+                "false_per_frame": self.false_per_frame}
+
+
+def found_by_visibility(name: str, frames_of: dict[str, list[Detections]], rows_of: dict[str, np.ndarray],
+                        conf: float) -> Found:
+    """Each frame's boxes of at least ``conf`` paired one to one with its true boxes (the assignment that
+    maximises the total IoU, pairs under ``FOUND_IOU`` refused), counted per band of the true box's visibility."""
+    edges = np.asarray(VISIBILITY_BANDS)
+    boxes, found, labelled = (np.zeros(len(edges) - 1, np.int64) for _ in range(3))
+    false, frames = 0, 0
+    for seq, frames_here in frames_of.items():
+        rows = rows_of[seq]
+        for index, dets in enumerate(frames_here):
+            frames += 1
+            keep = np.flatnonzero(np.asarray(dets.scores) >= conf)
+            here = rows[rows[:, 0] == index + 1]
+            band = np.searchsorted(edges[1:-1], here[:, 8], side="right")
+            np.add.at(boxes, band, 1)
+            pairs, _, free = assign(iou_matrix(true_boxes(here), dets.boxes[keep]), FOUND_IOU)
+            false += len(free)
+            np.add.at(found, band[pairs[:, 0]], 1)
+            right = here[pairs[:, 0], 7].astype(np.int64) == dets.labels[keep][pairs[:, 1]]
+            np.add.at(labelled, band[pairs[right, 0]], 1)
+    bands = tuple(Band(float(lo), float(hi), int(n), int(f), int(lab))
+                  for lo, hi, n, f, lab in zip(edges[:-1], edges[1:], boxes, found, labelled))
+    return Found(name, bands, round(false / max(frames, 1), 3))
 
 
 @dataclass(frozen=True)
@@ -235,17 +295,30 @@ def evaluate(name: str, frames_of: dict[str, list[Detections]], sequences: list[
 
 
 def print_table(replays: list[Replay]) -> None:
-    print(f"{'detections':<16} {'tracker':<9} {'lines':>5} {'zones':>5} {'errors':>7} {'right':>5} {'label':>5} "
+    print(f"{'detections':<17} {'tracker':<9} {'lines':>5} {'zones':>5} {'errors':>7} {'right':>5} {'label':>5} "
           f"{'missed h/½/s':>12} {'extra':>5}")
     for r in replays:
         (lines, lp), (zones, zp), c = r.exact("line"), r.exact("zone"), r.causes()
         missed = f"{c['missed hidden']}/{c['missed half']}/{c['missed seen']}"
         errors = f"{r.errors('line')};{r.errors('zone')}"
-        print(f"{r.detections:<16} {r.tracker:<9} {f'{lines}/{lp}':>5} {f'{zones}/{zp}':>5} "
+        print(f"{r.detections:<17} {r.tracker:<9} {f'{lines}/{lp}':>5} {f'{zones}/{zp}':>5} "
               f"{errors:>7} {c['counted']:>5} {c['wrong label']:>5} {missed:>12} "
               f"{c['extra']:>5}")
     print("lines/zones: exact (sequence, line|zone) pairs; errors: |counted - true| summed (lines; zones);")
     print(f"missed h/½/s: under {HIDDEN} visible where it crossed / under {HALF} / seen")
+
+
+def share(part: int, whole: int) -> str:
+    return f"{part / whole:.2f}" if whole else "-"
+
+
+def print_found(found: Found) -> None:
+    print(f"\n{found.detections}: the true boxes it found (IoU >= {FOUND_IOU}), by visibility")
+    print(f"{'visible':<11} {'boxes':>6} {'found':>6} {'right label':>11}")
+    for b in found.bands:
+        print(f"{f'{b.low:g}-{b.high:g}':<11} {b.boxes:>6} {share(b.found, b.boxes):>6} "
+              f"{share(b.labelled, b.boxes):>11}")
+    print(f"boxes left unpaired (no shape's, or a second one on a shape): {found.false_per_frame:.2f} per frame")
 
 
 def print_events(replay_: Replay) -> None:
@@ -269,7 +342,7 @@ def main() -> None:
                         help="the trackers' parameters, as edgedet run's --track-param")
     parser.add_argument("--conf", type=float, default=0.25)
     parser.add_argument("--count-after", type=int, default=CONFIRM_FRAMES)
-    parser.add_argument("--oracle", type=float, nargs="*", default=[0.3, 0.1, 0.0],
+    parser.add_argument("--oracle", type=float, nargs="*", default=[0.3, 0.2, 0.1, 0.0],
                         help="the oracle detector's minimum visibilities (none: no oracle rows)")
     parser.add_argument("--list", action="store_true", help="every event not counted right, per tracker")
     parser.add_argument("--json", help="write the figures here")
@@ -287,13 +360,15 @@ def main() -> None:
     replays = [evaluate(name, frames, sequences, rows_of, TrackerSpec(tracker, params), args.conf, args.count_after)
                for name, frames in sources.items() for tracker in args.track]
     print_table(replays)
+    found = found_by_visibility("model", sources["model"], rows_of, args.conf)
+    print_found(found)
     if args.list:
         for r in replays:
             if r.detections == "model":
                 print_events(r)
     if args.json:
         Path(args.json).write_text(json.dumps({"model": str(args.model), "count_after": args.count_after,
-                                               "track_params": params,
+                                               "track_params": params, "found": found.to_json(),
                                                "rows": [r.to_json(events=r.detections == "model") for r in replays]},
                                               indent=1))
 

@@ -356,7 +356,22 @@ def counting(data: dict) -> str:
                      str(c["counted"]), str(c["wrong label"]),
                      f"{c['missed hidden']} / {c['missed half']} / {c['missed seen']}", str(c["extra"])])
     return table(["detections", "tracker", "lines exact", "zones exact", "count errors: lines, zones", "counted",
-                  "wrong label", "missed: hidden / half / seen", "extra"], rows)
+                  "wrong label", "missed: hidden / half / seen", "extra"], rows) + _found(data.get("found"))
+
+
+def _found(found: dict | None) -> str:
+    """The detector alone (``bench/counting.py``'s ``found``): the true boxes it found, by visibility."""
+    if found is None:
+        return ""
+
+    def share(part: int, whole: int) -> str:
+        return f"{part / whole:.2f}" if whole else "–"
+
+    rows = [[f"{b['low']:g} – {b['high']:g}", str(b["boxes"]), share(b["found"], b["boxes"]),
+             share(b["labelled"], b["boxes"])] for b in found["bands"]]
+    return ("\n\n" + table(["visible", "true boxes", "found (IoU ≥ 0.5)", "found, right label"], rows)
+            + f"\n\nThe {found['detections']}'s boxes left unpaired (no shape's, or a second one on a shape): "
+            f"{found['false_per_frame']:.2f} per frame.")
 
 
 RENDER: dict[str, Callable] = {"budget_sweep": budget_sweep, "demo": demo, "serve": serve,

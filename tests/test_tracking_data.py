@@ -216,16 +216,56 @@ def test_tracking_frames_join_a_detection_split_with_their_true_boxes(tmp_path):
     assert len(split.images) == len(after["images"])
 
 
-def test_counting_bench_accounts_for_every_true_event(sequences):
-    """bench/counting.py on the true boxes of every shape (its oracle at visibility 0): each tracker keeps
-    every object's id across its lines and zones, so every true event is accounted counted under its own
-    label, nothing is extra and every pair is exact; on the boxes of the shapes at least 30 % visible only,
-    the events lost are accounted missed, each with the object's visibility where it crossed."""
+def counting_bench():
+    """bench/counting.py as a module (bench/ is scripts, not a package)."""
     path = Path(__file__).resolve().parents[1] / "bench" / "counting.py"
     spec = importlib.util.spec_from_file_location("counting", path)
     counting = importlib.util.module_from_spec(spec)
     sys.modules["counting"] = counting  # its dataclasses look their module up while it loads
     spec.loader.exec_module(counting)
+    return counting
+
+
+def test_counting_bench_finds_by_visibility(sequences):
+    """bench/counting.py's table of the detector alone, on detectors whose answer is known from the ground
+    truth: the true boxes of the shapes at least 30 % visible find every box of the bands from 0.3 and none
+    under, each under its own label, with nothing left unpaired; the same boxes under another label are
+    found, never right; moved out of the frame they find nothing and are all unpaired; under
+    the run's threshold they are not looked at."""
+    counting = counting_bench()
+    seqs = find_sequences(sequences[0].parent)
+    rows = {s.name: counting.ground_truth(s) for s in seqs}
+    truth = {s.name: counting.oracle_frames(s, rows[s.name], 0.3) for s in seqs}
+    frames = sum(len(f) for f in truth.values())
+
+    def changed(change) -> dict:
+        return {name: [change(d) for d in dets] for name, dets in truth.items()}
+
+    found = counting.found_by_visibility("truth", truth, rows, 0.25)
+    assert sum(b.boxes for b in found.bands) == sum(len(r) for r in rows.values())
+    assert sum(b.boxes for b in found.bands if b.low < 0.3) > 0 and found.bands[-1].high == 1.0
+    assert [(b.found, b.labelled) for b in found.bands] == [(b.boxes * (b.low >= 0.3),) * 2 for b in found.bands]
+    assert found.false_per_frame == 0.0
+    n = len(seqs[0].truth["classes"])
+    other = counting.found_by_visibility("relabelled", changed(lambda d: Detections(
+        d.boxes, d.scores, d.labels % n + 1, d.class_names)), rows, 0.25)
+    assert [b.found for b in other.bands] == [b.found for b in found.bands] and not any(b.labelled for b in other.bands)
+    away = np.array([1000.0, 0.0, 1000.0, 0.0])  # right, past the frame's edge: IoU 0 with every true box
+    moved = counting.found_by_visibility("moved", changed(lambda d: Detections(
+        d.boxes + away, d.scores, d.labels, d.class_names)), rows, 0.25)
+    shown = sum(b.found for b in found.bands)
+    assert not any(b.found for b in moved.bands) and moved.false_per_frame == round(shown / frames, 3)
+    weak = counting.found_by_visibility("weak", changed(lambda d: Detections(
+        d.boxes, d.scores * 0.2, d.labels, d.class_names)), rows, 0.25)
+    assert not any(b.found for b in weak.bands) and weak.false_per_frame == 0.0
+
+
+def test_counting_bench_accounts_for_every_true_event(sequences):
+    """bench/counting.py on the true boxes of every shape (its oracle at visibility 0): each tracker keeps
+    every object's id across its lines and zones, so every true event is accounted counted under its own
+    label, nothing is extra and every pair is exact; on the boxes of the shapes at least 30 % visible only,
+    the events lost are accounted missed, each with the object's visibility where it crossed."""
+    counting = counting_bench()
     seqs = find_sequences(sequences[0].parent)
     rows = {s.name: counting.ground_truth(s) for s in seqs}
     events = sum(len(counting.true_events(s)) for s in seqs)
