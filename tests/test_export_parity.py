@@ -56,6 +56,19 @@ def test_compare_reports_ties_at_cutoff_and_errors():
     assert r.missing == 1 and r.extra == 1
 
 
+def test_compare_matches_boxes_with_no_area_by_their_corners():
+    """A detection in the letterbox's padding, cut to the frame, has no height: its IoU with its twin is 0/0,
+    so only its corners say it is the same box; a flat box elsewhere, or of another label, is not."""
+    flat = np.array([[10, 96, 50, 96], [60, 96, 90, 96]], np.float32)  # on a 96-pixel frame's bottom edge
+    ref = (flat, np.array([0.4, 0.3], np.float32), np.array([2, 2]))
+    r = compare("flat", ref, (flat + np.float32(1e-4), ref[1], ref[2]), max_detections=100)
+    assert r.matched == 2 and r.ok
+    r = compare("flat moved", ref, (flat + np.array([5, 0, 5, 0], np.float32), ref[1], ref[2]), max_detections=100)
+    assert r.missing == 2 and r.extra == 2 and not r.ok
+    r = compare("flat label", ref, (flat, ref[1], np.array([2, 3])), max_detections=100)
+    assert r.matched == 1 and r.missing == 1 and r.extra == 1
+
+
 @pytest.mark.slow
 def test_proposal_budget_export_matches_eager_at_that_budget(trained, tmp_path):
     """``export --proposals``: the budget is applied to the model, so its export matches the eager model run

@@ -37,13 +37,9 @@ def test_onnx_detector_matches_eager_on_any_frame_size(seeded_export, synth_data
     a, b = eager([frame])[0], onnx_det([frame])[0]
     assert len(a) > 0
     r = compare("frame", (a.boxes, a.scores, a.labels), (b.boxes, b.scores, b.labels), 100)
-    assert r.min_iou >= 0.99 and r.max_score_diff <= 1e-3, r
-    if shape[0] == shape[1]:
-        assert r.ok, r
-    else:
-        # The constant letterbox padding gives anchors there identical scores, and torch.topk and
-        # ONNX TopK break exact ties differently; the seeded test model fires there.
-        assert r.matched >= 0.9 * r.reference, r
+    # every detection, the seeded model's boxes in the letterbox's padding too: cut to the frame, they have
+    # no area, and match their twins by their corners (a 90 % bar here once blamed them on tied scores)
+    assert r.ok, r
     assert b.boxes[:, 2].max() <= shape[1] and b.boxes[:, 3].max() <= shape[0]
 
 
