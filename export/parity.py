@@ -23,7 +23,6 @@ IOU_MIN = 0.99
 SCORE_TOL = 1e-3
 JOINT_PX = 1.0
 JOINT_SHARE = 0.99
-SAME_BOX_PX = 1e-3  # boxes whose corners agree this closely are one box, whatever their area
 
 
 @dataclass
@@ -64,10 +63,6 @@ def compare(name: str, ref: tuple[np.ndarray, ...], cand: tuple[np.ndarray, ...]
     joints = len(ref) > 3 and len(cand) > 3
     result = ImageParity(name, len(rs), len(cs))
     ious = box_iou(rb, cb) if len(rb) and len(cb) else np.zeros((len(rb), len(cb)))
-    if ious.size:  # a box clipped to a frame's edge can have no area (a detection in the letterbox's
-        # padding, cut to the frame): IoU is 0/0 for it and its twin, yet the same corners are the same box
-        corners = np.abs(np.asarray(rb, np.float64)[:, None] - np.asarray(cb, np.float64)[None]).max(-1)
-        ious = np.where(corners <= SAME_BOX_PX, 1.0, ious)
     ious = np.where(rl[:, None] == cl[None, :], ious, 0.0)
     # Pair the most overlapping same-label detections first, so a near-duplicate (NMS lets
     # same-class boxes overlap up to its threshold) never steals another detection's twin.

@@ -17,10 +17,13 @@ import numpy as np
 from edgedet.runtime.detector import Detector
 
 CONFIDENT = 0.5
+SAME_BOX_PX = 1e-3  # two boxes with no area whose corners agree this closely are one box
 
 
 def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Pairwise IoU of [N,4] and [M,4] x1,y1,x2,y2 boxes."""
+    """Pairwise IoU of [N,4] and [M,4] x1,y1,x2,y2 boxes. Where both have no area (a detection in the
+    letterbox's padding, cut to the frame, has zero height) IoU is 0/0: 1 when their corners agree within
+    ``SAME_BOX_PX`` (two backends' float noise), else 0."""
     a = a.astype(np.float64)[:, None]
     b = b.astype(np.float64)[None]
     iw = np.clip(np.minimum(a[..., 2], b[..., 2]) - np.maximum(a[..., 0], b[..., 0]), 0, None)
@@ -29,7 +32,8 @@ def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     area_a = (a[..., 2] - a[..., 0]) * (a[..., 3] - a[..., 1])
     area_b = (b[..., 2] - b[..., 0]) * (b[..., 3] - b[..., 1])
     union = area_a + area_b - inter
-    return np.where(union > 0, inter / np.where(union > 0, union, 1), (np.abs(a - b).sum(-1) == 0).astype(float))
+    same = (np.abs(a - b).max(-1) <= SAME_BOX_PX).astype(float)
+    return np.where(union > 0, inter / np.where(union > 0, union, 1), same)
 
 
 def agreement(candidate: Detector, reference: Detector, frames: Sequence[np.ndarray],
